@@ -1,0 +1,4 @@
+export * from './variable.js';
+export * as F from './functional.js';
+export * from './functional.js';
+export * from './gradcheck.js';
