@@ -118,7 +118,11 @@ export class Variable {
       if (!shapesEqual(gradOutput.shape, this.shape)) {
         throw new AutogradError('backward', `gradOutput shape ${fmtShape(gradOutput.shape)} does not match output shape ${fmtShape(this.shape)}`);
       }
-      seed = gradOutput;
+      if (!(gradOutput instanceof Tensor)) {
+        throw new AutogradError('backward', `gradOutput must be a Tensor, got ${gradOutput === null ? 'null' : typeof gradOutput}`);
+      }
+      // The gradient flows in this variable's dtype (ops reject mixed dtypes).
+      seed = gradOutput.dtype === this.dtype ? gradOutput : gradOutput.astype(this.dtype);
     }
 
     const order = topologicalOrder(this);
@@ -141,6 +145,9 @@ export class Variable {
         if (!pg || !p.requiresGrad) return;
         if (!shapesEqual(pg.shape, p.shape)) {
           throw new AutogradError(node.op, `backward gave a gradient of shape ${fmtShape(pg.shape)} for an input of shape ${fmtShape(p.shape)}`);
+        }
+        if (pg.dtype !== p.dtype) {
+          throw new AutogradError(node.op, `backward gave a ${pg.dtype} gradient for a ${p.dtype} input`);
         }
         const prev = grads.get(p);
         grads.set(p, prev ? addSameShape(prev, pg) : pg);
