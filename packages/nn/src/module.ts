@@ -6,7 +6,8 @@
  * under PyTorch's names (`running_mean`), and are part of the state dict.
  */
 import { Variable } from '@normlab/autograd';
-import { type Tensor, TensorError, fmtShape, shapesEqual } from '@normlab/tensor';
+import { ShapeError, Tensor, TensorError, fmtShape, shapesEqual } from '@normlab/tensor';
+import { describe } from './util.js';
 
 export class Parameter extends Variable {
   constructor(data: Tensor, options: { requiresGrad?: boolean } = {}) {
@@ -33,6 +34,10 @@ export abstract class Module {
 
   /** Register (or replace) a buffer: state that is saved but not trained. `null` means absent. */
   protected registerBuffer(name: string, value: Tensor | null): void {
+    checkName(this, 'registerBuffer', name);
+    if (value !== null && !(value instanceof Tensor)) {
+      throw new TensorError(`${this.constructor.name}.registerBuffer`, `buffer '${name}' must be a Tensor or null, got ${describe(value)}`);
+    }
     this._buffers.set(name, value);
   }
 
@@ -42,14 +47,28 @@ export abstract class Module {
     return this._buffers.get(name)!;
   }
 
-  /** Replace a registered buffer's value (same shape). */
+  /** Replace a registered buffer's value (same shape as the old one, when there was one). */
   setBuffer(name: string, value: Tensor): void {
     if (!this._buffers.has(name)) throw new TensorError(this.constructor.name, `no buffer named '${name}'`);
+    if (!(value instanceof Tensor)) {
+      throw new TensorError(`${this.constructor.name}.setBuffer`, `buffer '${name}' must be a Tensor, got ${describe(value)}`);
+    }
+    const old = this._buffers.get(name);
+    if (old && !shapesEqual(old.shape, value.shape)) {
+      throw new ShapeError(
+        `${this.constructor.name}.setBuffer`,
+        `buffer '${name}' has shape ${fmtShape(old.shape)}, the new value has shape ${fmtShape(value.shape)}`,
+      );
+    }
     this._buffers.set(name, value);
   }
 
   /** Register a child under an explicit name (for computed names such as `0`, `1`). */
   registerModule(name: string, module: Module): void {
+    checkName(this, 'registerModule', name);
+    if (!(module instanceof Module)) {
+      throw new TensorError(`${this.constructor.name}.registerModule`, `'${name}' must be a Module, got ${describe(module)}`);
+    }
     this._extraModules.set(name, module);
   }
 
@@ -63,11 +82,22 @@ export abstract class Module {
     return out;
   }
 
-  /** This module and every descendant, with dotted names (`''` for this one). */
-  namedModules(prefix = ''): Array<[string, Module]> {
+  children(): Module[] {
+    return this.namedChildren().map(([, m]) => m);
+  }
+
+  /**
+   * This module and every descendant, with dotted names (`''` for this one), depth first in
+   * registration order. A module reachable twice (shared, or a back-reference to an ancestor)
+   * is listed once, under its first name, as PyTorch's `named_modules()`: without that, a
+   * back-reference would recurse forever.
+   */
+  namedModules(prefix = '', seen: Set<Module> = new Set()): Array<[string, Module]> {
+    if (seen.has(this)) return [];
+    seen.add(this);
     const out: Array<[string, Module]> = [[prefix, this]];
     for (const [name, child] of this.namedChildren()) {
-      out.push(...child.namedModules(prefix ? `${prefix}.${name}` : name));
+      out.push(...child.namedModules(prefix ? `${prefix}.${name}` : name, seen));
     }
     return out;
   }
@@ -161,22 +191,40 @@ export abstract class Module {
         if (b) targets.set(key(name), { set: (t) => m._buffers.set(name, t.astype(b.dtype).clone()), shape: b.shape, dtype: b.dtype });
       }
     }
-    const missing = [...targets.keys()].filter((k) => !(k in state));
+    if (state === null || typeof state !== 'object') {
+      throw new StateDictError(`state must be an object mapping names to tensors, got ${describe(state)}`);
+    }
+    const missing = [...targets.keys()].filter((k) => !Object.prototype.hasOwnProperty.call(state, k));
     const unexpected = Object.keys(state).filter((k) => !targets.has(k));
     const problems: string[] = [];
     if (strict && missing.length) problems.push(`missing keys: ${missing.join(', ')}`);
     if (strict && unexpected.length) problems.push(`unexpected keys: ${unexpected.join(', ')}`);
     for (const [k, t] of targets) {
+      if (!Object.prototype.hasOwnProperty.call(state, k)) continue;
       const v = state[k];
-      if (v && !shapesEqual(v.shape, t.shape)) {
+      if (!(v instanceof Tensor)) {
+        problems.push(`'${k}' must be a Tensor, got ${describe(v)}`);
+      } else if (!shapesEqual(v.shape, t.shape)) {
         problems.push(`'${k}' has shape ${fmtShape(v.shape)} in the state dict but ${fmtShape(t.shape)} in the module`);
       }
     }
     if (problems.length) throw new StateDictError(problems.join('; '));
     for (const [k, t] of targets) {
-      const v = state[k];
-      if (v) t.set(v);
+      if (Object.prototype.hasOwnProperty.call(state, k)) t.set(state[k]!);
     }
     return { missing, unexpected };
+  }
+}
+
+/** Buffer and child names become state-dict key segments, so they must be plain and unique. */
+function checkName(m: Module, op: string, name: string): void {
+  if (typeof name !== 'string' || name === '' || name.includes('.')) {
+    throw new TensorError(`${m.constructor.name}.${op}`, `name must be a non-empty string without '.', got '${String(name)}'`);
+  }
+  if (Object.prototype.hasOwnProperty.call(m, name)) {
+    const v = (m as unknown as Record<string, unknown>)[name];
+    if (v instanceof Parameter || v instanceof Module) {
+      throw new TensorError(`${m.constructor.name}.${op}`, `'${name}' is already a ${v instanceof Parameter ? 'parameter' : 'child module'} of this module`);
+    }
   }
 }
