@@ -1,0 +1,607 @@
+/**
+ * The normalization layers as nn `Module`s, PyTorch names and semantics. Each validates its
+ * input before touching anything, so a bad call never changes the running statistics; the
+ * arithmetic is the fused ops of `functional.ts`.
+ */
+import { Variable } from '@normlab/autograd';
+import { Module, Parameter } from '@normlab/nn';
+import { type DType, type Tensor, fmtShape, full, ones, zeros } from '@normlab/tensor';
+import { NormLayerError } from './errors.js';
+import {
+  type BlendParameterization,
+  type GNPlusOrder,
+  type SlotStats,
+  gnPlus,
+  groupedNorm,
+  hybridNorm,
+  ncs,
+  rsqrtStats,
+} from './functional.js';
+import type { GroupedLayout, Moments } from './kernels.js';
+import { runKernel } from '@normlab/tensor';
+
+// ---------------------------------------------------------------------------------------------
+// Validation helpers (shared by every layer)
+
+function checkPositiveInt(layer: string, name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
+    throw new NormLayerError(layer, `${name} must be a positive integer, got ${String(v)}`);
+  }
+  return v;
+}
+
+function checkEps(layer: string, eps: unknown): number {
+  if (typeof eps !== 'number' || !Number.isFinite(eps) || eps <= 0) {
+    throw new NormLayerError(layer, `eps must be a finite number > 0, got ${String(eps)}`);
+  }
+  return eps;
+}
+
+function checkMomentum(layer: string, momentum: unknown, allowNull: boolean): number | null {
+  if (momentum === null && allowNull) return null;
+  if (typeof momentum !== 'number' || !(momentum >= 0 && momentum <= 1)) {
+    throw new NormLayerError(layer, `momentum must be a number in [0, 1]${allowNull ? ' or null' : ''}, got ${String(momentum)}`);
+  }
+  return momentum;
+}
+
+function checkDivisible(layer: string, numChannels: number, numGroups: number): void {
+  if (numChannels % numGroups !== 0) {
+    throw new NormLayerError(layer, `numChannels ${numChannels} is not divisible by numGroups ${numGroups}`);
+  }
+}
+
+/** Rank, channel count, non-empty, optionally every value finite. */
+function checkInput(layer: string, x: unknown, ranks: readonly number[], channels: number, checkFinite: boolean): Variable {
+  if (!(x instanceof Variable)) {
+    throw new NormLayerError(layer, `input must be a Variable, got ${x === null ? 'null' : typeof x}`);
+  }
+  const shape = x.shape;
+  if (!ranks.includes(shape.length)) {
+    const want = ranks.map((r) => `${r}-D`).join(' or ');
+    throw new NormLayerError(layer, `expected ${want} input, got ${shape.length}-D input of shape ${fmtShape(shape)}`);
+  }
+  if (shape[1] !== channels) {
+    throw new NormLayerError(layer, `expected ${channels} channels (dim 1), got ${shape[1]} in input of shape ${fmtShape(shape)}`);
+  }
+  if (x.size === 0) throw new NormLayerError(layer, `input of shape ${fmtShape(shape)} is empty`);
+  if (checkFinite) {
+    const d = x.data.contiguous().data;
+    for (let i = 0; i < d.length; i++) {
+      const v = d[i]!;
+      // v − v is NaN exactly for NaN and ±Infinity: one compare per element, no call.
+      if (v - v !== 0) throw new NormLayerError(layer, `input has a non-finite value ${v} at flat index ${i}`);
+    }
+  }
+  return x;
+}
+
+function affineParams(numChannels: number, affine: boolean, dtype: DType): { weight: Parameter | null; bias: Parameter | null } {
+  if (!affine) return { weight: null, bias: null };
+  return { weight: new Parameter(ones([numChannels], { dtype })), bias: new Parameter(zeros([numChannels], { dtype })) };
+}
+
+/** Values of a buffer as float64 (statistics for the kernels). */
+function asFloat64(t: Tensor): Float64Array {
+  return Float64Array.from(t.contiguous().data);
+}
+
+/**
+ * `running ← (1 − f)·running + f·batch` in place (PyTorch convention), with the unbiased batch
+ * variance, or a cumulative average when momentum is null.
+ */
+function updateRunning(
+  m: Module,
+  momentum: number | null,
+  mean: Float64Array,
+  biasedVar: Float64Array,
+  count: number,
+): void {
+  const tracked = m.getBuffer('num_batches_tracked')!;
+  const nbt = tracked.data[0]! + 1;
+  tracked.data[0] = nbt;
+  const f = momentum ?? 1 / nbt;
+  const rm = ownedBuffer(m, 'running_mean');
+  const rv = ownedBuffer(m, 'running_var');
+  const unbias = count > 1 ? count / (count - 1) : 1;
+  for (let i = 0; i < mean.length; i++) {
+    rm[i] = (1 - f) * rm[i]! + f * mean[i]!;
+    rv[i] = (1 - f) * rv[i]! + f * biasedVar[i]! * unbias;
+  }
+}
+
+/** A buffer's storage, made contiguous and owned first so in-place updates are safe. */
+function ownedBuffer(m: Module, name: string): Float32Array | Float64Array {
+  const b = m.getBuffer(name)!;
+  if (b.offset !== 0 || b.data.length !== b.size || !b.isContiguous()) {
+    const c = b.clone();
+    m.setBuffer(name, c);
+    return c.data;
+  }
+  return b.data;
+}
+
+export interface CommonNormOptions {
+  eps?: number;
+  affine?: boolean;
+  /** Check every input value is finite before normalizing (a pass over the input). */
+  checkFinite?: boolean;
+  /** Parameter and buffer dtype (default float32, as PyTorch). */
+  dtype?: DType;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batch normalization
+
+export interface BatchNormOptions extends CommonNormOptions {
+  /** Running-statistics momentum in [0, 1]; null for a cumulative average. Default 0.1. */
+  momentum?: number | null;
+  trackRunningStats?: boolean;
+}
+
+abstract class BatchNormBase extends Module {
+  weight: Parameter | null;
+  bias: Parameter | null;
+  readonly numFeatures: number;
+  readonly eps: number;
+  readonly momentum: number | null;
+  readonly affine: boolean;
+  readonly trackRunningStats: boolean;
+  readonly checkFinite: boolean;
+  protected abstract readonly layerName: string;
+  protected abstract readonly ranks: readonly number[];
+
+  constructor(layerName: string, numFeatures: number, options: BatchNormOptions = {}) {
+    super();
+    this.numFeatures = checkPositiveInt(layerName, 'numFeatures', numFeatures);
+    this.eps = checkEps(layerName, options.eps ?? 1e-5);
+    this.momentum = checkMomentum(layerName, options.momentum === undefined ? 0.1 : options.momentum, true);
+    this.affine = options.affine ?? true;
+    this.trackRunningStats = options.trackRunningStats ?? true;
+    this.checkFinite = options.checkFinite ?? false;
+    const dtype = options.dtype ?? 'float32';
+    const p = affineParams(numFeatures, this.affine, dtype);
+    this.weight = p.weight;
+    this.bias = p.bias;
+    if (this.trackRunningStats) {
+      this.registerBuffer('running_mean', zeros([numFeatures], { dtype }));
+      this.registerBuffer('running_var', ones([numFeatures], { dtype }));
+      this.registerBuffer('num_batches_tracked', full([], 0, { dtype: 'float64' }));
+    }
+  }
+
+  get runningMean(): Tensor | null {
+    return this.trackRunningStats ? this.getBuffer('running_mean') : null;
+  }
+
+  get runningVar(): Tensor | null {
+    return this.trackRunningStats ? this.getBuffer('running_var') : null;
+  }
+
+  get numBatchesTracked(): number {
+    return this.trackRunningStats ? this.getBuffer('num_batches_tracked')!.data[0]! : 0;
+  }
+
+  forward(input: Variable): Variable {
+    const x = checkInput(this.layerName, input, this.ranks, this.numFeatures, this.checkFinite);
+    const { n, c, s } = ncs(x.shape);
+    const layout: GroupedLayout = { n, c, s, groups: c, perSample: false };
+    const useBatch = this.training || !this.trackRunningStats;
+    if (useBatch) {
+      if (this.training && n * s === 1) {
+        throw new NormLayerError(
+          this.layerName,
+          `expected more than 1 value per channel when training, got input of shape ${fmtShape(x.shape)}`,
+        );
+      }
+      const m = runKernel('normMoments', x.data.contiguous(), layout, 0);
+      const stats: SlotStats = { layout, mean: m.mean, rstd: rsqrtStats(m.variance, this.eps), k: null, constant: false };
+      const y = groupedNorm(this.layerName, x, stats, this.weight, this.bias);
+      if (this.training && this.trackRunningStats) updateRunning(this, this.momentum, m.mean, m.variance, n * s);
+      return y;
+    }
+    const stats: SlotStats = {
+      layout,
+      mean: asFloat64(this.getBuffer('running_mean')!),
+      rstd: rsqrtStats(asFloat64(this.getBuffer('running_var')!), this.eps),
+      k: null,
+      constant: true,
+    };
+    return groupedNorm(this.layerName, x, stats, this.weight, this.bias);
+  }
+}
+
+/** `torch.nn.BatchNorm2d`: per-channel statistics over (N, H, W) of an (N, C, H, W) input. */
+export class BatchNorm2d extends BatchNormBase {
+  protected readonly layerName = 'BatchNorm2d';
+  protected readonly ranks = [4] as const;
+  constructor(numFeatures: number, options: BatchNormOptions = {}) {
+    super('BatchNorm2d', numFeatures, options);
+  }
+}
+
+/** `torch.nn.BatchNorm1d`: (N, C) features (or (N, C, L), as PyTorch). */
+export class BatchNorm1d extends BatchNormBase {
+  protected readonly layerName = 'BatchNorm1d';
+  protected readonly ranks = [2, 3] as const;
+  constructor(numFeatures: number, options: BatchNormOptions = {}) {
+    super('BatchNorm1d', numFeatures, options);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Group normalization and its special cases
+
+export interface GroupNormOptions extends CommonNormOptions {}
+
+/** `torch.nn.GroupNorm`: per (sample, group) statistics over (C/G, H, W); same in train and eval. */
+export class GroupNorm extends Module {
+  weight: Parameter | null;
+  bias: Parameter | null;
+  readonly numGroups: number;
+  readonly numChannels: number;
+  readonly eps: number;
+  readonly affine: boolean;
+  readonly checkFinite: boolean;
+  protected readonly layerName: string;
+
+  constructor(numGroups: number, numChannels: number, options: GroupNormOptions = {}, layerName = 'GroupNorm') {
+    super();
+    this.layerName = layerName;
+    this.numGroups = checkPositiveInt(layerName, 'numGroups', numGroups);
+    this.numChannels = checkPositiveInt(layerName, 'numChannels', numChannels);
+    checkDivisible(layerName, numChannels, numGroups);
+    this.eps = checkEps(layerName, options.eps ?? 1e-5);
+    this.affine = options.affine ?? true;
+    this.checkFinite = options.checkFinite ?? false;
+    const p = affineParams(numChannels, this.affine, options.dtype ?? 'float32');
+    this.weight = p.weight;
+    this.bias = p.bias;
+  }
+
+  forward(input: Variable): Variable {
+    const x = checkInput(this.layerName, input, [4], this.numChannels, this.checkFinite);
+    const { n, c, s } = ncs(x.shape);
+    const layout: GroupedLayout = { n, c, s, groups: this.numGroups, perSample: true };
+    const m = runKernel('normMoments', x.data.contiguous(), layout, 0);
+    const stats: SlotStats = { layout, mean: m.mean, rstd: rsqrtStats(m.variance, this.eps), k: null, constant: false };
+    return groupedNorm(this.layerName, x, stats, this.weight, this.bias);
+  }
+}
+
+/** LayerNorm over (C, H, W) of each sample, with per-channel affine: GroupNorm with one group. */
+export class LayerNorm2d extends GroupNorm {
+  constructor(numChannels: number, options: GroupNormOptions = {}) {
+    super(1, numChannels, options, 'LayerNorm2d');
+  }
+}
+
+export interface InstanceNormOptions extends CommonNormOptions {
+  momentum?: number;
+  trackRunningStats?: boolean;
+}
+
+/**
+ * `torch.nn.InstanceNorm2d`: per (sample, channel) statistics over (H, W). As PyTorch: no affine
+ * and no running statistics by default; with running statistics, training updates them with the
+ * batch average of the per-instance mean and unbiased variance, and eval uses them.
+ */
+export class InstanceNorm2d extends Module {
+  weight: Parameter | null;
+  bias: Parameter | null;
+  readonly numFeatures: number;
+  readonly eps: number;
+  readonly momentum: number;
+  readonly affine: boolean;
+  readonly trackRunningStats: boolean;
+  readonly checkFinite: boolean;
+
+  constructor(numFeatures: number, options: InstanceNormOptions = {}) {
+    super();
+    const name = 'InstanceNorm2d';
+    this.numFeatures = checkPositiveInt(name, 'numFeatures', numFeatures);
+    this.eps = checkEps(name, options.eps ?? 1e-5);
+    this.momentum = checkMomentum(name, options.momentum ?? 0.1, false)!;
+    this.affine = options.affine ?? false;
+    this.trackRunningStats = options.trackRunningStats ?? false;
+    this.checkFinite = options.checkFinite ?? false;
+    const dtype = options.dtype ?? 'float32';
+    const p = affineParams(numFeatures, this.affine, dtype);
+    this.weight = p.weight;
+    this.bias = p.bias;
+    if (this.trackRunningStats) {
+      this.registerBuffer('running_mean', zeros([numFeatures], { dtype }));
+      this.registerBuffer('running_var', ones([numFeatures], { dtype }));
+      // PyTorch registers it (state-dict parity) but InstanceNorm never advances it.
+      this.registerBuffer('num_batches_tracked', full([], 0, { dtype: 'float64' }));
+    }
+  }
+
+  forward(input: Variable): Variable {
+    const name = 'InstanceNorm2d';
+    const x = checkInput(name, input, [4], this.numFeatures, this.checkFinite);
+    const { n, c, s } = ncs(x.shape);
+    if (this.training || !this.trackRunningStats) {
+      if (s === 1 && this.training) {
+        throw new NormLayerError(name, `expected more than 1 spatial element when training, got input of shape ${fmtShape(x.shape)}`);
+      }
+      const layout: GroupedLayout = { n, c, s, groups: c, perSample: true };
+      const m = runKernel('normMoments', x.data.contiguous(), layout, 0);
+      const stats: SlotStats = { layout, mean: m.mean, rstd: rsqrtStats(m.variance, this.eps), k: null, constant: false };
+      const y = groupedNorm(name, x, stats, this.weight, this.bias);
+      if (this.training && this.trackRunningStats) {
+        const rm = ownedBuffer(this, 'running_mean');
+        const rv = ownedBuffer(this, 'running_var');
+        const f = this.momentum;
+        const unbias = s > 1 ? s / (s - 1) : 1;
+        for (let ci = 0; ci < c; ci++) {
+          let mm = 0;
+          let vv = 0;
+          for (let ni = 0; ni < n; ni++) {
+            mm += m.mean[ni * c + ci]!;
+            vv += m.variance[ni * c + ci]! * unbias;
+          }
+          rm[ci] = (1 - f) * rm[ci]! + (f * mm) / n;
+          rv[ci] = (1 - f) * rv[ci]! + (f * vv) / n;
+        }
+      }
+      return y;
+    }
+    const layout: GroupedLayout = { n, c, s, groups: c, perSample: false };
+    const stats: SlotStats = {
+      layout,
+      mean: asFloat64(this.getBuffer('running_mean')!),
+      rstd: rsqrtStats(asFloat64(this.getBuffer('running_var')!), this.eps),
+      k: null,
+      constant: true,
+    };
+    return groupedNorm(name, x, stats, this.weight, this.bias);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batch-group normalization
+
+export interface BatchGroupNormOptions extends CommonNormOptions {
+  momentum?: number | null;
+}
+
+/**
+ * BatchGroupNorm (Zhou et al. 2020): per group statistics over (N, C/G, H, W); running mean and
+ * unbiased running variance per group (buffers of length G) for eval.
+ */
+export class BatchGroupNorm extends Module {
+  weight: Parameter | null;
+  bias: Parameter | null;
+  readonly numGroups: number;
+  readonly numChannels: number;
+  readonly eps: number;
+  readonly momentum: number | null;
+  readonly affine: boolean;
+  readonly checkFinite: boolean;
+
+  constructor(numGroups: number, numChannels: number, options: BatchGroupNormOptions = {}) {
+    super();
+    const name = 'BatchGroupNorm';
+    this.numGroups = checkPositiveInt(name, 'numGroups', numGroups);
+    this.numChannels = checkPositiveInt(name, 'numChannels', numChannels);
+    checkDivisible(name, numChannels, numGroups);
+    this.eps = checkEps(name, options.eps ?? 1e-5);
+    this.momentum = checkMomentum(name, options.momentum === undefined ? 0.1 : options.momentum, true);
+    this.affine = options.affine ?? true;
+    this.checkFinite = options.checkFinite ?? false;
+    const dtype = options.dtype ?? 'float32';
+    const p = affineParams(numChannels, this.affine, dtype);
+    this.weight = p.weight;
+    this.bias = p.bias;
+    this.registerBuffer('running_mean', zeros([numGroups], { dtype }));
+    this.registerBuffer('running_var', ones([numGroups], { dtype }));
+    this.registerBuffer('num_batches_tracked', full([], 0, { dtype: 'float64' }));
+  }
+
+  forward(input: Variable): Variable {
+    const name = 'BatchGroupNorm';
+    const x = checkInput(name, input, [4], this.numChannels, this.checkFinite);
+    const { n, c, s } = ncs(x.shape);
+    const layout: GroupedLayout = { n, c, s, groups: this.numGroups, perSample: false };
+    const count = n * (c / this.numGroups) * s;
+    if (this.training) {
+      if (count === 1) {
+        throw new NormLayerError(name, `expected more than 1 value per group when training, got input of shape ${fmtShape(x.shape)}`);
+      }
+      const m = runKernel('normMoments', x.data.contiguous(), layout, 0);
+      const stats: SlotStats = { layout, mean: m.mean, rstd: rsqrtStats(m.variance, this.eps), k: null, constant: false };
+      const y = groupedNorm(name, x, stats, this.weight, this.bias);
+      updateRunning(this, this.momentum, m.mean, m.variance, count);
+      return y;
+    }
+    const stats: SlotStats = {
+      layout,
+      mean: asFloat64(this.getBuffer('running_mean')!),
+      rstd: rsqrtStats(asFloat64(this.getBuffer('running_var')!), this.eps),
+      k: null,
+      constant: true,
+    };
+    return groupedNorm(name, x, stats, this.weight, this.bias);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// GN+ (the paper's layer) and HybridNorm (our deployable form)
+
+export interface GNPlusOptions extends CommonNormOptions {
+  order?: GNPlusOrder;
+  /**
+   * How the GN weight w comes from the learned `rho`: `'sigmoid'` (default, w = σ(ρ), ρ starts
+   * at 1) or `'raw'` (w = ρ, starting at 0.5, as the stored revisions of the authors' code do).
+   */
+  parameterization?: BlendParameterization;
+  /** Initial ρ (default 1 for sigmoid, 0.5 for raw). */
+  rhoInit?: number;
+}
+
+export const GNPLUS_ORDERS: readonly GNPlusOrder[] = ['gn-first', 'bn-first', 'parallel'];
+
+/**
+ * The paper's GN+ ("Group Norm Plus"), as the authors' code computes it: GN with the unbiased
+ * std and eps on the std, a batch stage over the batch axis alone at every (c, h, w), blended by
+ * one learned scalar. No running statistics: eval uses the evaluated batch's statistics, so a
+ * batch of one is an error in both modes. State dict: `weight`, `bias`, `rho`.
+ */
+export class GNPlus extends Module {
+  weight: Parameter | null;
+  bias: Parameter | null;
+  /** The blend parameter (one scalar per layer, state-dict key `rho`). */
+  rho: Parameter;
+  readonly numGroups: number;
+  readonly numChannels: number;
+  readonly eps: number;
+  readonly order: GNPlusOrder;
+  readonly parameterization: BlendParameterization;
+  readonly affine: boolean;
+  readonly checkFinite: boolean;
+
+  constructor(numGroups: number, numChannels: number, options: GNPlusOptions = {}) {
+    super();
+    const name = 'GNPlus';
+    this.numGroups = checkPositiveInt(name, 'numGroups', numGroups);
+    this.numChannels = checkPositiveInt(name, 'numChannels', numChannels);
+    checkDivisible(name, numChannels, numGroups);
+    this.eps = checkEps(name, options.eps ?? 1e-5);
+    const order = options.order ?? 'gn-first';
+    if (!GNPLUS_ORDERS.includes(order)) {
+      throw new NormLayerError(name, `order must be one of ${GNPLUS_ORDERS.join(', ')}, got ${JSON.stringify(order)}`);
+    }
+    this.order = order;
+    const param = options.parameterization ?? 'sigmoid';
+    if (param !== 'sigmoid' && param !== 'raw') {
+      throw new NormLayerError(name, `parameterization must be 'sigmoid' or 'raw', got ${JSON.stringify(param)}`);
+    }
+    this.parameterization = param;
+    this.affine = options.affine ?? true;
+    this.checkFinite = options.checkFinite ?? false;
+    const dtype = options.dtype ?? 'float32';
+    const p = affineParams(numChannels, this.affine, dtype);
+    this.weight = p.weight;
+    this.bias = p.bias;
+    const rho0 = options.rhoInit ?? (param === 'raw' ? 0.5 : 1);
+    if (!Number.isFinite(rho0)) throw new NormLayerError(name, `rhoInit must be finite, got ${rho0}`);
+    this.rho = new Parameter(full([1], rho0, { dtype }));
+  }
+
+  /** The current GN weight w (σ(ρ) or ρ). */
+  get gnWeight(): number {
+    const r = this.rho.data.contiguous().data[0]!;
+    return this.parameterization === 'raw' ? r : 1 / (1 + Math.exp(-r));
+  }
+
+  forward(input: Variable): Variable {
+    const name = 'GNPlus';
+    const x = checkInput(name, input, [4], this.numChannels, this.checkFinite);
+    const { n, c, s } = ncs(x.shape);
+    if (n < 2) {
+      throw new NormLayerError(
+        name,
+        `the batch stage standardizes over the batch axis and needs at least 2 samples (in eval too: GN+ has no running statistics), got input of shape ${fmtShape(x.shape)}`,
+      );
+    }
+    if ((c / this.numGroups) * s < 2) {
+      throw new NormLayerError(name, `each group needs at least 2 values for the unbiased std, got ${(c / this.numGroups) * s} in input of shape ${fmtShape(x.shape)}`);
+    }
+    return gnPlus(name, x, { groups: this.numGroups, eps: this.eps, order: this.order }, this.weight, this.bias, {
+      rho: this.rho,
+      fixed: 0,
+      parameterization: this.parameterization,
+    });
+  }
+}
+
+export interface HybridNormOptions extends CommonNormOptions {
+  momentum?: number | null;
+  /** `'layer'` (one learned ρ, default), `'channel'` (one per channel), or a fixed GN weight in [0, 1]. */
+  blend?: 'layer' | 'channel' | number;
+  /** Initial ρ (default 1, so the GN weight starts at σ(1) ≈ 0.73). */
+  rhoInit?: number;
+}
+
+/**
+ * HybridNorm: PyTorch's GN, then a per-channel BN stage over (N, H, W) on its output with
+ * running statistics, blended `γ·(σ(ρ)·GN + (1 − σ(ρ))·BN) + β`. Eval uses the running
+ * statistics, so predictions are per-sample and batch 1 works. State dict: `weight`, `bias`,
+ * `rho` (absent for a fixed blend), `running_mean`, `running_var`, `num_batches_tracked`.
+ */
+export class HybridNorm extends Module {
+  weight: Parameter | null;
+  bias: Parameter | null;
+  rho: Parameter | null;
+  readonly numGroups: number;
+  readonly numChannels: number;
+  readonly eps: number;
+  readonly momentum: number | null;
+  readonly affine: boolean;
+  readonly blend: 'layer' | 'channel' | number;
+  readonly checkFinite: boolean;
+
+  constructor(numGroups: number, numChannels: number, options: HybridNormOptions = {}) {
+    super();
+    const name = 'HybridNorm';
+    this.numGroups = checkPositiveInt(name, 'numGroups', numGroups);
+    this.numChannels = checkPositiveInt(name, 'numChannels', numChannels);
+    checkDivisible(name, numChannels, numGroups);
+    this.eps = checkEps(name, options.eps ?? 1e-5);
+    this.momentum = checkMomentum(name, options.momentum === undefined ? 0.1 : options.momentum, true);
+    this.affine = options.affine ?? true;
+    this.checkFinite = options.checkFinite ?? false;
+    const blend = options.blend ?? 'layer';
+    if (typeof blend === 'number') {
+      if (!(blend >= 0 && blend <= 1)) throw new NormLayerError(name, `a fixed blend must be a GN weight in [0, 1], got ${blend}`);
+    } else if (blend !== 'layer' && blend !== 'channel') {
+      throw new NormLayerError(name, `blend must be 'layer', 'channel' or a number in [0, 1], got ${JSON.stringify(blend)}`);
+    }
+    this.blend = blend;
+    const dtype = options.dtype ?? 'float32';
+    const p = affineParams(numChannels, this.affine, dtype);
+    this.weight = p.weight;
+    this.bias = p.bias;
+    const rho0 = options.rhoInit ?? 1;
+    if (!Number.isFinite(rho0)) throw new NormLayerError(name, `rhoInit must be finite, got ${rho0}`);
+    this.rho = typeof blend === 'number' ? null : new Parameter(full([blend === 'layer' ? 1 : numChannels], rho0, { dtype }));
+    this.registerBuffer('running_mean', zeros([numChannels], { dtype }));
+    this.registerBuffer('running_var', ones([numChannels], { dtype }));
+    this.registerBuffer('num_batches_tracked', full([], 0, { dtype: 'float64' }));
+  }
+
+  forward(input: Variable): Variable {
+    const name = 'HybridNorm';
+    const x = checkInput(name, input, [4], this.numChannels, this.checkFinite);
+    const { n, s } = ncs(x.shape);
+    const spec = { rho: this.rho, fixed: typeof this.blend === 'number' ? this.blend : 0, parameterization: 'sigmoid' as const };
+    const opts = { groups: this.numGroups, eps: this.eps };
+    if (this.training) {
+      if (n * s === 1) {
+        throw new NormLayerError(name, `expected more than 1 value per channel when training, got input of shape ${fmtShape(x.shape)}`);
+      }
+      const r = hybridNorm(name, x, opts, null, this.weight, this.bias, spec);
+      const bm = r.batchMoments as Moments;
+      updateRunning(this, this.momentum, bm.mean, bm.variance, n * s);
+      return r.y;
+    }
+    const bnStats = {
+      mean: asFloat64(this.getBuffer('running_mean')!),
+      rstd: rsqrtStats(asFloat64(this.getBuffer('running_var')!), this.eps),
+    };
+    return hybridNorm(name, x, opts, bnStats, this.weight, this.bias, spec).y;
+  }
+}
+
+/** The identity, for `createNorm('none', …)`: models keep one code path. */
+export class NoNorm extends Module {
+  readonly numChannels: number;
+  constructor(numChannels: number) {
+    super();
+    this.numChannels = checkPositiveInt('NoNorm', 'numChannels', numChannels);
+  }
+  forward(input: Variable): Variable {
+    return input;
+  }
+}
