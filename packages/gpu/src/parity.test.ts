@@ -1,0 +1,36 @@
+import '@normlab/norm-layers'; // registers the cpu norm kernels the gpu ones are compared with
+import { clearFallbackLog, setBackend } from '@normlab/tensor';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backendInfo, setWarningHandler } from './index.js';
+import { convCases, matmulCases, normCases, type CaseResult } from './parity.js';
+
+function expectAll(results: CaseResult[]): void {
+  const bad = results.filter((r) => !r.ok).map((r) => `${r.name}: ${r.detail}`);
+  expect(bad).toEqual([]);
+  expect(results.length).toBeGreaterThan(0);
+}
+
+describe.each(['cpu', 'webasm'] as const)('gpu.js mode %s matches the cpu kernels', (mode) => {
+  const warnings: string[] = [];
+  beforeAll(() => {
+    clearFallbackLog();
+    setWarningHandler((m) => warnings.push(m));
+    setBackend('gpu', { mode });
+  });
+  afterAll(() => {
+    // The mode asked for is the mode that ran, for every kernel, and nothing fell back.
+    const info = backendInfo();
+    expect(info.mode).toBe(mode);
+    const mine = info.kernels.filter((k) => k.requestedMode === mode);
+    expect(mine.length).toBeGreaterThan(10);
+    expect(mine.filter((k) => k.mode !== mode)).toEqual([]);
+    expect(info.fallbacks).toEqual([]);
+    expect(warnings).toEqual([]);
+    setBackend('cpu');
+    setWarningHandler(undefined);
+  });
+
+  it('conv2d forward and both backward kernels', () => expectAll(convCases()));
+  it('matmul (batched, transposed, vectors)', () => expectAll(matmulCases()));
+  it('normalization moments, normalize and backward (grouped and batch-axis)', () => expectAll(normCases()));
+});
