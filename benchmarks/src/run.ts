@@ -1,1 +1,169 @@
-export {};
+/**
+ * Entry point of `npm run bench`: runs the suites found in `suites/` (each `suites/<name>.js`
+ * default-exports a `Suite`), writes `results/<name>.json` and regenerates that suite's section
+ * of `docs/benchmarks.md`.
+ *
+ *   node dist/run.js [--suite NAME[,NAME]]... [--backend cpu|gpu] [--reps N] [--warmup N]
+ *                    [--max-time MS] [--torch-threads N] [--no-torch] [--no-docs] [--docs-only]
+ *                    [suite args...]
+ */
+import { readdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { setBackend } from '@normlab/tensor';
+import {
+  DEFAULT_TIMING,
+  type Suite,
+  type SuiteContext,
+  type SuiteResult,
+  machineInfo,
+  readResults,
+  updateDocs,
+  writeResults,
+} from './harness.js';
+
+class UsageError extends Error {}
+
+interface Options {
+  suites: string[];
+  backend: 'cpu' | 'gpu';
+  ctx: Omit<SuiteContext, 'backend' | 'log'>;
+  docs: boolean;
+  docsOnly: boolean;
+}
+
+function parseArgs(argv: string[]): Options {
+  const timing = { ...DEFAULT_TIMING };
+  const opts: Options = {
+    suites: [],
+    backend: 'cpu',
+    docs: true,
+    docsOnly: false,
+    ctx: { timing, torch: true, torchThreads: os.cpus().length, args: [] },
+  };
+  const int = (flag: string, v: string | undefined, min: number): number => {
+    const n = Number(v);
+    if (v === undefined || !Number.isInteger(n) || n < min) throw new UsageError(`${flag} needs an integer ≥ ${min}, got ${v ?? 'nothing'}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    const value = () => inline ?? argv[++i];
+    switch (flag) {
+      case '--suite':
+        opts.suites.push(...(value() ?? '').split(',').filter(Boolean));
+        break;
+      case '--backend': {
+        const b = value();
+        if (b !== 'cpu' && b !== 'gpu') throw new UsageError(`--backend must be cpu or gpu, got ${b ?? 'nothing'}`);
+        opts.backend = b;
+        break;
+      }
+      case '--reps':
+        timing.reps = int(flag, value(), 1);
+        timing.minReps = Math.min(timing.minReps, timing.reps);
+        break;
+      case '--warmup':
+        timing.warmup = int(flag, value(), 0);
+        break;
+      case '--max-time':
+        timing.maxTimeMs = int(flag, value(), 0);
+        break;
+      case '--torch-threads':
+        opts.ctx.torchThreads = int(flag, value(), 1);
+        break;
+      case '--no-torch':
+        opts.ctx.torch = false;
+        break;
+      case '--no-docs':
+        opts.docs = false;
+        break;
+      case '--docs-only':
+        opts.docsOnly = true;
+        break;
+      default:
+        opts.ctx.args.push(a); // passed through to the suites
+    }
+  }
+  return opts;
+}
+
+async function loadSuites(): Promise<Map<string, Suite>> {
+  const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'suites');
+  const suites = new Map<string, Suite>();
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.js')).sort()) {
+    const mod = (await import(pathToFileURL(path.join(dir, file)).href)) as { default?: Suite };
+    if (mod.default?.name && typeof mod.default.run === 'function') suites.set(mod.default.name, mod.default);
+  }
+  return suites;
+}
+
+async function activateBackend(name: 'cpu' | 'gpu'): Promise<void> {
+  if (name === 'gpu') {
+    try {
+      // Registers backend 'gpu' into @normlab/tensor's registry; a string specifier keeps this
+      // workspace buildable before the gpu package exists.
+      const spec = '@normlab/gpu';
+      await import(spec);
+    } catch (err) {
+      throw new UsageError(`--backend gpu needs @normlab/gpu built: ${(err as Error).message}`);
+    }
+  }
+  setBackend(name);
+}
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2));
+  const all = await loadSuites();
+  const names = opts.suites.length ? opts.suites : [...all.keys()];
+  for (const n of names) {
+    if (!all.has(n)) throw new UsageError(`unknown suite '${n}'; available: ${[...all.keys()].join(', ')}`);
+  }
+  if (opts.docsOnly) {
+    for (const n of names) {
+      const r = readResults(n);
+      if (r) updateDocs(r);
+      process.stderr.write(r ? `docs: regenerated section ${n}\n` : `docs: no results/${n}.json yet, skipped\n`);
+    }
+    return;
+  }
+  await activateBackend(opts.backend);
+  const log = (line: string) => process.stderr.write(line + '\n');
+  for (const n of names) {
+    const suite = all.get(n)!;
+    log(`suite ${n}`);
+    const machine = machineInfo();
+    const createdAt = new Date().toISOString();
+    const { cases, notes } = await suite.run({ ...opts.ctx, backend: opts.backend, log });
+    const result: SuiteResult = {
+      suite: suite.name,
+      title: suite.title,
+      description: suite.description,
+      createdAt,
+      machine,
+      backend: opts.backend,
+      timing: opts.ctx.timing,
+      notes,
+      cases,
+    };
+    const file = writeResults(result);
+    if (opts.docs) updateDocs(result);
+    for (const c of cases) {
+      const ratios = Object.entries(c.ratios).map(([p, r]) => `${p} ${r.toFixed(2)}×`).join(', ');
+      const subj = c.results[0]!;
+      console.log(`${c.name}: ${subj.peer} ${subj.gflops?.toFixed(2) ?? 'n/a'} GFLOP/s; speed-up vs ${ratios || 'no peers'}`);
+    }
+    log(`wrote ${path.relative(process.cwd(), file)}${opts.docs ? ' and docs/benchmarks.md' : ''}`);
+  }
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof UsageError) {
+    process.stderr.write(`bench: ${err.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

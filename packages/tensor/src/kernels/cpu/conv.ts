@@ -1,1 +1,519 @@
-export {};
+/**
+ * CPU conv2d kernels on the blocked GEMM of `matmul.ts`, one image (and group) at a time.
+ * Forward: 3×3 stride-1 undilated convolutions use Winograd F(2×2, 3×3) (2.25× fewer multiplies);
+ * other shapes use im2col fused into the GEMM's B packing (the column matrix is never stored); a
+ * 1×1 stride-1 unpadded convolution is a plain GEMM on the input planes.
+ *
+ * - forward:          out_g (Cout/g × L)  = W_g (Cout/g × K)  · col_g (K × L)
+ * - input gradient:   dcol_g (K × L)      = W_gᵀ (K × Cout/g) · dy_g (Cout/g × L), then col2im
+ * - weight gradient:  dW_g (Cout/g × K)  += dy_g (Cout/g × L) · col_gᵀ (L × K), summed over images
+ * with K = Cin/g·kH·kW and L = Ho·Wo. Transposed operands are strided views: the GEMM's packing
+ * reads them in place. Accumulation is float64 throughout; results are stored in the input dtype.
+ */
+import { registerKernel } from '../../registry.js';
+import { type TypedArray, Tensor, allocate } from '../../tensor.js';
+import type { Conv2dParams } from '../../ops/conv.js';
+import { type BPacker, type PackedA, PACK_NR, gemm, macroKernel, packA } from './matmul.js';
+
+/** Output spatial size (the op has validated that the kernel fits). */
+function outDim(input: number, kernel: number, stride: number, pad: number, dilation: number): number {
+  return Math.floor((input + 2 * pad - dilation * (kernel - 1) - 1) / stride) + 1;
+}
+
+/**
+ * The output columns `ow` whose input column `ow·stride + shift` lies inside [0, width): returns
+ * [lo, hi). Computed once per kernel tap so the copy loops below carry no bounds tests.
+ */
+function validRange(shift: number, stride: number, width: number, outWidth: number): [number, number] {
+  const lo = shift >= 0 ? 0 : Math.ceil(-shift / stride);
+  const hi = width - 1 - shift < 0 ? 0 : Math.floor((width - 1 - shift) / stride) + 1;
+  const l = Math.min(lo, outWidth);
+  return [l, Math.max(l, Math.min(hi, outWidth))];
+}
+
+/**
+ * Unfold `channels` planes of one image (starting at `srcOff`) into `dst` rows
+ * `(c·kH + i)·kW + j`, each of `ho·wo` columns. Padding positions are written as 0.
+ */
+export function im2colImage(
+  src: TypedArray, srcOff: number, channels: number, h: number, w: number,
+  kh: number, kw: number, p: Conv2dParams, ho: number, wo: number,
+  dst: Float64Array, dstOff: number,
+): void {
+  const { strideH: sh, strideW: sw, padH, padW, dilationH: dh, dilationW: dw } = p;
+  const plane = h * w;
+  let row = dstOff;
+  for (let c = 0; c < channels; c++) {
+    const base = srcOff + c * plane;
+    for (let i = 0; i < kh; i++) {
+      const shiftH = i * dh - padH;
+      for (let j = 0; j < kw; j++) {
+        const shiftW = j * dw - padW;
+        const [lo, hi] = validRange(shiftW, sw, w, wo);
+        for (let oh = 0; oh < ho; oh++) {
+          const ih = oh * sh + shiftH;
+          const d = row + oh * wo;
+          if (ih < 0 || ih >= h) {
+            dst.fill(0, d, d + wo);
+            continue;
+          }
+          for (let ow = 0; ow < lo; ow++) dst[d + ow] = 0;
+          let s = base + ih * w + lo * sw + shiftW;
+          if (sw === 1) {
+            for (let ow = lo; ow < hi; ow++) dst[d + ow] = src[s++]!;
+          } else {
+            for (let ow = lo; ow < hi; ow++, s += sw) dst[d + ow] = src[s]!;
+          }
+          for (let ow = hi; ow < wo; ow++) dst[d + ow] = 0;
+        }
+        row += ho * wo;
+      }
+    }
+  }
+}
+
+/** The adjoint of `im2colImage`: add each column entry back onto its input position in `dst`. */
+export function col2imImage(
+  src: TypedArray, srcOff: number, channels: number, h: number, w: number,
+  kh: number, kw: number, p: Conv2dParams, ho: number, wo: number,
+  dst: Float64Array, dstOff: number,
+): void {
+  const { strideH: sh, strideW: sw, padH, padW, dilationH: dh, dilationW: dw } = p;
+  const plane = h * w;
+  let row = srcOff;
+  for (let c = 0; c < channels; c++) {
+    const base = dstOff + c * plane;
+    for (let i = 0; i < kh; i++) {
+      const shiftH = i * dh - padH;
+      for (let j = 0; j < kw; j++) {
+        const shiftW = j * dw - padW;
+        const [lo, hi] = validRange(shiftW, sw, w, wo);
+        for (let oh = 0; oh < ho; oh++) {
+          const ih = oh * sh + shiftH;
+          if (ih < 0 || ih >= h) continue;
+          const s0 = row + oh * wo;
+          let d = base + ih * w + lo * sw + shiftW;
+          for (let ow = lo; ow < hi; ow++, d += sw) dst[d] += src[s0 + ow]!;
+        }
+        row += ho * wo;
+      }
+    }
+  }
+}
+
+/**
+ * Implicit im2col: packs blocks of one image's column matrix (K = C·kH·kW rows, L = Ho·Wo
+ * columns) straight into the GEMM's B-strip layout, so the column matrix is never written out
+ * and read back. Per-row geometry is precomputed once per convolution.
+ */
+class Im2colPacker {
+  src: TypedArray;
+  /** Offset of the current image (and group) in `src`. */
+  offset = 0;
+  private readonly chOff: Int32Array;
+  private readonly shiftH: Int32Array;
+  private readonly shiftW: Int32Array;
+  private readonly lo: Int32Array;
+  private readonly hi: Int32Array;
+
+  constructor(
+    src: TypedArray, channels: number,
+    private readonly h: number, private readonly w: number,
+    kh: number, kw: number,
+    private readonly p: Conv2dParams,
+    private readonly wo: number,
+  ) {
+    this.src = src;
+    const rows = channels * kh * kw;
+    this.chOff = new Int32Array(rows);
+    this.shiftH = new Int32Array(rows);
+    this.shiftW = new Int32Array(rows);
+    this.lo = new Int32Array(rows);
+    this.hi = new Int32Array(rows);
+    for (let r = 0; r < rows; r++) {
+      const c = Math.floor(r / (kh * kw));
+      const i = Math.floor((r % (kh * kw)) / kw);
+      const j = r % kw;
+      this.chOff[r] = c * h * w;
+      this.shiftH[r] = i * p.dilationH - p.padH;
+      this.shiftW[r] = j * p.dilationW - p.padW;
+      const [lo, hi] = validRange(this.shiftW[r]!, p.strideW, w, wo);
+      this.lo[r] = lo;
+      this.hi[r] = hi;
+    }
+  }
+
+  /**
+   * Fills one packed strip (NR consecutive columns) at a time, so the writes are sequential; a
+   * strip whose NR columns lie in one output row and inside the image (the common case) is
+   * NR strided loads, the rest goes element by element.
+   */
+  readonly pack: BPacker = (p0, kc, j0, nc, dst) => {
+    const { src, h, w, wo, chOff, shiftH, shiftW, lo, hi } = this;
+    const off = this.offset;
+    const sh = this.p.strideH;
+    const sw = this.p.strideW;
+    let d = 0;
+    for (let s = 0; s < nc; s += PACK_NR) {
+      const l = j0 + s;
+      const oh = Math.floor(l / wo);
+      const ow = l - oh * wo;
+      const fullStrip = s + PACK_NR <= nc && ow + PACK_NR <= wo;
+      for (let r = 0; r < kc; r++, d += PACK_NR) {
+        const kk = p0 + r;
+        const ih = oh * sh + shiftH[kk]!;
+        if (fullStrip && ih >= 0 && ih < h && ow >= lo[kk]! && ow + PACK_NR <= hi[kk]!) {
+          const q = off + chOff[kk]! + ih * w + shiftW[kk]! + ow * sw;
+          dst[d] = src[q]!;
+          dst[d + 1] = src[q + sw]!;
+          dst[d + 2] = src[q + 2 * sw]!;
+          dst[d + 3] = src[q + 3 * sw]!;
+          continue;
+        }
+        for (let c = 0; c < PACK_NR; c++) {
+          let v = 0;
+          if (s + c < nc) {
+            const lc = l + c;
+            const ohc = Math.floor(lc / wo);
+            const owc = lc - ohc * wo;
+            const ihc = ohc * sh + shiftH[kk]!;
+            if (ihc >= 0 && ihc < h && owc >= lo[kk]! && owc < hi[kk]!) {
+              v = src[off + chOff[kk]! + ihc * w + shiftW[kk]! + owc * sw]!;
+            }
+          }
+          dst[d + c] = v;
+        }
+      }
+    }
+  };
+}
+
+function isPointwise(kh: number, kw: number, p: Conv2dParams): boolean {
+  return kh === 1 && kw === 1 && p.strideH === 1 && p.strideW === 1 && p.padH === 0 && p.padW === 0;
+}
+
+/** Winograd applies to 3×3, stride-1, undilated convolutions whose group depth fits one K block. */
+function useWinograd(kh: number, kw: number, p: Conv2dParams, cg: number): boolean {
+  return kh === 3 && kw === 3 && p.strideH === 1 && p.strideW === 1 && p.dilationH === 1 && p.dilationW === 1 && cg <= 256;
+}
+
+/**
+ * Winograd F(2×2, 3×3) forward convolution (Lavin & Gray 2016): each 2×2 output tile is
+ * Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d Bᵀᵀ)]A over a 4×4 input patch d, so the 16 transformed positions ξ each
+ * become one GEMM  M_ξ (Cout/g × T) = U_ξ (Cout/g × Cin/g) · V_ξ (Cin/g × T)  over the T tiles of
+ * an image: 16 multiplies per 2×2 tile and channel pair instead of 9·4 = 36 for direct or
+ * im2col convolution, 2.25× fewer. Transforms are additions in float64, so the result matches the
+ * direct convolution to float64 rounding. U and V are written straight into the packed strip
+ * layouts of the GEMM micro-kernel (MR = NR = 4).
+ */
+function winogradForward(
+  xc: Tensor, wc: Tensor, biasData: TypedArray | null, p: Conv2dParams,
+  n: number, cin: number, h: number, w: number, cout: number, cg: number, ho: number, wo: number,
+  out: TypedArray,
+): void {
+  const G = p.groups;
+  const coutG = cout / G;
+  const mPad = Math.ceil(coutG / 4) * 4;
+  const th = Math.ceil(ho / 2);
+  const tw = Math.ceil(wo / 2);
+  const T = th * tw;
+  const tPad = Math.ceil(T / 4) * 4;
+  const wd = wc.data;
+  const xd = xc.data;
+  // U[g][ξ]: packed A strips; strip s, depth ci, row r at s·4·cg + ci·4 + r.
+  const uSize = mPad * cg;
+  const U = new Float64Array(G * 16 * uSize);
+  for (let co = 0; co < cout; co++) {
+    const g = Math.floor(co / coutG);
+    const cl = co - g * coutG;
+    const rowOff = (cl >> 2) * 4 * cg + (cl & 3);
+    for (let ci = 0; ci < cg; ci++) {
+      const q = (co * cg + ci) * 9;
+      const g00 = wd[q]!, g01 = wd[q + 1]!, g02 = wd[q + 2]!;
+      const g10 = wd[q + 3]!, g11 = wd[q + 4]!, g12 = wd[q + 5]!;
+      const g20 = wd[q + 6]!, g21 = wd[q + 7]!, g22 = wd[q + 8]!;
+      // G·g (4×3), rows: g0, (g0+g1+g2)/2, (g0−g1+g2)/2, g2.
+      const a0 = g00, a1 = g01, a2 = g02;
+      const b0 = 0.5 * (g00 + g10 + g20), b1 = 0.5 * (g01 + g11 + g21), b2 = 0.5 * (g02 + g12 + g22);
+      const c0 = 0.5 * (g00 - g10 + g20), c1 = 0.5 * (g01 - g11 + g21), c2 = 0.5 * (g02 - g12 + g22);
+      const d0 = g20, d1 = g21, d2 = g22;
+      // (G·g)·Gᵀ: each row (x0, x1, x2) → (x0, (x0+x1+x2)/2, (x0−x1+x2)/2, x2).
+      const base = g * 16 * uSize + rowOff + ci * 4;
+      const rows = [a0, a1, a2, b0, b1, b2, c0, c1, c2, d0, d1, d2];
+      for (let r = 0; r < 4; r++) {
+        const x0 = rows[3 * r]!, x1 = rows[3 * r + 1]!, x2 = rows[3 * r + 2]!;
+        U[base + (4 * r) * uSize] = x0;
+        U[base + (4 * r + 1) * uSize] = 0.5 * (x0 + x1 + x2);
+        U[base + (4 * r + 2) * uSize] = 0.5 * (x0 - x1 + x2);
+        U[base + (4 * r + 3) * uSize] = x2;
+      }
+    }
+  }
+  // Tiles are processed in blocks of TB so V (16·TB·cg doubles) stays near L2 size for any image.
+  const TB = Math.min(tPad, Math.max(4, Math.floor(8192 / cg / 4) * 4));
+  // V[ξ]: packed B strips of a tile block; strip s, depth ci, column c at s·4·cg + ci·4 + c
+  // (block tile 4s + c). Columns past the block's last tile are zeroed before each block.
+  const vSize = TB * cg;
+  const V = new Float64Array(16 * vSize);
+  const M = new Float64Array(16 * coutG * TB);
+  const plane = h * w;
+  const padH = p.padH;
+  const padW = p.padW;
+  for (let img = 0; img < n; img++) {
+    for (let g = 0; g < G; g++) {
+      for (let t0 = 0; t0 < T; t0 += TB) {
+        const tb = Math.min(TB, T - t0);
+        if (tb < TB) V.fill(0);
+        // Input transform Bᵀ d B for every tile of the block and channel.
+        for (let ci = 0; ci < cg; ci++) {
+          const src = (img * cin + g * cg + ci) * plane;
+          for (let t = 0; t < tb; t++) {
+            const ty = Math.floor((t0 + t) / tw);
+            const tx = t0 + t - ty * tw;
+            const y0 = 2 * ty - padH;
+            const rowsInside = y0 >= 0 && y0 + 3 < h;
+            const x0 = 2 * tx - padW;
+            let d00, d01, d02, d03, d10, d11, d12, d13, d20, d21, d22, d23, d30, d31, d32, d33;
+            if (rowsInside && x0 >= 0 && x0 + 3 < w) {
+              let q = src + y0 * w + x0;
+              d00 = xd[q]!; d01 = xd[q + 1]!; d02 = xd[q + 2]!; d03 = xd[q + 3]!; q += w;
+              d10 = xd[q]!; d11 = xd[q + 1]!; d12 = xd[q + 2]!; d13 = xd[q + 3]!; q += w;
+              d20 = xd[q]!; d21 = xd[q + 1]!; d22 = xd[q + 2]!; d23 = xd[q + 3]!; q += w;
+              d30 = xd[q]!; d31 = xd[q + 1]!; d32 = xd[q + 2]!; d33 = xd[q + 3]!;
+            } else {
+              // Border tile: gather the patch with zeros outside the image.
+              const patch = borderPatch;
+              for (let i = 0; i < 4; i++) {
+                const yy = y0 + i;
+                for (let j = 0; j < 4; j++) {
+                  const xx = x0 + j;
+                  patch[4 * i + j] = yy >= 0 && yy < h && xx >= 0 && xx < w ? xd[src + yy * w + xx]! : 0;
+                }
+              }
+              d00 = patch[0]!; d01 = patch[1]!; d02 = patch[2]!; d03 = patch[3]!;
+              d10 = patch[4]!; d11 = patch[5]!; d12 = patch[6]!; d13 = patch[7]!;
+              d20 = patch[8]!; d21 = patch[9]!; d22 = patch[10]!; d23 = patch[11]!;
+              d30 = patch[12]!; d31 = patch[13]!; d32 = patch[14]!; d33 = patch[15]!;
+            }
+            // Bᵀ·d, rows: d0 − d2, d1 + d2, d2 − d1, d1 − d3.
+            const r00 = d00 - d20, r01 = d01 - d21, r02 = d02 - d22, r03 = d03 - d23;
+            const r10 = d10 + d20, r11 = d11 + d21, r12 = d12 + d22, r13 = d13 + d23;
+            const r20 = d20 - d10, r21 = d21 - d11, r22 = d22 - d12, r23 = d23 - d13;
+            const r30 = d10 - d30, r31 = d11 - d31, r32 = d12 - d32, r33 = d13 - d33;
+            // (Bᵀ·d)·B, per row (x0..x3) → (x0 − x2, x1 + x2, x2 − x1, x1 − x3).
+            let o = (t >> 2) * 4 * cg + ci * 4 + (t & 3);
+            V[o] = r00 - r02; V[o + vSize] = r01 + r02; V[o + 2 * vSize] = r02 - r01; V[o + 3 * vSize] = r01 - r03;
+            o += 4 * vSize;
+            V[o] = r10 - r12; V[o + vSize] = r11 + r12; V[o + 2 * vSize] = r12 - r11; V[o + 3 * vSize] = r11 - r13;
+            o += 4 * vSize;
+            V[o] = r20 - r22; V[o + vSize] = r21 + r22; V[o + 2 * vSize] = r22 - r21; V[o + 3 * vSize] = r21 - r23;
+            o += 4 * vSize;
+            V[o] = r30 - r32; V[o + vSize] = r31 + r32; V[o + 2 * vSize] = r32 - r31; V[o + 3 * vSize] = r31 - r33;
+          }
+        }
+        // The 16 GEMMs, M_ξ (coutG × tb, row stride tb).
+        M.fill(0);
+        for (let xi = 0; xi < 16; xi++) {
+          macroKernel(U, (g * 16 + xi) * uSize, V.subarray(xi * vSize, (xi + 1) * vSize), coutG, tb, cg, M, xi * coutG * tb, tb);
+        }
+        // Output transform Aᵀ m A per tile, plus bias, clipped at odd output edges.
+        const ms = coutG * tb;
+        for (let cl = 0; cl < coutG; cl++) {
+          const co = g * coutG + cl;
+          const bv = biasData ? biasData[co]! : 0;
+          const dst = (img * cout + co) * ho * wo;
+          for (let t = 0; t < tb; t++) {
+            const ty = Math.floor((t0 + t) / tw);
+            const tx = t0 + t - ty * tw;
+            const q = cl * tb + t;
+            const m00 = M[q]!, m01 = M[q + ms]!, m02 = M[q + 2 * ms]!, m03 = M[q + 3 * ms]!;
+            const m10 = M[q + 4 * ms]!, m11 = M[q + 5 * ms]!, m12 = M[q + 6 * ms]!, m13 = M[q + 7 * ms]!;
+            const m20 = M[q + 8 * ms]!, m21 = M[q + 9 * ms]!, m22 = M[q + 10 * ms]!, m23 = M[q + 11 * ms]!;
+            const m30 = M[q + 12 * ms]!, m31 = M[q + 13 * ms]!, m32 = M[q + 14 * ms]!, m33 = M[q + 15 * ms]!;
+            // Aᵀ·m, rows: m0 + m1 + m2, m1 − m2 − m3.
+            const s00 = m00 + m10 + m20, s01 = m01 + m11 + m21, s02 = m02 + m12 + m22, s03 = m03 + m13 + m23;
+            const s10 = m10 - m20 - m30, s11 = m11 - m21 - m31, s12 = m12 - m22 - m32, s13 = m13 - m23 - m33;
+            const oy = 2 * ty;
+            const ox = 2 * tx;
+            const o = dst + oy * wo + ox;
+            out[o] = s00 + s01 + s02 + bv;
+            if (ox + 1 < wo) out[o + 1] = s01 - s02 - s03 + bv;
+            if (oy + 1 < ho) {
+              out[o + wo] = s10 + s11 + s12 + bv;
+              if (ox + 1 < wo) out[o + wo + 1] = s11 - s12 - s13 + bv;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+const borderPatch = new Float64Array(16);
+
+function conv2dForward(x: Tensor, weight: Tensor, bias: Tensor | null, p: Conv2dParams): Tensor {
+  const xc = x.contiguous();
+  const wc = weight.contiguous();
+  const [n, cin, h, w] = xc.shape as [number, number, number, number];
+  const [cout, cg, kh, kw] = wc.shape as [number, number, number, number];
+  const ho = outDim(h, kh, p.strideH, p.padH, p.dilationH);
+  const wo = outDim(w, kw, p.strideW, p.padW, p.dilationW);
+  const G = p.groups;
+  const coutG = cout / G;
+  const kG = cg * kh * kw;
+  const L = ho * wo;
+  const out = allocate(xc.dtype, n * cout * L);
+  if (n > 0 && useWinograd(kh, kw, p, cg)) {
+    winogradForward(xc, wc, bias ? bias.contiguous().data : null, p, n, cin, h, w, cout, cg, ho, wo, out);
+    return new Tensor(out, [n, cout, ho, wo]);
+  }
+  // float64 outputs are accumulated in place; float32 ones through a per-image float64 buffer.
+  const direct = out instanceof Float64Array;
+  const acc = direct ? out : new Float64Array(cout * L);
+  const pointwise = isPointwise(kh, kw, p);
+  const biasData = bias ? bias.contiguous().data : null;
+  // The weights of each group are packed once for the whole batch.
+  const packed: PackedA[] = [];
+  for (let g = 0; g < G; g++) packed.push(packA({ data: wc.data, offset: g * coutG * kG, rs: kG, cs: 1 }, coutG, kG));
+  const im2col = pointwise ? null : new Im2colPacker(xc.data, cg, h, w, kh, kw, p, wo);
+  const b = { data: xc.data as TypedArray, offset: 0, rs: L, cs: 1 };
+  for (let img = 0; img < n; img++) {
+    const accOff = direct ? img * cout * L : 0;
+    if (!direct) acc.fill(0);
+    for (let g = 0; g < G; g++) {
+      const xOff = (img * cin + g * cg) * h * w;
+      if (im2col) {
+        im2col.offset = xOff;
+        gemm(coutG, L, kG, packed[g]!, im2col.pack, acc, accOff + g * coutG * L, L);
+      } else {
+        b.offset = xOff;
+        gemm(coutG, L, kG, packed[g]!, b, acc, accOff + g * coutG * L, L);
+      }
+    }
+    if (biasData) {
+      for (let co = 0; co < cout; co++) {
+        const bv = biasData[co]!;
+        const o = accOff + co * L;
+        for (let l = 0; l < L; l++) acc[o + l] += bv;
+      }
+    }
+    if (!direct) out.set(acc, img * cout * L);
+  }
+  return new Tensor(out, [n, cout, ho, wo]);
+}
+
+function conv2dBackwardInput(dy: Tensor, weight: Tensor, inputShape: readonly number[], p: Conv2dParams): Tensor {
+  const dyc = dy.contiguous();
+  const wc = weight.contiguous();
+  const [n, cin, h, w] = inputShape as [number, number, number, number];
+  const [cout, cg, kh, kw] = wc.shape as [number, number, number, number];
+  const ho = dyc.shape[2]!;
+  const wo = dyc.shape[3]!;
+  const G = p.groups;
+  const coutG = cout / G;
+  const kG = cg * kh * kw;
+  const L = ho * wo;
+  const plane = h * w;
+  const dx = allocate(dyc.dtype, n * cin * plane);
+  const direct = dx instanceof Float64Array;
+  const acc = direct ? dx : new Float64Array(cin * plane);
+  const pointwise = isPointwise(kh, kw, p);
+  const dcol = pointwise ? null : new Float64Array(kG * L);
+  // A = W_gᵀ: element (k, co) of the (K × Cout/g) operand sits at co·K + k in the weight;
+  // packed once per group for the whole batch.
+  const packed: PackedA[] = [];
+  for (let g = 0; g < G; g++) packed.push(packA({ data: wc.data, offset: g * coutG * kG, rs: 1, cs: kG }, kG, coutG));
+  const b = { data: dyc.data, offset: 0, rs: L, cs: 1 };
+  for (let img = 0; img < n; img++) {
+    const accOff = direct ? img * cin * plane : 0;
+    if (!direct) acc.fill(0);
+    for (let g = 0; g < G; g++) {
+      const a = packed[g]!;
+      b.offset = (img * cout + g * coutG) * L;
+      const dxOff = accOff + g * cg * plane;
+      if (dcol) {
+        dcol.fill(0);
+        gemm(kG, L, coutG, a, b, dcol, 0, L);
+        col2imImage(dcol, 0, cg, h, w, kh, kw, p, ho, wo, acc, dxOff);
+      } else {
+        gemm(kG, L, coutG, a, b, acc, dxOff, L);
+      }
+    }
+    if (!direct) dx.set(acc, img * cin * plane);
+  }
+  return new Tensor(dx, [n, cin, h, w]);
+}
+
+function conv2dBackwardWeight(dy: Tensor, x: Tensor, weightShape: readonly number[], p: Conv2dParams): Tensor {
+  const dyc = dy.contiguous();
+  const xc = x.contiguous();
+  const [n, cin, h, w] = xc.shape as [number, number, number, number];
+  const [cout, cg, kh, kw] = weightShape as [number, number, number, number];
+  const ho = dyc.shape[2]!;
+  const wo = dyc.shape[3]!;
+  const G = p.groups;
+  const coutG = cout / G;
+  const kG = cg * kh * kw;
+  const L = ho * wo;
+  const dw = allocate(dyc.dtype, cout * kG);
+  // Summed over the batch, so always accumulated in float64.
+  const acc = dw instanceof Float64Array ? dw : new Float64Array(cout * kG);
+  const pointwise = isPointwise(kh, kw, p);
+  const col = pointwise ? null : new Float64Array(kG * L);
+  const a = { data: dyc.data, offset: 0, rs: L, cs: 1 };
+  // B = col_gᵀ (L × K): element (l, k) sits at k·L + l of the column buffer (or input plane).
+  const b = { data: (col ?? xc.data) as TypedArray, offset: 0, rs: 1, cs: L };
+  for (let img = 0; img < n; img++) {
+    for (let g = 0; g < G; g++) {
+      const xOff = (img * cin + g * cg) * h * w;
+      a.offset = (img * cout + g * coutG) * L;
+      if (col) {
+        im2colImage(xc.data, xOff, cg, h, w, kh, kw, p, ho, wo, col, 0);
+      } else {
+        b.offset = xOff;
+      }
+      gemm(coutG, kG, L, a, b, acc, g * coutG * kG, kG);
+    }
+  }
+  if (acc !== dw) dw.set(acc);
+  return new Tensor(dw, [cout, cg, kh, kw]);
+}
+
+function im2colKernel(x: Tensor, kh: number, kw: number, p: Conv2dParams): Tensor {
+  const xc = x.contiguous();
+  const [n, c, h, w] = xc.shape as [number, number, number, number];
+  const ho = outDim(h, kh, p.strideH, p.padH, p.dilationH);
+  const wo = outDim(w, kw, p.strideW, p.padW, p.dilationW);
+  const per = c * kh * kw * ho * wo;
+  const out = allocate(xc.dtype, n * per);
+  const scratch = out instanceof Float64Array ? out : new Float64Array(per);
+  for (let img = 0; img < n; img++) {
+    im2colImage(xc.data, img * c * h * w, c, h, w, kh, kw, p, ho, wo, scratch, scratch === out ? img * per : 0);
+    if (scratch !== out) out.set(scratch, img * per);
+  }
+  return new Tensor(out, [n, c * kh * kw, ho * wo]);
+}
+
+function col2imKernel(cols: Tensor, inputShape: readonly number[], kh: number, kw: number, p: Conv2dParams): Tensor {
+  const cc = cols.contiguous();
+  const [n, c, h, w] = inputShape as [number, number, number, number];
+  const ho = outDim(h, kh, p.strideH, p.padH, p.dilationH);
+  const wo = outDim(w, kw, p.strideW, p.padW, p.dilationW);
+  const per = c * h * w;
+  const colsPer = c * kh * kw * ho * wo;
+  const out = allocate(cc.dtype, n * per);
+  const direct = out instanceof Float64Array;
+  const acc = direct ? out : new Float64Array(per);
+  for (let img = 0; img < n; img++) {
+    if (!direct) acc.fill(0);
+    col2imImage(cc.data, img * colsPer, c, h, w, kh, kw, p, ho, wo, acc, direct ? img * per : 0);
+    if (!direct) out.set(acc, img * per);
+  }
+  return new Tensor(out, [n, c, h, w]);
+}
+
+registerKernel('conv2d', 'cpu', conv2dForward);
+registerKernel('conv2dBackwardInput', 'cpu', conv2dBackwardInput);
+registerKernel('conv2dBackwardWeight', 'cpu', conv2dBackwardWeight);
+registerKernel('im2col', 'cpu', im2colKernel);
+registerKernel('col2im', 'cpu', col2imKernel);
