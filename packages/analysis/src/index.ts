@@ -1,1 +1,17 @@
-export {};
+export { AnalysisError } from './errors.js';
+export * from './stats.js';
+export * from './stability.js';
+export * from './landscape.js';
+export * from './periods.js';
+export * from './types.js';
+export * from './spec.js';
+export * from './aggregate.js';
+export * from './verdicts.js';
+export * from './figures.js';
+export * from './report.js';
+export * from './results.js';
+export * from './profiles.js';
+export * from './progress.js';
+export * from './runner.js';
+export * from './execute.js';
+export * from './analyze-run.js';

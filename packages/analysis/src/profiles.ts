@@ -1,0 +1,282 @@
+/**
+ * The reproduction profiles and the run plan they expand to. A profile names the paper's
+ * experiments at some scale; `planRuns` turns it into the list of unique runs, each tagged with
+ * the roles it serves (one run can be a sweep point and a stability run at once).
+ */
+import { AnalysisError } from './errors.js';
+import { runId } from './spec.js';
+import type { DatasetName, DistortionSpec, GNPlusOrder, NormName, RegularizerSpec, RunRole, RunSpec } from './types.js';
+
+export interface NormVariant {
+  norm: NormName;
+  order?: GNPlusOrder;
+}
+
+export interface TrainSetup {
+  model: string;
+  width: number;
+  optimizer: 'sgd' | 'adam';
+  momentum: number;
+  weightDecay: number;
+  epochs: number;
+  milestones: number[];
+  trainLimit: number;
+  testLimit: number;
+}
+
+export interface Profile {
+  name: string;
+  dataset: DatasetName;
+  groups: number;
+  /** Periods the landscape is cut into. */
+  periods: number;
+  /** The batch-size sweep (the authors': SGD, momentum 0.9, wd 1e-4, lr = 0.1·b/128, ×0.1 at 1/2 and 3/4). */
+  sweep: TrainSetup & { norms: NormVariant[]; batchSizes: number[]; seeds: number[]; lrAt128: number };
+  /** Stability and sensitivity (the authors' analysis setup: Adam). */
+  analysis: TrainSetup & {
+    norms: NormVariant[];
+    batchSize: number;
+    lr: number;
+    seeds: number[];
+    /** Seeds of the distortion and regularizer runs (and their clean pairs): a prefix of `seeds` keeps the budget. */
+    sensitivitySeeds: number[];
+    distortions: DistortionSpec[];
+    /** Norms that get the distortion and regularizer runs (the claim compares GN with BN). */
+    sensitivityNorms: NormVariant[];
+    regularizers: RegularizerSpec[];
+    testNoise: number[];
+    /** Eval batch sizes for the norms whose eval depends on the batch (GNPlus), and HybridNorm to compare. */
+    evalBatchSizes: number[];
+  };
+  /** The paper's landscape protocol: the same model at several learning rates, plus Santurkar probes. */
+  landscape: TrainSetup & { norms: NormVariant[]; batchSize: number; lrs: number[]; seed: number; santurkarEvery: number; multipliers: number };
+}
+
+const ALL_SWEEP: NormVariant[] = [
+  { norm: 'bn' },
+  { norm: 'gn' },
+  { norm: 'gnplus', order: 'gn-first' },
+  { norm: 'gnplus', order: 'bn-first' },
+  { norm: 'gnplus', order: 'parallel' },
+  { norm: 'hybrid' },
+  { norm: 'bgn' },
+];
+const ANALYSIS: NormVariant[] = [{ norm: 'bn' }, { norm: 'gn' }, { norm: 'gnplus', order: 'gn-first' }, { norm: 'hybrid' }];
+const BN_GN: NormVariant[] = [{ norm: 'bn' }, { norm: 'gn' }];
+const LANDSCAPE: NormVariant[] = [{ norm: 'bn' }, { norm: 'gn' }, { norm: 'gnplus', order: 'gn-first' }, { norm: 'none' }];
+const REGULARIZERS: RegularizerSpec[] = [
+  { kind: 'dropout', p: 0.3 },
+  { kind: 'weightDecay', value: 5e-4 },
+  { kind: 'labelSmoothing', value: 0.1 },
+  { kind: 'cropFlip', padding: 2 },
+];
+const DISTORTIONS = (mags: number[]): DistortionSpec[] => mags.flatMap((m) => [{ kind: 'additive' as const, magnitude: m }, { kind: 'santurkar' as const, magnitude: m }]);
+
+/**
+ * `smoke`: everything at toy size on synthetic 12×12 images, under a minute; tests use it.
+ * Every role, claim and figure is exercised; the numbers mean nothing.
+ */
+function smoke(): Profile {
+  const base = { model: 'cnn', width: 0.25, momentum: 0.9, weightDecay: 1e-4, epochs: 1, trainLimit: 192, testLimit: 64 };
+  return {
+    name: 'smoke',
+    dataset: 'synthetic',
+    groups: 2,
+    periods: 2,
+    sweep: { ...base, optimizer: 'sgd', milestones: [0.5, 0.75], norms: [{ norm: 'bn' }, { norm: 'gn' }, { norm: 'gnplus', order: 'gn-first' }, { norm: 'hybrid' }], batchSizes: [8, 32], seeds: [0], lrAt128: 0.4 },
+    analysis: {
+      ...base,
+      optimizer: 'adam',
+      weightDecay: 0,
+      milestones: [],
+      norms: ANALYSIS,
+      batchSize: 16,
+      lr: 2e-3,
+      seeds: [0, 1],
+      sensitivitySeeds: [0, 1],
+      distortions: [{ kind: 'additive', magnitude: 0.5 }, { kind: 'santurkar', magnitude: 1 }],
+      sensitivityNorms: BN_GN,
+      regularizers: [{ kind: 'dropout', p: 0.3 }, { kind: 'labelSmoothing', value: 0.1 }],
+      testNoise: [0.2],
+      evalBatchSizes: [16, 2],
+    },
+    landscape: { ...base, trainLimit: 288, optimizer: 'adam', weightDecay: 0, milestones: [], norms: LANDSCAPE, batchSize: 16, lrs: [1e-3, 3e-3], seed: 0, santurkarEvery: 3, multipliers: 2 },
+  };
+}
+
+/**
+ * `quick`: the README's main job, about 15 minutes on 2 cores on MNIST (or Fashion-MNIST): 106
+ * runs of the small CNN at half width, one pass over 1536 training images each (budgeted from
+ * measured run times: 6–18 s of CPU per run, about 13 min in all). The sweep covers batch
+ * 8/32/128 (the small end is where GN's and GN+'s advantage over BN is claimed); 3 seeds for the
+ * stability comparison, 2 for the distortion and regularizer pairs.
+ */
+function quick(dataset: DatasetName): Profile {
+  const base = { model: 'cnn', width: 0.5, momentum: 0.9, weightDecay: 1e-4, epochs: 1, trainLimit: 1536, testLimit: 1000 };
+  return {
+    name: 'quick',
+    dataset,
+    groups: 4,
+    periods: 3,
+    sweep: { ...base, optimizer: 'sgd', milestones: [0.5, 0.75], norms: ALL_SWEEP, batchSizes: [8, 32, 128], seeds: [0, 1], lrAt128: 0.1 },
+    analysis: {
+      ...base,
+      optimizer: 'adam',
+      weightDecay: 0,
+      milestones: [],
+      norms: ANALYSIS,
+      batchSize: 16,
+      lr: 1e-3,
+      seeds: [0, 1, 2],
+      sensitivitySeeds: [0, 1],
+      distortions: DISTORTIONS([0.1, 0.5, 1]),
+      sensitivityNorms: BN_GN,
+      regularizers: REGULARIZERS,
+      testNoise: [0.1, 0.2, 0.3],
+      evalBatchSizes: [100, 10, 2],
+    },
+    landscape: { ...base, optimizer: 'adam', weightDecay: 0, milestones: [], norms: LANDSCAPE, batchSize: 16, lrs: [5e-4, 1e-3, 2e-3], seed: 0, santurkarEvery: 8, multipliers: 4 },
+  };
+}
+
+/**
+ * `full`: the paper's grid. VGG-11 with Adam at 1e-4…5e-4 for the analysis, ResNet-50 with SGD on
+ * CIFAR-10 for the sweep (batch 8…128, lr = 0.1·b/128, ×0.1 at 1/2 and 3/4), 3 seeds. Days of CPU.
+ */
+function full(dataset: DatasetName): Profile {
+  const analysisBase = { model: 'vgg11', width: 1, momentum: 0.9, weightDecay: 0, epochs: 30, trainLimit: Number.MAX_SAFE_INTEGER, testLimit: Number.MAX_SAFE_INTEGER };
+  return {
+    name: 'full',
+    dataset,
+    groups: 32,
+    periods: 3,
+    sweep: {
+      model: 'resnet50',
+      width: 1,
+      optimizer: 'sgd',
+      momentum: 0.9,
+      weightDecay: 1e-4,
+      epochs: 100,
+      milestones: [0.5, 0.75],
+      trainLimit: Number.MAX_SAFE_INTEGER,
+      testLimit: Number.MAX_SAFE_INTEGER,
+      norms: ALL_SWEEP,
+      batchSizes: [8, 16, 32, 64, 128],
+      seeds: [0, 1, 2],
+      lrAt128: 0.1,
+    },
+    analysis: {
+      ...analysisBase,
+      optimizer: 'adam',
+      milestones: [],
+      norms: ANALYSIS,
+      batchSize: 32,
+      lr: 3e-4,
+      seeds: [0, 1, 2],
+      sensitivitySeeds: [0, 1, 2],
+      distortions: DISTORTIONS([0.1, 0.5, 1]),
+      sensitivityNorms: ANALYSIS,
+      regularizers: REGULARIZERS,
+      testNoise: [0.1, 0.2, 0.3],
+      evalBatchSizes: [100, 10, 2],
+    },
+    landscape: { ...analysisBase, optimizer: 'adam', milestones: [], norms: LANDSCAPE, batchSize: 32, lrs: [1e-4, 2e-4, 3e-4, 4e-4, 5e-4], seed: 0, santurkarEvery: 50, multipliers: 4 },
+  };
+}
+
+export const PROFILE_NAMES = ['smoke', 'quick', 'full'] as const;
+export type ProfileName = (typeof PROFILE_NAMES)[number];
+
+/** A named profile; `dataset` overrides the profile's (quick/full default to MNIST/CIFAR-10). */
+export function getProfile(name: string, dataset?: DatasetName): Profile {
+  switch (name) {
+    case 'smoke': {
+      const p = smoke();
+      return dataset ? { ...p, dataset } : p;
+    }
+    case 'quick':
+      return quick(dataset ?? 'mnist');
+    case 'full':
+      return full(dataset ?? 'cifar10');
+    default:
+      throw new AnalysisError('getProfile', `unknown profile ${JSON.stringify(name)}; expected one of ${PROFILE_NAMES.join(', ')}`);
+  }
+}
+
+export interface PlannedRun {
+  id: string;
+  spec: RunSpec;
+  roles: RunRole[];
+}
+
+/** Training steps a spec runs (for the progress bar's ETA). */
+export function plannedSteps(spec: RunSpec, trainSize: number): number {
+  const n = Math.min(spec.trainLimit, trainSize);
+  return spec.epochs * Math.floor(n / spec.batchSize);
+}
+
+/** Expand a profile into unique runs in a fixed order (the order results.jsonl is written in). */
+export function planRuns(profile: Profile): PlannedRun[] {
+  const out = new Map<string, PlannedRun>();
+  const add = (spec: RunSpec, role: RunRole) => {
+    const id = runId(spec);
+    const have = out.get(id);
+    if (have) {
+      if (!have.roles.includes(role)) have.roles.push(role);
+    } else out.set(id, { id, spec, roles: [role] });
+  };
+  const setup = (s: TrainSetup) => ({
+    dataset: profile.dataset,
+    model: s.model,
+    width: s.width,
+    groups: profile.groups,
+    optimizer: s.optimizer,
+    momentum: s.momentum,
+    weightDecay: s.weightDecay,
+    epochs: s.epochs,
+    milestones: s.milestones,
+    trainLimit: s.trainLimit,
+    testLimit: s.testLimit,
+  });
+  const variant = (v: NormVariant) => (v.norm === 'gnplus' ? { norm: v.norm, order: v.order ?? 'gn-first' } : { norm: v.norm });
+
+  const a = profile.analysis;
+  const batchDependentEval = (v: NormVariant) => v.norm === 'gnplus' || v.norm === 'hybrid';
+  for (const seed of a.seeds) {
+    for (const v of a.norms) {
+      const spec: RunSpec = {
+        ...setup(a),
+        ...variant(v),
+        batchSize: a.batchSize,
+        lr: a.lr,
+        seed,
+        ...(a.testNoise.length ? { evalNoise: a.testNoise } : {}),
+        ...(batchDependentEval(v) && a.evalBatchSizes.length ? { evalBatchSizes: a.evalBatchSizes } : {}),
+      };
+      add(spec, 'stability');
+      if (a.sensitivitySeeds.includes(seed) && a.sensitivityNorms.some((s) => s.norm === v.norm && (s.order ?? 'gn-first') === (v.order ?? 'gn-first'))) add(spec, 'sensitivity');
+    }
+  }
+  for (const seed of a.sensitivitySeeds) {
+    for (const v of a.sensitivityNorms) {
+      const base: RunSpec = { ...setup(a), ...variant(v), batchSize: a.batchSize, lr: a.lr, seed };
+      for (const d of a.distortions) add({ ...base, distortion: d }, 'sensitivity');
+      for (const r of a.regularizers) add({ ...base, regularizer: r }, 'sensitivity');
+    }
+  }
+  const l = profile.landscape;
+  for (const lr of l.lrs) {
+    for (const v of l.norms) {
+      add({ ...setup(l), ...variant(v), batchSize: l.batchSize, lr, seed: l.seed, probes: { santurkarEvery: l.santurkarEvery, multipliers: l.multipliers } }, 'landscape');
+    }
+  }
+  const s = profile.sweep;
+  for (const seed of s.seeds) {
+    for (const b of s.batchSizes) {
+      for (const v of s.norms) {
+        add({ ...setup(s), ...variant(v), batchSize: b, lr: (s.lrAt128 * b) / 128, seed }, 'sweep');
+      }
+    }
+  }
+  return [...out.values()];
+}

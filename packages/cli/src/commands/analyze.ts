@@ -1,0 +1,76 @@
+/**
+ * `normlab analyze --run runs/NAME`: stability, landscape (Santurkar et al.'s probe at the final
+ * weights) and sensitivity (test-time pixel noise; eval batch size for GNPlus) of one trained run,
+ * written as `report.md`, `analysis.json` and `figures/*.svg` under `--out` (default RUN/analysis).
+ * With `--results reports/NAME/results.jsonl` it regenerates a reproduction's report instead.
+ */
+import * as path from 'node:path';
+import { Command } from 'commander';
+import { analyzeRunDir, readResults, writeReport } from '@normlab/analysis';
+import { numberList, positiveInt } from '../common.js';
+import { CliError } from '../errors.js';
+
+export interface AnalyzeFlags {
+  run?: string;
+  results?: string;
+  out?: string;
+  dataset?: string;
+  dataDir?: string;
+  noise?: number[];
+  probeBatches?: number;
+  testLimit?: number;
+  periods?: number;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+export async function runAnalyze(flags: AnalyzeFlags): Promise<void> {
+  if (!flags.run === !flags.results) throw new CliError('analyze: give exactly one of --run DIR or --results FILE');
+  if (flags.results) {
+    const records = readResults(flags.results);
+    const outDir = flags.out ?? path.dirname(flags.results);
+    const rep = await writeReport(records, outDir, { ...(flags.periods ? { periods: flags.periods } : {}) });
+    if (flags.json) process.stdout.write(JSON.stringify({ outDir, runs: records.length, findings: rep.findings.map((f) => ({ id: f.id, verdict: f.verdict })) }) + '\n');
+    else if (!flags.quiet) process.stdout.write(`Report: ${path.join(outDir, 'report.md')}\n`);
+    return;
+  }
+  const runDir = flags.run!;
+  const res = await analyzeRunDir(runDir, {
+    ...(flags.out ? { outDir: flags.out } : {}),
+    ...(flags.dataset ? { dataset: flags.dataset } : {}),
+    ...(flags.dataDir ? { dataDir: flags.dataDir } : {}),
+    ...(flags.noise ? { noise: flags.noise } : {}),
+    ...(flags.probeBatches ? { probeBatches: flags.probeBatches } : {}),
+    ...(flags.testLimit ? { testLimit: flags.testLimit } : {}),
+  });
+  const outDir = flags.out ?? path.join(runDir, 'analysis');
+  if (flags.json) {
+    process.stdout.write(JSON.stringify({ outDir, stability: res.stability, trained: res.trained }) + '\n');
+  } else if (!flags.quiet) {
+    const s = res.stability;
+    process.stdout.write(`loss std around MA(50) ${s.lossStd.toPrecision(3)}, ${s.spikes} spikes, grad-norm variance ${s.gradNormVar.toPrecision(3)}\n`);
+    if (res.trained) {
+      for (const n of res.trained.noise) process.stdout.write(`test accuracy at pixel noise σ=${n.sigma}: ${(100 * n.testAccuracy).toFixed(2)}% (clean ${(100 * res.trained.cleanAccuracy).toFixed(2)}%)\n`);
+    }
+    process.stdout.write(`Report: ${path.join(outDir, 'report.md')}\n`);
+  }
+}
+
+export function analyzeCommand(): Command {
+  return new Command('analyze')
+    .description('landscape, sensitivity and stability of one trained run (or regenerate a reproduction report)')
+    .option('--run <dir>', 'output folder of normlab train (model.safetensors, metrics.jsonl)')
+    .option('--results <file>', "a reproduction's results.jsonl: rewrite its report from the records")
+    .option('--out <dir>', 'where to write the report (default RUN/analysis, or the results folder)')
+    .option('--dataset <name>', 'dataset when the checkpoint does not record it')
+    .option('--data-dir <dir>', 'folder with the Fashion-MNIST or CIFAR-10 files')
+    .option('--noise <list>', 'test-time pixel noise levels', numberList('--noise'))
+    .option('--probe-batches <n>', 'training batches for the landscape probe', positiveInt('--probe-batches'))
+    .option('--test-limit <n>', 'test examples evaluated', positiveInt('--test-limit'))
+    .option('--periods <k>', 'periods for a results report', positiveInt('--periods'))
+    .option('--json', 'print one JSON summary on stdout')
+    .option('--quiet', 'no output but errors')
+    .action(async (opts: AnalyzeFlags) => {
+      await runAnalyze(opts);
+    });
+}
