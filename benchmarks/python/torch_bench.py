@@ -123,6 +123,46 @@ def build_norm_hybrid(p):
     return _norm_fwd_bwd(p, forward, [weight, bias, rho])
 
 
+def _train_step_cnn_model(p):
+    """The normlab `cnn` with BN as torch.nn layers, from the spec the TypeScript suite reads off it."""
+    layers = []
+    for i, (cin, cout, k, stride, pad) in enumerate(p["convs"]):
+        layers += [torch.nn.Conv2d(cin, cout, k, stride=stride, padding=pad, bias=False),
+                   torch.nn.BatchNorm2d(cout, eps=p["bn_eps"], momentum=p["bn_momentum"]),
+                   torch.nn.ReLU()]
+        if i == 0 and p["pool_after_first"]:
+            layers.append(torch.nn.MaxPool2d(2, 2))
+    layers += [torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(p["linear_in"], p["classes"])]
+    torch.manual_seed(1)
+    return torch.nn.Sequential(*layers).train()
+
+
+def describe_train_step_cnn(p):
+    """Parameter counts of the train_step_cnn model (the suite checks them against normlab's)."""
+    m = _train_step_cnn_model(p)
+    return {"trainable": sum(t.numel() for t in m.parameters() if t.requires_grad),
+            "buffers": sum(b.numel() for b in m.buffers())}
+
+
+def build_train_step_cnn(p):
+    """One SGD step: forward, cross-entropy, backward, update; the loss read back as every peer does."""
+    m = _train_step_cnn_model(p)
+    opt = torch.optim.SGD(m.parameters(), lr=p["lr"], momentum=p["momentum"])
+    g = torch.Generator().manual_seed(p["seed"])
+    x = torch.randn(p["batch"], p["in_channels"], p["size"], p["size"], generator=g)
+    y = torch.randint(0, p["classes"], (p["batch"],), generator=g)
+
+    def run():
+        # time_fn runs under no_grad; a training step needs the graph.
+        with torch.enable_grad():
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(m(x), y)
+            loss.backward()
+            opt.step()
+            return loss.item()
+    return run
+
+
 OPS = {
     "matmul": build_matmul,
     "conv2d": build_conv2d,
@@ -132,6 +172,7 @@ OPS = {
     "norm_bn": build_norm_bn,
     "norm_gnplus": build_norm_gnplus,
     "norm_hybrid": build_norm_hybrid,
+    "train_step_cnn": build_train_step_cnn,
 }
 
 
