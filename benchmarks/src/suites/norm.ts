@@ -163,8 +163,8 @@ const suite: Suite = {
   title: 'Normalization layers: forward + backward',
   description:
     `Forward and backward (gradients of input, weight, bias and, for GN+ and HybridNorm, the blend ρ) at ` +
-    `N ${N}, C ${C}, ${H}×${W}, G ${G}, float32. normlab: the fused two-pass kernels of @normlab/norm-layers ` +
-    '(float64 accumulation) through autograd; tfjs: the same layer composed from reshape, moments, ' +
+    `N ${N}, C ${C}, ${H}×${W}, G ${G}, float32. normlab: the whole-layer kernels of @normlab/norm-layers ` +
+    '(two-pass statistics, float64 accumulation; one output array per forward and per backward) through autograd; tfjs: the same layer composed from reshape, moments, ' +
     'normalize and affine ops, differentiated with tf.grads; PyTorch: native GroupNorm/BatchNorm2d, ' +
     "GN+ composed from torch ops as the authors' code does, HybridNorm from native group_norm and batch_norm. " +
     'GFLOP/s uses a rough per-element operation count.',

@@ -5,8 +5,8 @@
  * pick the statistics (batch or running) and call these.
  */
 import { Variable } from '@normlab/autograd';
-import { type Shape, Tensor, type TypedArray, runKernel } from '@normlab/tensor';
-import type { GroupedLayout, Moments } from './kernels.js';
+import { type KernelName, type Shape, Tensor, type TypedArray, getBackend, hasKernel, runKernel } from '@normlab/tensor';
+import type { GroupedLayout, Moments, TwoStageLayout } from './kernels.js';
 import './kernels.js';
 
 /** Per-slot statistics that `groupedNorm` normalizes with. */
@@ -75,26 +75,41 @@ function paramGrad(sums: Float64Array, like: Tensor): Tensor {
 }
 
 /**
- * `y = (x − μ)·r·γ + β` with per-slot statistics: BN, GN, LN, IN, BGN, in training (batch
- * statistics, which the backward differentiates through) or eval (running statistics).
+ * Whether to take a fused kernel path: always on `cpu`; on another backend only when it supplies
+ * every kernel of the path itself, so that a backend's own versions of the basic kernels
+ * (`normMoments`, `normApply`, ...) are used rather than bypassed by a cpu-only fused kernel.
  */
-export function groupedNorm(
+function canFuse(...names: KernelName[]): boolean {
+  return getBackend() === 'cpu' || names.every((n) => hasKernel(n));
+}
+
+/** The autograd node of `y = (x − μ)·r·γ + β` with the given statistics (forward already run). */
+function groupedNormNode(
   op: string,
   x: Variable,
+  xt: Tensor,
+  y: Tensor,
   stats: SlotStats,
   weight: Variable | null,
   bias: Variable | null,
 ): Variable {
-  const xt = x.data.contiguous();
-  const y = runKernel('normApply', xt, stats.layout, stats.mean, stats.rstd, weight?.data ?? null, bias?.data ?? null);
   const parents: Variable[] = [x];
   if (weight) parents.push(weight);
   if (bias) parents.push(bias);
   return Variable.fromOp(op, withShape(y, x.shape), parents, (gy) => {
+    const gyc = gy.contiguous();
+    if (!x.requiresGrad && canFuse('normParamGrads')) {
+      // The input needs no gradient (e.g. a normalized network input): parameter sums only.
+      const p = runKernel('normParamGrads', xt, gyc, stats.layout, stats.mean, stats.rstd);
+      const grads: Array<Tensor | null> = [null];
+      if (weight) grads.push(paramGrad(p.dweight, weight.data));
+      if (bias) grads.push(paramGrad(p.dbias, bias.data));
+      return grads;
+    }
     const r = runKernel(
       'normBackward',
       xt,
-      gy.contiguous(),
+      gyc,
       stats.layout,
       stats.mean,
       stats.rstd,
@@ -108,6 +123,46 @@ export function groupedNorm(
     if (bias) grads.push(paramGrad(r.dbias, bias.data));
     return grads;
   });
+}
+
+/**
+ * `y = (x − μ)·r·γ + β` with per-slot statistics: BN, GN, LN, IN, BGN, in training (batch
+ * statistics, which the backward differentiates through) or eval (running statistics).
+ */
+export function groupedNorm(
+  op: string,
+  x: Variable,
+  stats: SlotStats,
+  weight: Variable | null,
+  bias: Variable | null,
+): Variable {
+  const xt = x.data.contiguous();
+  const y = runKernel('normApply', xt, stats.layout, stats.mean, stats.rstd, weight?.data ?? null, bias?.data ?? null);
+  return groupedNormNode(op, x, xt, y, stats, weight, bias);
+}
+
+/**
+ * A grouped norm with the batch's own statistics in PyTorch's form (biased variance, eps inside
+ * the square root): statistics and normalization in one fused kernel where the backend allows.
+ * Returns the output and the batch moments (mean, biased variance) for running-statistics updates.
+ */
+export function groupedNormBatch(
+  op: string,
+  x: Variable,
+  layout: GroupedLayout,
+  eps: number,
+  weight: Variable | null,
+  bias: Variable | null,
+): { y: Variable; moments: Moments } {
+  const xt = x.data.contiguous();
+  if (canFuse('normForward')) {
+    const f = runKernel('normForward', xt, layout, eps, weight?.data ?? null, bias?.data ?? null);
+    const stats: SlotStats = { layout, mean: f.mean, rstd: f.rstd, k: null, constant: false };
+    return { y: groupedNormNode(op, x, xt, f.y, stats, weight, bias), moments: { mean: f.mean, variance: f.variance } };
+  }
+  const m = runKernel('normMoments', xt, layout, 0);
+  const stats: SlotStats = { layout, mean: m.mean, rstd: rsqrtStats(m.variance, eps), k: null, constant: false };
+  return { y: groupedNorm(op, x, stats, weight, bias), moments: m };
 }
 
 /** w per channel and dw/dρ for a blend spec. */
@@ -146,6 +201,38 @@ function blendGrad(spec: BlendSpec, dblend: Float64Array, dw: Float64Array): Ten
   return paramGrad(out, rho);
 }
 
+/** Parents of a blended layer's node, in the order its backward returns gradients. */
+function blendParents(x: Variable, weight: Variable | null, bias: Variable | null, blend: BlendSpec): Variable[] {
+  const parents: Variable[] = [x];
+  if (weight) parents.push(weight);
+  if (bias) parents.push(bias);
+  if (blend.rho) parents.push(blend.rho);
+  return parents;
+}
+
+/** GN+ (gn-first) through the fused kernels: one output array forward, one dx array backward. */
+function gnPlusFused(
+  op: string,
+  x: Variable,
+  xt: Tensor,
+  layout: TwoStageLayout,
+  eps: number,
+  weight: Variable | null,
+  bias: Variable | null,
+  blend: BlendSpec,
+): Variable {
+  const { w, dw } = blendWeights(blend, layout.c);
+  const f = runKernel('gnPlusForward', xt, layout, eps, w, weight?.data ?? null, bias?.data ?? null);
+  return Variable.fromOp(op, withShape(f.y, x.shape), blendParents(x, weight, bias, blend), (gy) => {
+    const b = runKernel('gnPlusBackward', xt, gy.contiguous(), layout, f.saved, w, weight?.data ?? null, x.requiresGrad);
+    const grads: Array<Tensor | null> = [b.dx ? withShape(b.dx, x.shape) : null];
+    if (weight) grads.push(paramGrad(b.dweight, weight.data));
+    if (bias) grads.push(paramGrad(b.dbias, bias.data));
+    if (blend.rho) grads.push(blendGrad(blend, b.dblend, dw));
+    return grads;
+  });
+}
+
 export type GNPlusOrder = 'gn-first' | 'bn-first' | 'parallel';
 
 /**
@@ -166,6 +253,9 @@ export function gnPlus(
   const p = c * s;
   const eps = options.eps;
   const xt = x.data.contiguous();
+  if (options.order === 'gn-first' && canFuse('gnPlusForward', 'gnPlusBackward')) {
+    return gnPlusFused(op, x, xt, { n, c, s, groups: options.groups }, eps, weight, bias, blend);
+  }
   const gnLayout: GroupedLayout = { n, c, s, groups: options.groups, perSample: true };
   const gnCount = (c / options.groups) * s;
 
@@ -247,6 +337,20 @@ export function hybridNorm(
   const { n, c, s } = ncs(x.shape);
   const eps = options.eps;
   const xt = x.data.contiguous();
+  if (canFuse('hybridNormForward', 'hybridNormBackward')) {
+    const layout: TwoStageLayout = { n, c, s, groups: options.groups };
+    const { w, dw } = blendWeights(blend, c);
+    const f = runKernel('hybridNormForward', xt, layout, eps, bnStats, w, weight?.data ?? null, bias?.data ?? null);
+    const y = Variable.fromOp(op, withShape(f.y, x.shape), blendParents(x, weight, bias, blend), (gy) => {
+      const b = runKernel('hybridNormBackward', xt, gy.contiguous(), layout, f.saved, w, weight?.data ?? null, x.requiresGrad);
+      const grads: Array<Tensor | null> = [b.dx ? withShape(b.dx, x.shape) : null];
+      if (weight) grads.push(paramGrad(b.dweight, weight.data));
+      if (bias) grads.push(paramGrad(b.dbias, bias.data));
+      if (blend.rho) grads.push(blendGrad(blend, b.dblend, dw));
+      return grads;
+    });
+    return { y, batchMoments: f.bnMoments };
+  }
   const gnLayout: GroupedLayout = { n, c, s, groups: options.groups, perSample: true };
   const bnLayout: GroupedLayout = { n, c, s, groups: c, perSample: false };
   const gm = runKernel('normMoments', xt, gnLayout, 0);

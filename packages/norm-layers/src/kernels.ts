@@ -11,6 +11,11 @@
  * - **batch-axis** kernels see the input as (N, P) with P = C·H·W and a statistic per position p,
  *   taken over the batch axis alone: the batch stage of the paper's GN+.
  *
+ * On top of these basic kernels, fused ones (`normForward`, `normParamGrads`, `hybridNormForward`
+ * / `hybridNormBackward`, `gnPlusForward` / `gnPlusBackward`) run a whole layer's forward or
+ * backward with one output array and no intermediate (N, C, H, W) tensor; the layers use them on
+ * `cpu`, and on another backend only when it registers them too (else the basic kernels).
+ *
  * Statistics are two-pass with float64 accumulation (a JS number), and `x − mean` is formed in
  * float64 before anything is stored; a one-pass `E[x²] − E[x]²` would lose every digit for
  * inputs with a large mean and a small spread.
@@ -68,6 +73,77 @@ export interface BlendLayout {
   s: number;
 }
 
+/** `normForward`'s result: the normalized output and the statistics it used. */
+export interface NormForwardResult {
+  y: Tensor;
+  mean: Float64Array;
+  /** Biased variance per slot. */
+  variance: Float64Array;
+  /** 1/sqrt(variance + eps) per slot. */
+  rstd: Float64Array;
+}
+
+export interface ParamGradsResult {
+  dweight: Float64Array;
+  dbias: Float64Array;
+}
+
+/** (N, C, S) input with G channel groups per sample: the GN stage of GN+ and HybridNorm. */
+export interface TwoStageLayout {
+  n: number;
+  c: number;
+  s: number;
+  groups: number;
+}
+
+/**
+ * What `hybridNormForward` keeps for the backward. Per (n, c) row: its mean and Σ (x − row
+ * mean)², from which every per-row and per-channel sum of the backward follows in closed form.
+ */
+export interface HybridNormSaved {
+  gnMean: Float64Array;
+  gnRstd: Float64Array;
+  rowMean: Float64Array;
+  rowM2: Float64Array;
+  /** The BN stage's per-channel mean and 1/sqrt(var + eps) (batch or running). */
+  bnMean: Float64Array;
+  bnRstd: Float64Array;
+  /** True when the BN stage used running statistics (constant in x). */
+  bnConstant: boolean;
+}
+
+export interface HybridNormForwardResult {
+  y: Tensor;
+  saved: HybridNormSaved;
+  /** The BN stage's batch statistics (mean, biased variance) of the GN output, or null with running statistics. */
+  bnMoments: Moments | null;
+}
+
+/** What `gnPlusForward` keeps for the backward (the authors' forms: unbiased std, eps on the std). */
+export interface GNPlusSaved {
+  gnMean: Float64Array;
+  gnRstd: Float64Array;
+  gnK: Float64Array;
+  /** Batch-stage statistics per (c, h, w) position. */
+  posMean: Float64Array;
+  posRstd: Float64Array;
+  posK: Float64Array;
+}
+
+export interface GNPlusForwardResult {
+  y: Tensor;
+  saved: GNPlusSaved;
+}
+
+export interface TwoStageBackwardResult {
+  /** Input gradient, or null when it was not asked for. */
+  dx: Tensor | null;
+  dweight: Float64Array;
+  dbias: Float64Array;
+  /** Σ dh·(u − v) per channel, dh = dy·γ: the gradient of the blend weight w_c. */
+  dblend: Float64Array;
+}
+
 declare module '@normlab/tensor' {
   interface KernelSignatures {
     /** Two-pass mean and variance (`correction` 0 = biased, 1 = unbiased) per slot. */
@@ -121,6 +197,56 @@ declare module '@normlab/tensor' {
       weight: Tensor | null,
       bias: Tensor | null,
     ) => Tensor;
+    /**
+     * Fused forward of a grouped norm in PyTorch's form: per slot, two-pass statistics (biased
+     * variance) and `y = (x − mean)·rstd·γ + β`, one slot at a time while it is in cache.
+     * Same result as `normMoments` + `normApply`.
+     */
+    normForward: (x: Tensor, layout: GroupedLayout, eps: number, weight: Tensor | null, bias: Tensor | null) => NormForwardResult;
+    /** The weight and bias gradients of `normApply` alone (when the input needs no gradient). */
+    normParamGrads: (x: Tensor, dy: Tensor, layout: GroupedLayout, mean: Float64Array, rstd: Float64Array) => ParamGradsResult;
+    /**
+     * HybridNorm forward in one output pass: GN (PyTorch form) u, per-channel BN stage v of u
+     * (batch statistics when `bnStats` is null, else the given ones), `y = γ(w·u + (1 − w)·v) + β`.
+     */
+    hybridNormForward: (
+      x: Tensor,
+      layout: TwoStageLayout,
+      eps: number,
+      bnStats: { mean: Float64Array; rstd: Float64Array } | null,
+      blend: Float64Array,
+      weight: Tensor | null,
+      bias: Tensor | null,
+    ) => HybridNormForwardResult;
+    /** Backward of `hybridNormForward`: one reduction pass and one dx pass. */
+    hybridNormBackward: (
+      x: Tensor,
+      dy: Tensor,
+      layout: TwoStageLayout,
+      saved: HybridNormSaved,
+      blend: Float64Array,
+      weight: Tensor | null,
+      needInputGrad: boolean,
+    ) => TwoStageBackwardResult;
+    /** GN+ forward, order gn-first, without materializing the GN or batch stage outputs. */
+    gnPlusForward: (
+      x: Tensor,
+      layout: TwoStageLayout,
+      eps: number,
+      blend: Float64Array,
+      weight: Tensor | null,
+      bias: Tensor | null,
+    ) => GNPlusForwardResult;
+    /** Backward of `gnPlusForward`. */
+    gnPlusBackward: (
+      x: Tensor,
+      dy: Tensor,
+      layout: TwoStageLayout,
+      saved: GNPlusSaved,
+      blend: Float64Array,
+      weight: Tensor | null,
+      needInputGrad: boolean,
+    ) => TwoStageBackwardResult;
     /** Backward of `blendAffine`. */
     blendAffineBackward: (
       dy: Tensor,
@@ -183,6 +309,211 @@ function blockSqDev(d: TypedArray, start: number, end: number, m: number): numbe
     a0 += d0 * d0;
   }
   return a0 + a1 + (a2 + a3);
+}
+
+// Row helpers. Every hot loop lives in one of these small functions, called once per row or
+// segment (hundreds to thousands of elements), never per element. Kept apart because V8
+// optimizes a small function called many times reliably, while a large kernel whose loops are
+// reached for the first time inside one long call is compiled on-stack (OSR) without type
+// feedback for its later loops and deoptimizes there on every call.
+
+/** out[i] = (x[i] − m)·scale + shift over [start, end), `x − m` in float64. */
+function applyAffine(out: TypedArray, xd: TypedArray, start: number, end: number, m: number, scale: number, shift: number): void {
+  for (let i = start; i < end; i++) out[i] = (xd[i]! - m) * scale + shift;
+}
+
+/** Σ dy and Σ dy·(x − m) over [start, end), into `pair` (two accumulators per sum). */
+const pair = new Float64Array(2);
+function dyMoments(gd: TypedArray, xd: TypedArray, start: number, end: number, m: number): void {
+  let a0 = 0;
+  let a1 = 0;
+  let b0 = 0;
+  let b1 = 0;
+  let i = start;
+  for (; i + 1 < end; i += 2) {
+    const g0 = gd[i]!;
+    const g1 = gd[i + 1]!;
+    a0 += g0;
+    a1 += g1;
+    b0 += g0 * (xd[i]! - m);
+    b1 += g1 * (xd[i + 1]! - m);
+  }
+  if (i < end) {
+    a0 += gd[i]!;
+    b0 += gd[i]! * (xd[i]! - m);
+  }
+  pair[0] = a0 + a1;
+  pair[1] = b0 + b1;
+}
+
+/** out[i] = a·dy[i] + c1·(x[i] − m) + c0 over [start, end). */
+function gradAffine(out: TypedArray, gd: TypedArray, xd: TypedArray, start: number, end: number, a: number, c1: number, m: number, c0: number): void {
+  for (let i = start; i < end; i++) out[i] = a * gd[i]! + c1 * (xd[i]! - m) + c0;
+}
+
+/** out[i] += a·dy[i] + c1·(x[i] − m) + c0 over [start, end). */
+function gradAffineAdd(out: TypedArray, gd: TypedArray, xd: TypedArray, start: number, end: number, a: number, c1: number, m: number, c0: number): void {
+  for (let i = start; i < end; i++) out[i] = out[i]! + (a * gd[i]! + c1 * (xd[i]! - m) + c0);
+}
+
+/** out[i] = r·out[i] + c1·(x[i] − m) + c0 over [start, end): a stored gradient turned into dx in place. */
+function gradInPlace(out: TypedArray, xd: TypedArray, start: number, end: number, r: number, c1: number, m: number, c0: number): void {
+  for (let i = start; i < end; i++) out[i] = r * out[i]! + c1 * (xd[i]! - m) + c0;
+}
+
+/**
+ * GN+ chunk helpers. A segment is one channel's positions [q0, q1) of one sample inside the
+ * current chunk [p0, …): x and dy at `xo + p`, per-position chunk arrays at `p − p0`. u is
+ * recomputed from x wherever it is needed: cheaper than storing and reloading it.
+ */
+
+/**
+ * Two-pass batch-stage statistics at positions [q0, q1) of one channel: per position, the N
+ * values u = (x − m_n)·r_n (m_n, r_n: sample n's GN statistics for this channel) are summed,
+ * then their squared deviations from the mean. The N cache lines a position reads (one per
+ * sample, P apart) serve 16 consecutive positions, so the second pass hits L1. Two positions at
+ * a time: two independent add chains.
+ */
+function gnpPosStats(
+  xd: TypedArray,
+  N: number,
+  P: number,
+  q0: number,
+  q1: number,
+  mn: Float64Array,
+  rn: Float64Array,
+  mean: Float64Array,
+  sqDev: Float64Array,
+): void {
+  let p = q0;
+  for (; p + 1 < q1; p += 2) {
+    let s0 = 0;
+    let s1 = 0;
+    for (let n = 0, o = p; n < N; n++, o += P) {
+      const m = mn[n]!;
+      const r = rn[n]!;
+      s0 += (xd[o]! - m) * r;
+      s1 += (xd[o + 1]! - m) * r;
+    }
+    const mu0 = s0 / N;
+    const mu1 = s1 / N;
+    let t0 = 0;
+    let t1 = 0;
+    for (let n = 0, o = p; n < N; n++, o += P) {
+      const m = mn[n]!;
+      const r = rn[n]!;
+      const d0 = (xd[o]! - m) * r - mu0;
+      const d1 = (xd[o + 1]! - m) * r - mu1;
+      t0 += d0 * d0;
+      t1 += d1 * d1;
+    }
+    mean[p] = mu0;
+    mean[p + 1] = mu1;
+    sqDev[p] = t0;
+    sqDev[p + 1] = t1;
+  }
+  if (p < q1) {
+    let s0 = 0;
+    for (let n = 0, o = p; n < N; n++, o += P) s0 += (xd[o]! - mn[n]!) * rn[n]!;
+    const mu0 = s0 / N;
+    let t0 = 0;
+    for (let n = 0, o = p; n < N; n++, o += P) {
+      const d0 = (xd[o]! - mn[n]!) * rn[n]! - mu0;
+      t0 += d0 * d0;
+    }
+    mean[p] = mu0;
+    sqDev[p] = t0;
+  }
+}
+
+/** y = a·u + bb·(u − μ_p)·r_p + shift with u = (x − m)·r recomputed from x. */
+function gnpOutput(
+  out: TypedArray,
+  xd: TypedArray,
+  mean: Float64Array,
+  rstd: Float64Array,
+  xo: number,
+  q0: number,
+  q1: number,
+  m: number,
+  r: number,
+  a: number,
+  bb: number,
+  shift: number,
+): void {
+  for (let p = q0; p < q1; p++) {
+    const uu = (xd[xo + p]! - m) * r;
+    out[xo + p] = a * uu + bb * ((uu - mean[p]!) * rstd[p]!) + shift;
+  }
+}
+
+/** Backward sweep 1: Σ dy and Σ dy·(u − μ_p) per position into pa, pb. */
+function gnpBackSums(
+  xd: TypedArray,
+  gd: TypedArray,
+  pa: Float64Array,
+  pb: Float64Array,
+  mean: Float64Array,
+  xo: number,
+  p0: number,
+  q0: number,
+  q1: number,
+  m: number,
+  r: number,
+): void {
+  for (let p = q0; p < q1; p++) {
+    const uu = (xd[xo + p]! - m) * r;
+    const g = gd[xo + p]!;
+    const q = p - p0;
+    pa[q] = pa[q]! + g;
+    pb[q] = pb[q]! + g * (uu - mean[p]!);
+  }
+}
+
+/** Backward sweep 2: du = α·dy + c1·(u − μ_p) + c0 into out; Σ du and Σ du·u into `pair`. */
+function gnpBackDu(
+  out: TypedArray,
+  xd: TypedArray,
+  gd: TypedArray,
+  alpha: Float64Array,
+  c1: Float64Array,
+  c0: Float64Array,
+  mean: Float64Array,
+  xo: number,
+  p0: number,
+  q0: number,
+  q1: number,
+  m: number,
+  r: number,
+): void {
+  let s0 = 0;
+  let s1 = 0;
+  let t0 = 0;
+  let t1 = 0;
+  let p = q0;
+  for (; p + 1 < q1; p += 2) {
+    const qa = p - p0;
+    const ua = (xd[xo + p]! - m) * r;
+    const ub = (xd[xo + p + 1]! - m) * r;
+    const da = alpha[qa]! * gd[xo + p]! + c1[qa]! * (ua - mean[p]!) + c0[qa]!;
+    const db = alpha[qa + 1]! * gd[xo + p + 1]! + c1[qa + 1]! * (ub - mean[p + 1]!) + c0[qa + 1]!;
+    out[xo + p] = da;
+    out[xo + p + 1] = db;
+    s0 += da;
+    s1 += db;
+    t0 += da * ua;
+    t1 += db * ub;
+  }
+  if (p < q1) {
+    const qa = p - p0;
+    const ua = (xd[xo + p]! - m) * r;
+    const da = alpha[qa]! * gd[xo + p]! + c1[qa]! * (ua - mean[p]!) + c0[qa]!;
+    out[xo + p] = da;
+    s0 += da;
+    t0 += da * ua;
+  }
+  pair[0] = s0 + s1;
+  pair[1] = t0 + t1;
 }
 
 function normMomentsCpu(x: Tensor, l: GroupedLayout, correction: number): Moments {
@@ -265,71 +596,47 @@ function normBackwardCpu(
   const w = weight ? dataOf(weight) : null;
   const dweight = new Float64Array(C);
   const dbias = new Float64Array(C);
-  // Per slot: Σ g and Σ g·x̂ with g = dy·γ.
-  const sumG = new Float64Array(slots);
-  const sumGX = new Float64Array(slots);
-  // Pass 1: per (n, c) row sums of dy and dy·x̂.
-  for (let n = 0; n < N; n++) {
-    const slotBase = perSample ? n * G : 0;
-    for (let c = 0; c < C; c++) {
-      const slot = slotBase + ((c / cpg) | 0);
-      const m = mean[slot]!;
-      const base = (n * C + c) * S;
-      // Two accumulators per sum: independent add chains overlap.
-      let sdy0 = 0;
-      let sdy1 = 0;
-      let sdyx0 = 0;
-      let sdyx1 = 0;
-      let i = base;
-      const end = base + S;
-      for (; i + 1 < end; i += 2) {
-        const g0 = gd[i]!;
-        const g1 = gd[i + 1]!;
-        sdy0 += g0;
-        sdy1 += g1;
-        sdyx0 += g0 * (xd[i]! - m);
-        sdyx1 += g1 * (xd[i + 1]! - m);
-      }
-      if (i < end) {
-        sdy0 += gd[i]!;
-        sdyx0 += gd[i]! * (xd[i]! - m);
-      }
-      const sdy = sdy0 + sdy1;
-      const sdyx = (sdyx0 + sdyx1) * rstd[slot]!;
-      dbias[c]! += sdy;
-      dweight[c]! += sdyx;
-      const gamma = w ? w[c]! : 1;
-      sumG[slot]! += gamma * sdy;
-      sumGX[slot]! += gamma * sdyx;
-    }
-  }
-  const count = cpg * S * (perSample ? 1 : N);
-  let out: TypedArray;
-  if (accumulateInto) {
-    out = accumulateInto.data;
-  } else {
-    out = allocate(x.dtype, N * C * S);
-  }
+  const out: TypedArray = accumulateInto ? accumulateInto.data : allocate(x.dtype, N * C * S);
   const acc = accumulateInto !== null;
-  // Pass 2: dx = r·γ·dy − r·mean(g) − r²·k·mean(g·x̂)·(x − μ).
-  for (let n = 0; n < N; n++) {
-    const slotBase = perSample ? n * G : 0;
-    for (let c = 0; c < C; c++) {
-      const slot = slotBase + ((c / cpg) | 0);
-      const r = rstd[slot]!;
-      const m = mean[slot]!;
-      const a = r * (w ? w[c]! : 1);
-      let c0 = 0;
-      let c1 = 0;
-      if (!statsConstant) {
-        c0 = (-r * sumG[slot]!) / count;
-        c1 = (-r * r * (k ? k[slot]! : 1) * sumGX[slot]!) / count;
+  const samplesPerSlot = perSample ? 1 : N;
+  const count = cpg * S * samplesPerSlot;
+  // Slot by slot: both passes run over one slot's rows (C/G·S values per sample: 8 KiB for GN at
+  // 32×32 with 2 channels a group, N·S for BN) while they are still in L1/L2, instead of two
+  // sweeps over the whole tensor from memory.
+  for (let slot = 0; slot < slots; slot++) {
+    const g = perSample ? slot % G : slot;
+    const n0 = perSample ? (slot / G) | 0 : 0;
+    const m = mean[slot]!;
+    const r = rstd[slot]!;
+    // Pass 1: per (n, c) row Σ dy and Σ dy·x̂, folded into the slot's Σ g and Σ g·x̂ (g = dy·γ).
+    let sumG = 0;
+    let sumGX = 0;
+    for (let n = n0; n < n0 + samplesPerSlot; n++) {
+      for (let c = g * cpg; c < (g + 1) * cpg; c++) {
+        const base = (n * C + c) * S;
+        dyMoments(gd, xd, base, base + S, m);
+        const sdy = pair[0]!;
+        const sdyx = pair[1]! * r;
+        dbias[c]! += sdy;
+        dweight[c]! += sdyx;
+        const gamma = w ? w[c]! : 1;
+        sumG += gamma * sdy;
+        sumGX += gamma * sdyx;
       }
-      const base = (n * C + c) * S;
-      if (acc) {
-        for (let i = base, end = base + S; i < end; i++) out[i] = out[i]! + (a * gd[i]! + c1 * (xd[i]! - m) + c0);
-      } else {
-        for (let i = base, end = base + S; i < end; i++) out[i] = a * gd[i]! + c1 * (xd[i]! - m) + c0;
+    }
+    // Pass 2: dx = r·γ·dy − r·mean(g) − r²·k·mean(g·x̂)·(x − μ).
+    let c0 = 0;
+    let c1 = 0;
+    if (!statsConstant) {
+      c0 = (-r * sumG) / count;
+      c1 = (-r * r * (k ? k[slot]! : 1) * sumGX) / count;
+    }
+    for (let n = n0; n < n0 + samplesPerSlot; n++) {
+      for (let c = g * cpg; c < (g + 1) * cpg; c++) {
+        const a = r * (w ? w[c]! : 1);
+        const base = (n * C + c) * S;
+        if (acc) gradAffineAdd(out, gd, xd, base, base + S, a, c1, m, c0);
+        else gradAffine(out, gd, xd, base, base + S, a, c1, m, c0);
       }
     }
   }
@@ -507,6 +814,496 @@ function blendAffineBackwardCpu(
   };
 }
 
+// ---------------------------------------------------------------------------------------------
+// Fused kernels. Each layer's forward writes one output array and its backward one dx array;
+// no intermediate (N, C, H, W) tensor is materialized. Statistics stay two-pass in float64.
+
+function normForwardCpu(
+  x: Tensor,
+  l: GroupedLayout,
+  eps: number,
+  weight: Tensor | null,
+  bias: Tensor | null,
+): NormForwardResult {
+  const xd = dataOf(x);
+  const { n: N, c: C, s: S, groups: G, perSample } = l;
+  const cpg = C / G;
+  const slots = slotCount(l);
+  const w = weight ? dataOf(weight) : null;
+  const b = bias ? dataOf(bias) : null;
+  const mean = new Float64Array(slots);
+  const variance = new Float64Array(slots);
+  const rstd = new Float64Array(slots);
+  const out = allocate(x.dtype, N * C * S);
+  const block = cpg * S;
+  const samplesPerSlot = perSample ? 1 : N;
+  const count = block * samplesPerSlot;
+  // Statistics and normalization of one slot back to back: the second and third reads of the
+  // slot's values hit L1 (GN) or L2 (BN) instead of memory.
+  for (let slot = 0; slot < slots; slot++) {
+    const g = perSample ? slot % G : slot;
+    const n0 = perSample ? (slot / G) | 0 : 0;
+    let sum = 0;
+    for (let n = n0; n < n0 + samplesPerSlot; n++) {
+      const start = (n * C + g * cpg) * S;
+      sum += blockSum(xd, start, start + block);
+    }
+    const m = sum / count;
+    let sq = 0;
+    for (let n = n0; n < n0 + samplesPerSlot; n++) {
+      const start = (n * C + g * cpg) * S;
+      sq += blockSqDev(xd, start, start + block, m);
+    }
+    const v = sq / count;
+    const r = 1 / Math.sqrt(v + eps);
+    mean[slot] = m;
+    variance[slot] = v;
+    rstd[slot] = r;
+    for (let n = n0; n < n0 + samplesPerSlot; n++) {
+      for (let c = g * cpg; c < (g + 1) * cpg; c++) {
+        const scale = r * (w ? w[c]! : 1);
+        const shift = b ? b[c]! : 0;
+        const base = (n * C + c) * S;
+        applyAffine(out, xd, base, base + S, m, scale, shift);
+      }
+    }
+  }
+  return { y: fromArray(out, [N, C, S]), mean, variance, rstd };
+}
+
+function normParamGradsCpu(
+  x: Tensor,
+  dy: Tensor,
+  l: GroupedLayout,
+  mean: Float64Array,
+  rstd: Float64Array,
+): ParamGradsResult {
+  const xd = dataOf(x);
+  const gd = dataOf(dy);
+  const { n: N, c: C, s: S, groups: G, perSample } = l;
+  const cpg = C / G;
+  const dweight = new Float64Array(C);
+  const dbias = new Float64Array(C);
+  for (let n = 0; n < N; n++) {
+    const slotBase = perSample ? n * G : 0;
+    for (let c = 0; c < C; c++) {
+      const slot = slotBase + ((c / cpg) | 0);
+      const m = mean[slot]!;
+      const base = (n * C + c) * S;
+      dyMoments(gd, xd, base, base + S, m);
+      dbias[c]! += pair[0]!;
+      dweight[c]! += pair[1]! * rstd[slot]!;
+    }
+  }
+  return { dweight, dbias };
+}
+
+/**
+ * Per (n, c) row: Σ dy and Σ dy·(x − center[slot]) into s1, s2 (length N·C), with the slot of
+ * sample n's channel c being n·G + floor(c / (C/G)).
+ */
+function rowDyMoments(
+  xd: TypedArray,
+  gd: TypedArray,
+  l: TwoStageLayout,
+  center: Float64Array,
+  s1: Float64Array,
+  s2: Float64Array,
+): void {
+  const { n: N, c: C, s: S, groups: G } = l;
+  const cpg = C / G;
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      const m = center[n * G + ((c / cpg) | 0)]!;
+      const base = (n * C + c) * S;
+      dyMoments(gd, xd, base, base + S, m);
+      s1[n * C + c] = pair[0]!;
+      s2[n * C + c] = pair[1]!;
+    }
+  }
+}
+
+/**
+ * HybridNorm forward. Within a row (n, c) both stages are affine in x:
+ *   u = r_n·(x − m_n),  v = r_c·(u − μ_c),  y = γ_c·(w_c·u + (1 − w_c)·v) + β_c = A·(x − m_n) + B,
+ * so one output pass suffices once the statistics are known. The BN stage's statistics of u
+ * come from per-row statistics of x, combined exactly as parallel two-pass moments (Chan et al.):
+ *   Σ_s (u − μ_c)² = r_n²·M2_row + S·(r_n·(x̄_row − m_n) − μ_c)²,
+ * each term non-negative and every difference formed in float64, so no E[x²] − E[x]² cancellation.
+ */
+function hybridNormForwardCpu(
+  x: Tensor,
+  l: TwoStageLayout,
+  eps: number,
+  bnStats: { mean: Float64Array; rstd: Float64Array } | null,
+  blend: Float64Array,
+  weight: Tensor | null,
+  bias: Tensor | null,
+): HybridNormForwardResult {
+  const xd = dataOf(x);
+  const { n: N, c: C, s: S, groups: G } = l;
+  const cpg = C / G;
+  const block = cpg * S;
+  const w = weight ? dataOf(weight) : null;
+  const b = bias ? dataOf(bias) : null;
+  const gnMean = new Float64Array(N * G);
+  const gnRstd = new Float64Array(N * G);
+  const rowMean = new Float64Array(N * C);
+  const rowM2 = new Float64Array(N * C);
+  // GN statistics per (n, g), its rows' statistics on the way (the slot is in L1 for pass 2).
+  for (let n = 0; n < N; n++) {
+    for (let g = 0; g < G; g++) {
+      let total = 0;
+      for (let c = g * cpg; c < (g + 1) * cpg; c++) {
+        const start = (n * C + c) * S;
+        const rs = blockSum(xd, start, start + S);
+        rowMean[n * C + c] = rs / S;
+        total += rs;
+      }
+      const m = total / block;
+      let m2 = 0;
+      for (let c = g * cpg; c < (g + 1) * cpg; c++) {
+        const start = (n * C + c) * S;
+        const rm = rowMean[n * C + c]!;
+        const q = blockSqDev(xd, start, start + S, rm);
+        rowM2[n * C + c] = q;
+        const d = rm - m;
+        m2 += q + S * d * d;
+      }
+      gnMean[n * G + g] = m;
+      gnRstd[n * G + g] = 1 / Math.sqrt(m2 / block + eps);
+    }
+  }
+  let bnMean: Float64Array;
+  let bnRstd: Float64Array;
+  let bnMoments: Moments | null = null;
+  if (bnStats) {
+    bnMean = bnStats.mean;
+    bnRstd = bnStats.rstd;
+  } else {
+    bnMean = new Float64Array(C);
+    bnRstd = new Float64Array(C);
+    const bnVar = new Float64Array(C);
+    for (let c = 0; c < C; c++) {
+      const g = (c / cpg) | 0;
+      let acc = 0;
+      for (let n = 0; n < N; n++) acc += gnRstd[n * G + g]! * (rowMean[n * C + c]! - gnMean[n * G + g]!);
+      const mu = acc / N;
+      let m2 = 0;
+      for (let n = 0; n < N; n++) {
+        const r = gnRstd[n * G + g]!;
+        const d = r * (rowMean[n * C + c]! - gnMean[n * G + g]!) - mu;
+        m2 += r * r * rowM2[n * C + c]! + S * d * d;
+      }
+      bnMean[c] = mu;
+      bnVar[c] = m2 / (N * S);
+      bnRstd[c] = 1 / Math.sqrt(bnVar[c]! + eps);
+    }
+    bnMoments = { mean: bnMean, variance: bnVar };
+  }
+  const out = allocate(x.dtype, N * C * S);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      const slot = n * G + ((c / cpg) | 0);
+      const m = gnMean[slot]!;
+      const gamma = w ? w[c]! : 1;
+      const wc = blend[c]!;
+      const rc = bnRstd[c]!;
+      const scale = gamma * (wc + (1 - wc) * rc) * gnRstd[slot]!;
+      const shift = (b ? b[c]! : 0) - gamma * (1 - wc) * rc * bnMean[c]!;
+      const base = (n * C + c) * S;
+      applyAffine(out, xd, base, base + S, m, scale, shift);
+    }
+  }
+  return {
+    y: fromArray(out, [N, C, S]),
+    saved: { gnMean, gnRstd, rowMean, rowM2, bnMean, bnRstd, bnConstant: bnStats !== null },
+    bnMoments,
+  };
+}
+
+/**
+ * HybridNorm backward. With dh = γ·dy, the gradient reaching u is
+ *   du = w·dh + r_c·((1 − w)·dh − C0_c − C1_c·v)      (BN stage backward, C0 = C1 = 0 if constant)
+ * which is again affine per row: du = a_c·dy + b_nc·(x − m_n) + e_c. The GN backward needs
+ * Σ du and Σ du·(x − m_n) per slot; both follow from the rows' Σ dy, Σ dy·(x − m_n) (one pass)
+ * and the forward's row statistics. A second pass writes dx = P·dy + Q·(x − m_n) + R.
+ */
+function hybridNormBackwardCpu(
+  x: Tensor,
+  dy: Tensor,
+  l: TwoStageLayout,
+  saved: HybridNormSaved,
+  blend: Float64Array,
+  weight: Tensor | null,
+  needInputGrad: boolean,
+): TwoStageBackwardResult {
+  const xd = dataOf(x);
+  const gd = dataOf(dy);
+  const { n: N, c: C, s: S, groups: G } = l;
+  const cpg = C / G;
+  const block = cpg * S;
+  const w = weight ? dataOf(weight) : null;
+  const { gnMean, gnRstd, rowMean, rowM2, bnMean, bnRstd, bnConstant } = saved;
+  const s1 = new Float64Array(N * C);
+  const s2 = new Float64Array(N * C);
+  rowDyMoments(xd, gd, l, gnMean, s1, s2);
+  const dweight = new Float64Array(C);
+  const dbias = new Float64Array(C);
+  const dblend = new Float64Array(C);
+  const ca = new Float64Array(C);
+  const cb = new Float64Array(C);
+  const ce = new Float64Array(C);
+  const total = N * S;
+  for (let c = 0; c < C; c++) {
+    const g = (c / cpg) | 0;
+    let sDy = 0;
+    let sDyU = 0;
+    for (let n = 0; n < N; n++) {
+      sDy += s1[n * C + c]!;
+      sDyU += gnRstd[n * G + g]! * s2[n * C + c]!;
+    }
+    const rc = bnRstd[c]!;
+    const mu = bnMean[c]!;
+    const sDyV = rc * (sDyU - mu * sDy);
+    const wc = blend[c]!;
+    const gamma = w ? w[c]! : 1;
+    dbias[c] = sDy;
+    dweight[c] = wc * sDyU + (1 - wc) * sDyV;
+    dblend[c] = gamma * (sDyU - sDyV);
+    // BN stage backward with g = (1 − w)·γ·dy: C0 = mean(g), C1 = mean(g·v).
+    const c0 = bnConstant ? 0 : ((1 - wc) * gamma * sDy) / total;
+    const c1 = bnConstant ? 0 : ((1 - wc) * gamma * sDyV) / total;
+    ca[c] = gamma * (wc + (1 - wc) * rc);
+    cb[c] = -rc * rc * c1; // times r_n
+    ce[c] = rc * (c1 * rc * mu - c0);
+  }
+  if (!needInputGrad) return { dx: null, dweight, dbias, dblend };
+  const out = allocate(x.dtype, N * C * S);
+  for (let n = 0; n < N; n++) {
+    for (let g = 0; g < G; g++) {
+      const slot = n * G + g;
+      const r = gnRstd[slot]!;
+      const m = gnMean[slot]!;
+      let sDu = 0;
+      let sDuX = 0;
+      for (let c = g * cpg; c < (g + 1) * cpg; c++) {
+        const rowD = rowMean[n * C + c]! - m;
+        const x1 = S * rowD; // Σ (x − m_n) over the row
+        const x2 = rowM2[n * C + c]! + S * rowD * rowD; // Σ (x − m_n)²
+        const bnc = cb[c]! * r;
+        sDu += ca[c]! * s1[n * C + c]! + bnc * x1 + S * ce[c]!;
+        sDuX += ca[c]! * s2[n * C + c]! + bnc * x2 + ce[c]! * x1;
+      }
+      // GN backward (k = 1): dx = r·(du − mean(du) − mean(du·û)·û), û = r·(x − m).
+      const meanDu = sDu / block;
+      const meanDuU = (r * sDuX) / block;
+      for (let c = g * cpg; c < (g + 1) * cpg; c++) {
+        const p = r * ca[c]!;
+        const q = r * (cb[c]! * r - meanDuU * r);
+        const rr = r * (ce[c]! - meanDu);
+        const base = (n * C + c) * S;
+        gradAffine(out, gd, xd, base, base + S, p, q, m, rr);
+      }
+    }
+  }
+  return { dx: fromArray(out, [N, C, S]), dweight, dbias, dblend };
+}
+
+/** Positions per chunk of the GN+ kernels: the chunk's N rows of x (and dy) stay in L2 between passes. */
+const POS_CHUNK = 1024;
+
+
+/** GN statistics in the authors' form (unbiased std s, r = 1/(s + eps), k) per (n, g) slot. */
+function gnStdEpsStats(xd: TypedArray, l: TwoStageLayout, eps: number): { mean: Float64Array; rstd: Float64Array; k: Float64Array } {
+  const { n: N, c: C, s: S, groups: G } = l;
+  const block = (C / G) * S;
+  const mean = new Float64Array(N * G);
+  const rstd = new Float64Array(N * G);
+  const k = new Float64Array(N * G);
+  for (let slot = 0; slot < N * G; slot++) {
+    // Slot (n, g) is the contiguous block starting at slot·block.
+    const start = slot * block;
+    const m = blockSum(xd, start, start + block) / block;
+    const s = Math.sqrt(blockSqDev(xd, start, start + block, m) / (block - 1));
+    mean[slot] = m;
+    rstd[slot] = 1 / (s + eps);
+    k[slot] = s > 0 ? (block * (s + eps)) / ((block - 1) * s) : 0;
+  }
+  return { mean, rstd, k };
+}
+
+/**
+ * GN+ forward, gn-first: u = GN(x) (per-slot statistics first), then chunk by chunk of (c, h, w)
+ * positions: the batch statistics of u per position (two passes, u recomputed from x in
+ * float64), and y = γ·(w·u + (1 − w)·v) + β written in one pass while the chunk is in L2.
+ * Neither u nor v is materialized.
+ */
+function gnPlusForwardCpu(
+  x: Tensor,
+  l: TwoStageLayout,
+  eps: number,
+  blend: Float64Array,
+  weight: Tensor | null,
+  bias: Tensor | null,
+): GNPlusForwardResult {
+  const xd = dataOf(x);
+  const { n: N, c: C, s: S, groups: G } = l;
+  const cpg = C / G;
+  const P = C * S;
+  const w = weight ? dataOf(weight) : null;
+  const b = bias ? dataOf(bias) : null;
+  const gn = gnStdEpsStats(xd, l, eps);
+  const posMean = new Float64Array(P);
+  const posRstd = new Float64Array(P);
+  const posK = new Float64Array(P);
+  const mn = new Float64Array(N);
+  const rn = new Float64Array(N);
+  const out = allocate(x.dtype, N * P);
+  for (let p0 = 0; p0 < P; p0 += POS_CHUNK) {
+    const p1 = Math.min(P, p0 + POS_CHUNK);
+    const cFirst = (p0 / S) | 0;
+    const cLast = ((p1 - 1) / S) | 0;
+    for (let c = cFirst; c <= cLast; c++) {
+      const g = (c / cpg) | 0;
+      for (let n = 0; n < N; n++) {
+        mn[n] = gn.mean[n * G + g]!;
+        rn[n] = gn.rstd[n * G + g]!;
+      }
+      const q0 = Math.max(p0, c * S);
+      const q1 = Math.min(p1, (c + 1) * S);
+      // Σ (u − μ_p)² lands in posRstd, which becomes 1/(s + eps) below.
+      gnpPosStats(xd, N, P, q0, q1, mn, rn, posMean, posRstd);
+      for (let p = q0; p < q1; p++) {
+        const sd = Math.sqrt(posRstd[p]! / (N - 1));
+        posRstd[p] = 1 / (sd + eps);
+        posK[p] = sd > 0 ? (N * (sd + eps)) / ((N - 1) * sd) : 0;
+      }
+    }
+    // The chunk's x rows are still in L2: y from a recomputed u.
+    for (let n = 0; n < N; n++) {
+      for (let c = cFirst; c <= cLast; c++) {
+        const slot = n * G + ((c / cpg) | 0);
+        const gamma = w ? w[c]! : 1;
+        const a = gamma * blend[c]!;
+        const bb = gamma - a; // γ·(1 − w)
+        const q0 = Math.max(p0, c * S);
+        const q1 = Math.min(p1, (c + 1) * S);
+        gnpOutput(out, xd, posMean, posRstd, n * P, q0, q1, gn.mean[slot]!, gn.rstd[slot]!, a, bb, b ? b[c]! : 0);
+      }
+    }
+  }
+  return { y: fromArray(out, [N, C, S]), saved: { gnMean: gn.mean, gnRstd: gn.rstd, gnK: gn.k, posMean, posRstd, posK } };
+}
+
+/**
+ * GN+ backward, gn-first. Chunk by chunk of positions: recompute u from x and take
+ * per position A_p = Σ_n dy and B_p = Σ_n dy·(u − μ_p). Everything else of the batch stage and the
+ * blend follows per position (v = r_p·(u − μ_p) is affine in u at fixed p):
+ *   Σ dy·u = B_p + μ_p·A_p,   Σ dy·v = r_p·B_p,
+ *   c0_p = −r_p·gb·A_p/N,   c1_p = −r_p³·k_p·gb·B_p/N,   gb = (1 − w_c)·γ_c,
+ * and the gradient reaching u is du = (w_c·γ_c + r_p·gb)·dy + c1_p·(u − μ_p) + c0_p. A second
+ * sweep writes du into the output array, summing Σ du and Σ du·u per GN slot; a last pass per
+ * slot turns it into dx = r·du − r·mean(du) − r·k·mean(du·u)·u in place.
+ */
+function gnPlusBackwardCpu(
+  x: Tensor,
+  dy: Tensor,
+  l: TwoStageLayout,
+  saved: GNPlusSaved,
+  blend: Float64Array,
+  weight: Tensor | null,
+  needInputGrad: boolean,
+): TwoStageBackwardResult {
+  const xd = dataOf(x);
+  const gd = dataOf(dy);
+  const { n: N, c: C, s: S, groups: G } = l;
+  const cpg = C / G;
+  const P = C * S;
+  const block = cpg * S;
+  const w = weight ? dataOf(weight) : null;
+  const { gnMean, gnRstd, gnK, posMean, posRstd, posK } = saved;
+  const sDy = new Float64Array(C);
+  const sDyU = new Float64Array(C);
+  const sDyV = new Float64Array(C);
+  const sumDu = new Float64Array(N * G);
+  const sumDuU = new Float64Array(N * G);
+  const out = needInputGrad ? allocate(x.dtype, N * P) : null;
+  const pa = new Float64Array(POS_CHUNK);
+  const pb = new Float64Array(POS_CHUNK);
+  const alpha = new Float64Array(POS_CHUNK);
+  for (let p0 = 0; p0 < P; p0 += POS_CHUNK) {
+    const p1 = Math.min(P, p0 + POS_CHUNK);
+    const cFirst = (p0 / S) | 0;
+    const cLast = ((p1 - 1) / S) | 0;
+    pa.fill(0);
+    pb.fill(0);
+    for (let n = 0; n < N; n++) {
+      for (let c = cFirst; c <= cLast; c++) {
+        const slot = n * G + ((c / cpg) | 0);
+        const m = gnMean[slot]!;
+        const r = gnRstd[slot]!;
+        const q0 = Math.max(p0, c * S);
+        const q1 = Math.min(p1, (c + 1) * S);
+        gnpBackSums(xd, gd, pa, pb, posMean, n * P, p0, q0, q1, m, r);
+      }
+    }
+    // Per position: the parameter sums, and the batch stage's constants folded in place.
+    for (let c = cFirst; c <= cLast; c++) {
+      const gamma = w ? w[c]! : 1;
+      const aw = blend[c]! * gamma;
+      const gb = gamma - aw;
+      const q0 = Math.max(p0, c * S) - p0;
+      const q1 = Math.min(p1, (c + 1) * S) - p0;
+      let s1 = 0;
+      let su = 0;
+      let sv = 0;
+      for (let q = q0; q < q1; q++) {
+        const p = p0 + q;
+        const a = pa[q]!;
+        const bq = pb[q]!;
+        const r = posRstd[p]!;
+        s1 += a;
+        su += bq + posMean[p]! * a;
+        sv += r * bq;
+        alpha[q] = aw + r * gb;
+        pa[q] = (-r * gb * a) / N;
+        pb[q] = (-r * r * r * posK[p]! * gb * bq) / N;
+      }
+      sDy[c]! += s1;
+      sDyU[c]! += su;
+      sDyV[c]! += sv;
+    }
+    if (!out) continue;
+    for (let n = 0; n < N; n++) {
+      for (let c = cFirst; c <= cLast; c++) {
+        const slot = n * G + ((c / cpg) | 0);
+        const q0 = Math.max(p0, c * S);
+        const q1 = Math.min(p1, (c + 1) * S);
+        gnpBackDu(out, xd, gd, alpha, pb, pa, posMean, n * P, p0, q0, q1, gnMean[slot]!, gnRstd[slot]!);
+        sumDu[slot]! += pair[0]!;
+        sumDuU[slot]! += pair[1]!;
+      }
+    }
+  }
+  const dweight = new Float64Array(C);
+  const dblend = new Float64Array(C);
+  for (let c = 0; c < C; c++) {
+    const wc = blend[c]!;
+    dweight[c] = wc * sDyU[c]! + (1 - wc) * sDyV[c]!;
+    dblend[c] = (w ? w[c]! : 1) * (sDyU[c]! - sDyV[c]!);
+  }
+  if (!out) return { dx: null, dweight, dbias: sDy, dblend };
+  for (let slot = 0; slot < N * G; slot++) {
+    const r = gnRstd[slot]!;
+    const m = gnMean[slot]!;
+    const k0 = (-r * sumDu[slot]!) / block;
+    const k1 = (-r * r * gnK[slot]! * sumDuU[slot]!) / block;
+    gradInPlace(out, xd, slot * block, (slot + 1) * block, r, k1, m, k0);
+  }
+  return { dx: fromArray(out, [N, C, S]), dweight, dbias: sDy, dblend };
+}
+
 registerKernel('normMoments', 'cpu', normMomentsCpu);
 registerKernel('normApply', 'cpu', normApplyCpu);
 registerKernel('normBackward', 'cpu', normBackwardCpu);
@@ -515,3 +1312,9 @@ registerKernel('batchAxisApply', 'cpu', batchAxisApplyCpu);
 registerKernel('batchAxisBackward', 'cpu', batchAxisBackwardCpu);
 registerKernel('blendAffine', 'cpu', blendAffineCpu);
 registerKernel('blendAffineBackward', 'cpu', blendAffineBackwardCpu);
+registerKernel('normForward', 'cpu', normForwardCpu);
+registerKernel('normParamGrads', 'cpu', normParamGradsCpu);
+registerKernel('hybridNormForward', 'cpu', hybridNormForwardCpu);
+registerKernel('hybridNormBackward', 'cpu', hybridNormBackwardCpu);
+registerKernel('gnPlusForward', 'cpu', gnPlusForwardCpu);
+registerKernel('gnPlusBackward', 'cpu', gnPlusBackwardCpu);

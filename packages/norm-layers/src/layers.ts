@@ -13,12 +13,12 @@ import {
   type SlotStats,
   gnPlus,
   groupedNorm,
+  groupedNormBatch,
   hybridNorm,
   ncs,
   rsqrtStats,
 } from './functional.js';
 import type { GroupedLayout, Moments } from './kernels.js';
-import { runKernel } from '@normlab/tensor';
 
 // ---------------------------------------------------------------------------------------------
 // Validation helpers (shared by every layer)
@@ -194,9 +194,7 @@ abstract class BatchNormBase extends Module {
           `expected more than 1 value per channel when training, got input of shape ${fmtShape(x.shape)}`,
         );
       }
-      const m = runKernel('normMoments', x.data.contiguous(), layout, 0);
-      const stats: SlotStats = { layout, mean: m.mean, rstd: rsqrtStats(m.variance, this.eps), k: null, constant: false };
-      const y = groupedNorm(this.layerName, x, stats, this.weight, this.bias);
+      const { y, moments: m } = groupedNormBatch(this.layerName, x, layout, this.eps, this.weight, this.bias);
       if (this.training && this.trackRunningStats) updateRunning(this, this.momentum, m.mean, m.variance, n * s);
       return y;
     }
@@ -263,9 +261,7 @@ export class GroupNorm extends Module {
     const x = checkInput(this.layerName, input, [4], this.numChannels, this.checkFinite);
     const { n, c, s } = ncs(x.shape);
     const layout: GroupedLayout = { n, c, s, groups: this.numGroups, perSample: true };
-    const m = runKernel('normMoments', x.data.contiguous(), layout, 0);
-    const stats: SlotStats = { layout, mean: m.mean, rstd: rsqrtStats(m.variance, this.eps), k: null, constant: false };
-    return groupedNorm(this.layerName, x, stats, this.weight, this.bias);
+    return groupedNormBatch(this.layerName, x, layout, this.eps, this.weight, this.bias).y;
   }
 }
 
@@ -326,9 +322,7 @@ export class InstanceNorm2d extends Module {
         throw new NormLayerError(name, `expected more than 1 spatial element when training, got input of shape ${fmtShape(x.shape)}`);
       }
       const layout: GroupedLayout = { n, c, s, groups: c, perSample: true };
-      const m = runKernel('normMoments', x.data.contiguous(), layout, 0);
-      const stats: SlotStats = { layout, mean: m.mean, rstd: rsqrtStats(m.variance, this.eps), k: null, constant: false };
-      const y = groupedNorm(name, x, stats, this.weight, this.bias);
+      const { y, moments: m } = groupedNormBatch(name, x, layout, this.eps, this.weight, this.bias);
       if (this.training && this.trackRunningStats) {
         const rm = ownedBuffer(this, 'running_mean');
         const rv = ownedBuffer(this, 'running_var');
@@ -409,9 +403,7 @@ export class BatchGroupNorm extends Module {
       if (count === 1) {
         throw new NormLayerError(name, `expected more than 1 value per group when training, got input of shape ${fmtShape(x.shape)}`);
       }
-      const m = runKernel('normMoments', x.data.contiguous(), layout, 0);
-      const stats: SlotStats = { layout, mean: m.mean, rstd: rsqrtStats(m.variance, this.eps), k: null, constant: false };
-      const y = groupedNorm(name, x, stats, this.weight, this.bias);
+      const { y, moments: m } = groupedNormBatch(name, x, layout, this.eps, this.weight, this.bias);
       updateRunning(this, this.momentum, m.mean, m.variance, count);
       return y;
     }
