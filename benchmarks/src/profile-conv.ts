@@ -1,7 +1,8 @@
 /**
  * Per-layer timing of the CPU conv2d kernels (forward, input gradient, weight gradient) and
  * max-pool at the shapes of the `cnn` model's training step (batch 32, 1×28×28 input; convs
- * 1→32 @28, 32→64 @14 s2, 64→128 @7 s2, 128→256 @4 s2; 2×2 max-pool on [32,32,28,28]).
+ * 1→32 @28, 32→64 @14 s2, 64→128 @7 s2, 128→256 @4 s2; 2×2 max-pool on [32,32,28,28]), plus
+ * the conv2d suite's 16→32 @28 and a 3×3 / stride-2 max-pool.
  *
  * Not a suite: a profiling aid for kernel work. To compare before/after on a loaded machine in
  * one process, pass `--baseline <path to another build's dist/index.js>` (e.g. the package
@@ -59,6 +60,8 @@ const CASES: Case[] = [
   ...convCases(32, 64, 14, 2),
   ...convCases(64, 128, 7, 2),
   ...convCases(128, 256, 4, 2),
+  // The conv2d suite's shape (stride-1 3×3, Winograd forward and input gradient).
+  ...convCases(16, 32, 28, 1),
   {
     name: 'maxPool 2x2 [32,32,28,28] fwd',
     make: (lib) => { const x = lib.randn([N, 32, 28, 28], { seed: 4 }); return () => lib.maxPool2d(x, { kernelSize: 2, stride: 2 }); },

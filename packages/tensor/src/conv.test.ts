@@ -116,6 +116,14 @@ const CASES: Case[] = [
   { name: 'Winograd, odd output, padding [0,2]', x: [2, 5, 9, 6], w: [7, 5, 3, 3], o: { padding: [0, 2] }, bias: true },
   { name: 'Winograd, 1-pixel output', x: [1, 2, 3, 3], w: [3, 2, 3, 3], o: {} },
   { name: 'Winograd, several tile blocks (deep input)', x: [1, 200, 13, 14], w: [5, 200, 3, 3], o: { padding: 1 }, bias: true },
+  // Small outputs (Ho·Wo < 256) run one GEMM over a chunk of images side by side: a 2×2 output
+  // packs 64 images per chunk, so 70 images leave a 6-image remainder chunk; groups and bias too.
+  { name: 'batch-merged GEMM, 2x2 output, 70 images (chunk + remainder)', x: [70, 3, 4, 4], w: [5, 3, 3, 3], o: { stride: 2, padding: 1 }, bias: true },
+  { name: 'batch-merged GEMM, groups 2, stride 2', x: [9, 4, 5, 5], w: [6, 2, 3, 3], o: { groups: 2, stride: 2, padding: 1 }, bias: true },
+  { name: 'batch-merged GEMM, 1x1 output', x: [5, 6, 3, 4], w: [7, 6, 3, 3], o: { stride: 2 } },
+  // Ho·Wo ≥ 256 keeps one GEMM per image (implicit-im2col packer, per-image dW).
+  { name: 'per-image GEMM, 5x3 kernel, 288 outputs', x: [2, 2, 18, 16], w: [3, 2, 5, 3], o: { padding: [2, 1] }, bias: true },
+  { name: 'one input channel, 3x3 (im2col, not Winograd)', x: [2, 1, 28, 28], w: [4, 1, 3, 3], o: { padding: 1 }, bias: true },
   { name: 'Winograd fallback (group depth > 256)', x: [1, 257, 4, 3], w: [2, 257, 3, 3], o: { padding: 1 } },
 ];
 

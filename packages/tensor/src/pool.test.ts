@@ -141,6 +141,65 @@ describe('maxPool2d / avgPool2d against naive windows', () => {
     expect([...indices]).toEqual([1, 7]);
   });
 
+  // The 2×2/stride-2 and 3×3 kernels are unrolled compare chains that detect NaN by the window
+  // sum; values drawn from {−∞, −1, 0, 1, +∞, NaN} make ties, +∞ + −∞ sums and NaN land at every
+  // window position, against a scan with PyTorch's rule (first NaN wins, else first maximum).
+  for (const o of [
+    { kernelSize: 2 },
+    { kernelSize: 3, stride: 2, padding: 1 },
+    { kernelSize: 3, stride: 1, padding: 1 },
+    { kernelSize: 3, stride: 3 },
+  ] as AvgPool2dOptions[]) {
+    it(`maxPool2d unrolled path ${JSON.stringify(o)}: ties, ±Infinity and NaN`, () => {
+      const [N, C, H, W] = [2, 3, 9, 11];
+      const pick = [-Infinity, -1, 0, 1, Infinity, NaN, 0, 1];
+      let state = 12345;
+      const vals = Array.from({ length: N * C * H * W }, () => {
+        state = (state * 1103515245 + 12345) % 2147483648;
+        // Mostly finite values, NaN in about 1 of 8 positions.
+        return pick[(state >>> 8) % pick.length]!;
+      });
+      const x = tensor(vals, [N, C, H, W]);
+      const [kh, kw] = two(o.kernelSize, 1);
+      const [sh, sw] = o.stride === undefined ? [kh, kw] : two(o.stride, 1);
+      const [ph, pw] = two(o.padding, 0);
+      const { output, indices } = maxPool2d(x, o);
+      const [, , HO, WO] = output.shape as [number, number, number, number];
+      const got = output.toTypedArray();
+      let nanWindows = 0;
+      for (let p = 0; p < N * C; p++) {
+        for (let oh = 0; oh < HO; oh++) {
+          for (let ow = 0; ow < WO; ow++) {
+            let best = -Infinity;
+            let bi = -1;
+            let nan = false;
+            for (let i = 0; i < kh && !nan; i++) {
+              for (let j = 0; j < kw; j++) {
+                const ih = oh * sh - ph + i;
+                const iw = ow * sw - pw + j;
+                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                const v = vals[p * H * W + ih * W + iw]!;
+                if (bi < 0 || v > best || Number.isNaN(v)) {
+                  best = v;
+                  bi = ih * W + iw;
+                }
+                if (Number.isNaN(v)) {
+                  nan = true;
+                  break;
+                }
+              }
+            }
+            const oi = (p * HO + oh) * WO + ow;
+            if (nan) nanWindows++;
+            expect(Object.is(got[oi], best) || (Number.isNaN(got[oi]) && nan), `output ${oi}`).toBe(true);
+            expect(indices[oi], `index ${oi}`).toBe(bi);
+          }
+        }
+      }
+      expect(nanWindows).toBeGreaterThan(0);
+    });
+  }
+
   it('maxPool2d reads non-contiguous input', () => {
     const x = randn([2, 4, 6, 6], { seed: 30, dtype: 'float64' }).permute(1, 0, 2, 3);
     const ref = naivePool(x.contiguous(), { kernelSize: 2 });

@@ -1,14 +1,19 @@
 /**
- * CPU conv2d kernels on the blocked GEMM of `matmul.ts`, one image (and group) at a time.
- * Forward: 3×3 stride-1 undilated convolutions use Winograd F(2×2, 3×3) (2.25× fewer multiplies);
- * other shapes use im2col fused into the GEMM's B packing (the column matrix is never stored); a
- * 1×1 stride-1 unpadded convolution is a plain GEMM on the input planes.
+ * CPU conv2d kernels on the blocked GEMM of `matmul.ts`.
+ * Forward: 3×3 stride-1 undilated convolutions with at least 2 input channels per group use
+ * Winograd F(2×2, 3×3) (2.25× fewer multiplies), and so do their input gradients (a stride-1
+ * convolution of dy with the flipped weight); other shapes use im2col fused into the GEMM's
+ * B packing (the column matrix is never stored); a 1×1 stride-1 unpadded convolution is a plain
+ * GEMM on the input planes.
  *
  * - forward:          out_g (Cout/g × L)  = W_g (Cout/g × K)  · col_g (K × L)
  * - input gradient:   dcol_g (K × L)      = W_gᵀ (K × Cout/g) · dy_g (Cout/g × L), then col2im
  * - weight gradient:  dW_g (Cout/g × K)  += dy_g (Cout/g × L) · col_gᵀ (L × K), summed over images
- * with K = Cin/g·kH·kW and L = Ho·Wo. Transposed operands are strided views: the GEMM's packing
- * reads them in place. Accumulation is float64 throughout; results are stored in the input dtype.
+ * with K = Cin/g·kH·kW and L = Ho·Wo. Large images run one GEMM per image (and group); small
+ * outputs (L < MERGE_COLS) put a chunk of images side by side, L becoming nb·Ho·Wo, so that the
+ * forward and weight-gradient GEMMs are not a few columns wide or deep. Transposed operands are
+ * strided views: the GEMM's packing reads them in place. Accumulation is float64 throughout;
+ * results are stored in the input dtype.
  */
 import { registerKernel } from '../../registry.js';
 import { type TypedArray, Tensor, allocate } from '../../tensor.js';
@@ -33,12 +38,13 @@ function validRange(shift: number, stride: number, width: number, outWidth: numb
 
 /**
  * Unfold `channels` planes of one image (starting at `srcOff`) into `dst` rows
- * `(c·kH + i)·kW + j`, each of `ho·wo` columns. Padding positions are written as 0.
+ * `(c·kH + i)·kW + j`, each of `ho·wo` columns, rows `ld` apart (`ld` > ho·wo when several
+ * images share one column matrix side by side). Padding positions are written as 0.
  */
 export function im2colImage(
   src: TypedArray, srcOff: number, channels: number, h: number, w: number,
   kh: number, kw: number, p: Conv2dParams, ho: number, wo: number,
-  dst: Float64Array, dstOff: number,
+  dst: Float64Array, dstOff: number, ld: number = ho * wo,
 ): void {
   const { strideH: sh, strideW: sw, padH, padW, dilationH: dh, dilationW: dw } = p;
   const plane = h * w;
@@ -66,7 +72,7 @@ export function im2colImage(
           }
           for (let ow = hi; ow < wo; ow++) dst[d + ow] = 0;
         }
-        row += ho * wo;
+        row += ld;
       }
     }
   }
@@ -76,7 +82,7 @@ export function im2colImage(
 export function col2imImage(
   src: TypedArray, srcOff: number, channels: number, h: number, w: number,
   kh: number, kw: number, p: Conv2dParams, ho: number, wo: number,
-  dst: Float64Array, dstOff: number,
+  dst: Float64Array, dstOff: number, ld: number = ho * wo,
 ): void {
   const { strideH: sh, strideW: sw, padH, padW, dilationH: dh, dilationW: dw } = p;
   const plane = h * w;
@@ -95,7 +101,7 @@ export function col2imImage(
           let d = base + ih * w + lo * sw + shiftW;
           for (let ow = lo; ow < hi; ow++, d += sw) dst[d] += src[s0 + ow]!;
         }
-        row += ho * wo;
+        row += ld;
       }
     }
   }
@@ -188,13 +194,138 @@ class Im2colPacker {
   };
 }
 
+/**
+ * Implicit im2col over a chunk of images side by side: column j = b·L + oh·Wo + ow of image b,
+ * so one GEMM covers the whole chunk (see `chunkImages`). Each column's and each row's part of
+ * the source offset and of the bounds test is tabulated once per convolution; a packed element
+ * is then two additions, one bounds test and one load, whatever the output width (the
+ * one-image packer's fast path needs 4 columns inside one output row, which Wo = 2 or 7 rarely
+ * gives).
+ */
+class BatchIm2colPacker {
+  src: TypedArray;
+  /** Offset of the chunk's first image (and the group's first channel) in `src`. */
+  offset = 0;
+  /** Per row k = (c·kH + i)·kW + j: c·H·W + shiftH·W + shiftW, shiftH, shiftW. */
+  private readonly rowOff: Int32Array;
+  private readonly rowH: Int32Array;
+  private readonly rowW: Int32Array;
+  /** Per column b·L + oh·Wo + ow: b·imageStride + oh·sH·W + ow·sW, oh·sH, ow·sW. */
+  private readonly colOff: Int32Array;
+  private readonly colH: Int32Array;
+  private readonly colW: Int32Array;
+
+  constructor(
+    src: TypedArray, channels: number, imageStride: number, images: number,
+    private readonly h: number, private readonly w: number,
+    kh: number, kw: number, p: Conv2dParams, ho: number, wo: number,
+  ) {
+    this.src = src;
+    const rows = channels * kh * kw;
+    this.rowOff = new Int32Array(rows);
+    this.rowH = new Int32Array(rows);
+    this.rowW = new Int32Array(rows);
+    for (let r = 0; r < rows; r++) {
+      const c = Math.floor(r / (kh * kw));
+      const i = Math.floor((r % (kh * kw)) / kw);
+      const j = r % kw;
+      const dh = i * p.dilationH - p.padH;
+      const dw = j * p.dilationW - p.padW;
+      this.rowOff[r] = c * h * w + dh * w + dw;
+      this.rowH[r] = dh;
+      this.rowW[r] = dw;
+    }
+    const cols = images * ho * wo;
+    this.colOff = new Int32Array(cols);
+    this.colH = new Int32Array(cols);
+    this.colW = new Int32Array(cols);
+    for (let col = 0; col < cols; col++) {
+      const b = Math.floor(col / (ho * wo));
+      const l = col - b * ho * wo;
+      const oh = Math.floor(l / wo);
+      const ow = l - oh * wo;
+      this.colH[col] = oh * p.strideH;
+      this.colW[col] = ow * p.strideW;
+      this.colOff[col] = b * imageStride + oh * p.strideH * w + ow * p.strideW;
+    }
+  }
+
+  readonly pack: BPacker = (p0, kc, j0, nc, dst) => {
+    const { src, h, w, rowOff, rowH, rowW, colOff, colH, colW } = this;
+    const off = this.offset;
+    // A row shift this far out puts padded columns (past nc) outside the image: they pack as 0.
+    const OUT = -(1 << 30);
+    let d = 0;
+    for (let s = 0; s < nc; s += PACK_NR) {
+      const j = j0 + s;
+      const o0 = colOff[j]!, h0 = colH[j]!, w0 = colW[j]!;
+      const v1 = s + 1 < nc, v2 = s + 2 < nc, v3 = s + 3 < nc;
+      const o1 = v1 ? colOff[j + 1]! : 0, h1 = v1 ? colH[j + 1]! : OUT, w1 = v1 ? colW[j + 1]! : 0;
+      const o2 = v2 ? colOff[j + 2]! : 0, h2 = v2 ? colH[j + 2]! : OUT, w2 = v2 ? colW[j + 2]! : 0;
+      const o3 = v3 ? colOff[j + 3]! : 0, h3 = v3 ? colH[j + 3]! : OUT, w3 = v3 ? colW[j + 3]! : 0;
+      for (let r = 0; r < kc; r++, d += PACK_NR) {
+        const k = p0 + r;
+        const q = off + rowOff[k]!;
+        const rh = rowH[k]!, rw = rowW[k]!;
+        let ih = h0 + rh, iw = w0 + rw;
+        dst[d] = ih >= 0 && ih < h && iw >= 0 && iw < w ? src[q + o0]! : 0;
+        ih = h1 + rh; iw = w1 + rw;
+        dst[d + 1] = ih >= 0 && ih < h && iw >= 0 && iw < w ? src[q + o1]! : 0;
+        ih = h2 + rh; iw = w2 + rw;
+        dst[d + 2] = ih >= 0 && ih < h && iw >= 0 && iw < w ? src[q + o2]! : 0;
+        ih = h3 + rh; iw = w3 + rw;
+        dst[d + 3] = ih >= 0 && ih < h && iw >= 0 && iw < w ? src[q + o3]! : 0;
+      }
+    }
+  };
+}
+
+/**
+ * Images per GEMM. A per-image GEMM is only Ho·Wo columns wide (49, 16, 4 for the stride-2
+ * layers of a small CNN): the weight operand is then streamed for a handful of columns per image
+ * (forward), or the whole dW accumulator is re-read and re-written for a depth of Ho·Wo (weight
+ * gradient: 32 GEMMs of depth 4 over a 256×1152 dW in the last cnn layer). Putting images side
+ * by side until the GEMM is MERGE_COLS columns wide (forward) or deep (weight gradient) reuses
+ * each packed block across the chunk. Measured with benchmarks/src/profile-conv.ts at batch 32:
+ * forward 1.05–1.15× and the 4×4-input weight gradient 1.3–1.4× at 256 (128 and 512 no
+ * better); above 256 columns a per-image GEMM is as fast and needs no column buffers. The input
+ * gradient stays per image: merged, its column buffer outgrows the cache before col2im reads it
+ * back, and it measured 0.92–1.04×.
+ */
+const MERGE_COLS = 256;
+
+function chunkImages(n: number, L: number): number {
+  return L >= MERGE_COLS ? 1 : Math.max(1, Math.min(n, Math.ceil(MERGE_COLS / Math.max(L, 1))));
+}
+
+/**
+ * Copies the group's gradient rows of images [img0, img0+nb) into `dst` as one
+ * (Cout/g × nb·L) matrix: row co, column b·L + l — the layout the merged GEMMs read.
+ */
+function gatherRows(src: TypedArray, img0: number, nb: number, cout: number, co0: number, coutG: number, L: number, dst: Float64Array): void {
+  const ld = nb * L;
+  for (let b = 0; b < nb; b++) {
+    for (let co = 0; co < coutG; co++) {
+      let q = ((img0 + b) * cout + co0 + co) * L;
+      const d = co * ld + b * L;
+      for (let l = 0; l < L; l++) dst[d + l] = src[q++]!;
+    }
+  }
+}
+
 function isPointwise(kh: number, kw: number, p: Conv2dParams): boolean {
   return kh === 1 && kw === 1 && p.strideH === 1 && p.strideW === 1 && p.padH === 0 && p.padW === 0;
 }
 
-/** Winograd applies to 3×3, stride-1, undilated convolutions whose group depth fits one K block. */
+/**
+ * Winograd applies to 3×3, stride-1, undilated convolutions whose group depth fits one K block
+ * and is at least 2: with one input channel each of its 16 GEMMs has depth 1 and the tile
+ * transforms cost more than the multiplies saved (measured at N 32, 28×28, 32 outputs: 6.7 ms
+ * against 5.8 ms for im2col at depth 1; at depth 2 Winograd already wins, 8.5 against 9.5 ms,
+ * and at 32, 57 against 130 ms).
+ */
 function useWinograd(kh: number, kw: number, p: Conv2dParams, cg: number): boolean {
-  return kh === 3 && kw === 3 && p.strideH === 1 && p.strideW === 1 && p.dilationH === 1 && p.dilationW === 1 && cg <= 256;
+  return kh === 3 && kw === 3 && p.strideH === 1 && p.strideW === 1 && p.dilationH === 1 && p.dilationW === 1 && cg >= 2 && cg <= 256;
 }
 
 /**
@@ -351,6 +482,43 @@ function winogradForward(
 
 const borderPatch = new Float64Array(16);
 
+/**
+ * Forward over chunks of `nbMax` images: per group, out_g (Cout/g × nb·L) = W_g · col_g with the
+ * chunk's column matrices side by side (packed straight from the input), then scattered back to
+ * NCHW with the bias.
+ */
+function forwardMerged(
+  xd: TypedArray, packed: PackedA[], biasData: TypedArray | null, p: Conv2dParams,
+  n: number, cin: number, h: number, w: number, cout: number, cg: number, kh: number, kw: number,
+  ho: number, wo: number, nbMax: number, out: TypedArray,
+): void {
+  const G = p.groups;
+  const coutG = cout / G;
+  const kG = cg * kh * kw;
+  const L = ho * wo;
+  const plane = h * w;
+  const packer = new BatchIm2colPacker(xd, cg, cin * plane, nbMax, h, w, kh, kw, p, ho, wo);
+  const acc = new Float64Array(coutG * nbMax * L);
+  for (let img0 = 0; img0 < n; img0 += nbMax) {
+    const nb = Math.min(nbMax, n - img0);
+    const cols = nb * L;
+    for (let g = 0; g < G; g++) {
+      acc.fill(0, 0, coutG * cols);
+      packer.offset = (img0 * cin + g * cg) * plane;
+      gemm(coutG, cols, kG, packed[g]!, packer.pack, acc, 0, cols);
+      for (let cl = 0; cl < coutG; cl++) {
+        const co = g * coutG + cl;
+        const bv = biasData ? biasData[co]! : 0;
+        for (let b = 0; b < nb; b++) {
+          const o = ((img0 + b) * cout + co) * L;
+          const a = cl * cols + b * L;
+          for (let l = 0; l < L; l++) out[o + l] = acc[a + l]! + bv;
+        }
+      }
+    }
+  }
+}
+
 function conv2dForward(x: Tensor, weight: Tensor, bias: Tensor | null, p: Conv2dParams): Tensor {
   const xc = x.contiguous();
   const wc = weight.contiguous();
@@ -367,14 +535,19 @@ function conv2dForward(x: Tensor, weight: Tensor, bias: Tensor | null, p: Conv2d
     winogradForward(xc, wc, bias ? bias.contiguous().data : null, p, n, cin, h, w, cout, cg, ho, wo, out);
     return new Tensor(out, [n, cout, ho, wo]);
   }
-  // float64 outputs are accumulated in place; float32 ones through a per-image float64 buffer.
-  const direct = out instanceof Float64Array;
-  const acc = direct ? out : new Float64Array(cout * L);
-  const pointwise = isPointwise(kh, kw, p);
   const biasData = bias ? bias.contiguous().data : null;
   // The weights of each group are packed once for the whole batch.
   const packed: PackedA[] = [];
   for (let g = 0; g < G; g++) packed.push(packA({ data: wc.data, offset: g * coutG * kG, rs: kG, cs: 1 }, coutG, kG));
+  const nbMax = chunkImages(n, L);
+  if (nbMax > 1) {
+    forwardMerged(xc.data, packed, biasData, p, n, cin, h, w, cout, cg, kh, kw, ho, wo, nbMax, out);
+    return new Tensor(out, [n, cout, ho, wo]);
+  }
+  // float64 outputs are accumulated in place; float32 ones through a per-image float64 buffer.
+  const direct = out instanceof Float64Array;
+  const acc = direct ? out : new Float64Array(cout * L);
+  const pointwise = isPointwise(kh, kw, p);
   const im2col = pointwise ? null : new Im2colPacker(xc.data, cg, h, w, kh, kw, p, wo);
   const b = { data: xc.data as TypedArray, offset: 0, rs: L, cs: 1 };
   for (let img = 0; img < n; img++) {
@@ -415,14 +588,35 @@ function conv2dBackwardInput(dy: Tensor, weight: Tensor, inputShape: readonly nu
   const L = ho * wo;
   const plane = h * w;
   const dx = allocate(dyc.dtype, n * cin * plane);
+  // Stride 1: dx is the full correlation of dy with the flipped, transposed weight,
+  // dx = conv2d(dy, W', padding k−1−p) with W'[g·Cin/g + ci, co, i, j] = W[g·Cout/g + co, ci,
+  // kH−1−i, kW−1−j], so a 3×3 input gradient runs Winograd as the forward does.
+  const flipPad: Conv2dParams = { ...p, padH: kh - 1 - p.padH, padW: kw - 1 - p.padW };
+  if (n > 0 && flipPad.padH >= 0 && flipPad.padW >= 0 && useWinograd(kh, kw, p, coutG)) {
+    const wd = wc.data;
+    const taps = kh * kw;
+    const flipped = new Float64Array(cin * coutG * taps);
+    for (let g = 0; g < G; g++) {
+      for (let co = 0; co < coutG; co++) {
+        for (let ci = 0; ci < cg; ci++) {
+          const src = ((g * coutG + co) * cg + ci) * taps;
+          const dst = ((g * cg + ci) * coutG + co) * taps;
+          for (let t = 0; t < taps; t++) flipped[dst + t] = wd[src + taps - 1 - t]!;
+        }
+      }
+    }
+    const wt = new Tensor(flipped, [cin, coutG, kh, kw]);
+    winogradForward(dyc, wt, null, flipPad, n, cout, ho, wo, cin, coutG, h, w, dx);
+    return new Tensor(dx, [n, cin, h, w]);
+  }
   const direct = dx instanceof Float64Array;
-  const acc = direct ? dx : new Float64Array(cin * plane);
-  const pointwise = isPointwise(kh, kw, p);
-  const dcol = pointwise ? null : new Float64Array(kG * L);
   // A = W_gᵀ: element (k, co) of the (K × Cout/g) operand sits at co·K + k in the weight;
   // packed once per group for the whole batch.
   const packed: PackedA[] = [];
   for (let g = 0; g < G; g++) packed.push(packA({ data: wc.data, offset: g * coutG * kG, rs: 1, cs: kG }, kG, coutG));
+  const acc = direct ? dx : new Float64Array(cin * plane);
+  const pointwise = isPointwise(kh, kw, p);
+  const dcol = pointwise ? null : new Float64Array(kG * L);
   const b = { data: dyc.data, offset: 0, rs: L, cs: 1 };
   for (let img = 0; img < n; img++) {
     const accOff = direct ? img * cin * plane : 0;
@@ -458,6 +652,31 @@ function conv2dBackwardWeight(dy: Tensor, x: Tensor, weightShape: readonly numbe
   const dw = allocate(dyc.dtype, cout * kG);
   // Summed over the batch, so always accumulated in float64.
   const acc = dw instanceof Float64Array ? dw : new Float64Array(cout * kG);
+  const nbMax = chunkImages(n, L);
+  if (nbMax > 1) {
+    // dW_g += dy_g (Cout/g × nb·L) · col_gᵀ (nb·L × K): the batch sum runs inside the GEMM's
+    // depth loop instead of re-reading and re-writing dW once per image.
+    const dyBuf = new Float64Array(coutG * nbMax * L);
+    const colAll = new Float64Array(kG * nbMax * L);
+    const av = { data: dyBuf as TypedArray, offset: 0, rs: 0, cs: 1 };
+    const bv = { data: colAll as TypedArray, offset: 0, rs: 1, cs: 0 };
+    const plane = h * w;
+    for (let img0 = 0; img0 < n; img0 += nbMax) {
+      const nb = Math.min(nbMax, n - img0);
+      const cols = nb * L;
+      av.rs = cols;
+      bv.cs = cols;
+      for (let g = 0; g < G; g++) {
+        gatherRows(dyc.data, img0, nb, cout, g * coutG, coutG, L, dyBuf);
+        for (let b = 0; b < nb; b++) {
+          im2colImage(xc.data, ((img0 + b) * cin + g * cg) * plane, cg, h, w, kh, kw, p, ho, wo, colAll, b * L, cols);
+        }
+        gemm(coutG, kG, cols, av, bv, acc, g * coutG * kG, kG);
+      }
+    }
+    if (acc !== dw) dw.set(acc);
+    return new Tensor(dw, [cout, cg, kh, kw]);
+  }
   const pointwise = isPointwise(kh, kw, p);
   const col = pointwise ? null : new Float64Array(kG * L);
   const a = { data: dyc.data, offset: 0, rs: L, cs: 1 };
