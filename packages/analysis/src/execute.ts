@@ -35,14 +35,16 @@ import {
   HybridNorm,
   InstanceNorm2d,
   LayerNorm2d,
+  setNormalizationLive,
 } from '@normlab/norm-layers';
 import { Tensor, fromArray } from '@normlab/tensor';
 import { AnalysisError } from './errors.js';
 import { GradientChangeTracker, santurkarMultipliers, santurkarProbe } from './landscape.js';
+import { periodBounds } from './periods.js';
 import type { PlannedRun } from './profiles.js';
 import type { ExecuteContext } from './runner.js';
 import { runStability } from './stability.js';
-import type { DistortionSpec, RunRecord, RunSpec, SanturkarPoint } from './types.js';
+import type { DistortionSpec, RunRecord, RunSpec, SanturkarPoint, WindowSpec } from './types.js';
 
 /** Synthetic images for the smoke profile: 12×12 keeps a run to a fraction of a second. */
 const SYNTHETIC_SIZE = 12;
@@ -107,6 +109,44 @@ export function distortionConfig(d: DistortionSpec) {
   return d.kind === 'additive'
     ? { kind: d.kind, mean: 0.5 * m, std: 1.25 * m }
     : { kind: d.kind, muRange: 0.5 * m, sigmaLow: 1, sigmaHigh: 1 + 0.25 * m, meanJitter: 0.1 * m, scaleStd: 0.1 * m };
+}
+
+/**
+ * The window ablation's switch: normalization live only in the loop steps of period `live` of
+ * `totalSteps` (0-based step i lies in the period `periodBounds` puts it in), identity plus affine
+ * elsewhere. `train()` has no step-start hook, so the model's `forward` is wrapped on the instance
+ * and sets the mode at each training-mode forward from the steps completed so far, which
+ * `stepDone` (called from `onStep`) advances; the probes' re-evaluations of a step run in that
+ * step's mode. Evaluations (eval mode) keep the mode of the last trained step: the network is
+ * tested as it was just trained, so the final test is in the last period's mode.
+ */
+export function attachWindow(model: Module, window: WindowSpec, totalSteps: number): { stepDone(step: number): void } {
+  const k = window?.periods;
+  if (!Number.isInteger(k) || k < 1 || !Number.isInteger(window.live) || window.live < 1 || window.live > k) {
+    throw new AnalysisError('attachWindow', `expected a live period in 1..periods, got ${JSON.stringify(window)}`);
+  }
+  const { start, end } = periodBounds(totalSteps, k)[window.live - 1]!;
+  let done = 0;
+  let live = done >= start && done < end;
+  if (setNormalizationLive(model, live) === 0) {
+    throw new AnalysisError('attachWindow', `model ${model.constructor.name} has no norm layer to switch; the window ablation needs a normalized network`);
+  }
+  const forward = model.forward.bind(model);
+  model.forward = (x: Variable) => {
+    if (model.training) {
+      const want = done >= start && done < end;
+      if (want !== live) {
+        setNormalizationLive(model, want);
+        live = want;
+      }
+    }
+    return forward(x);
+  };
+  return {
+    stepDone: (step: number) => {
+      done = step;
+    },
+  };
 }
 
 /** The weight of the last linear layer: the layer the paper's gradient predictiveness is measured on. */
@@ -201,6 +241,7 @@ export async function executeRun(run: PlannedRun, ctx: ExecuteContext): Promise<
   const tracker = spec.probes ? new GradientChangeTracker() : null;
   const santurkar: SanturkarPoint[] = [];
   const lastWeight = spec.probes ? lastLinearWeight(model) : null;
+  const window = spec.window ? attachWindow(model, spec.window, totalSteps) : null;
 
   const result = train({
     model,
@@ -217,6 +258,7 @@ export async function executeRun(run: PlannedRun, ctx: ExecuteContext): Promise<
     seed: spec.seed,
     onNonFinite: 'stop',
     onStep: (m) => {
+      window?.stepDone(m.step);
       // A diverged step is reported through the result, not stored (JSON has no NaN).
       if (!Number.isFinite(m.loss) || !Number.isFinite(m.gradNorm)) return;
       steps.loss.push(m.loss);

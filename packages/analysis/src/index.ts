@@ -15,3 +15,4 @@ export * from './progress.js';
 export * from './runner.js';
 export * from './execute.js';
 export * from './analyze-run.js';
+export * from './window.js';

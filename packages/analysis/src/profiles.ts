@@ -50,6 +50,12 @@ export interface Profile {
   };
   /** The paper's landscape protocol: the same model at several learning rates, plus Santurkar probes. */
   landscape: TrainSetup & { norms: NormVariant[]; batchSize: number; lrs: number[]; seed: number; santurkarEvery: number; multipliers: number };
+  /**
+   * The window ablation (DESIGN.md, analysis §4), in the analysis setup: for each norm and each of
+   * the `periods` periods, a run with normalization live in that period only; references are the
+   * analysis run of the same seed (always on) and the unnormalized network (`none`, never on).
+   */
+  window: { enabled: boolean; norms: NormVariant[]; seeds: number[] };
 }
 
 const ALL_SWEEP: NormVariant[] = [
@@ -101,6 +107,8 @@ function smoke(): Profile {
       evalBatchSizes: [16, 2],
     },
     landscape: { ...base, trainLimit: 288, optimizer: 'adam', weightDecay: 0, milestones: [], norms: LANDSCAPE, batchSize: 16, lrs: [1e-3, 3e-3], seed: 0, santurkarEvery: 3, multipliers: 2 },
+    // Five runs of a fraction of a second each: cheap enough to exercise the ablation in tests.
+    window: { enabled: true, norms: BN_GN, seeds: [0] },
   };
 }
 
@@ -136,6 +144,8 @@ function quick(dataset: DatasetName): Profile {
       evalBatchSizes: [100, 10, 2],
     },
     landscape: { ...base, optimizer: 'adam', weightDecay: 0, milestones: [], norms: LANDSCAPE, batchSize: 16, lrs: [5e-4, 1e-3, 2e-3], seed: 0, santurkarEvery: 8, multipliers: 4 },
+    // Off by default (`--window-ablation`): 13 more runs, about 1.5 minutes (a window run measured 6.6 s).
+    window: { enabled: false, norms: ANALYSIS, seeds: [0] },
   };
 }
 
@@ -181,6 +191,7 @@ function full(dataset: DatasetName): Profile {
       evalBatchSizes: [100, 10, 2],
     },
     landscape: { ...analysisBase, optimizer: 'adam', milestones: [], norms: LANDSCAPE, batchSize: 32, lrs: [1e-4, 2e-4, 3e-4, 4e-4, 5e-4], seed: 0, santurkarEvery: 50, multipliers: 4 },
+    window: { enabled: true, norms: ANALYSIS, seeds: [0, 1, 2] },
   };
 }
 
@@ -201,6 +212,12 @@ export function getProfile(name: string, dataset?: DatasetName): Profile {
     default:
       throw new AnalysisError('getProfile', `unknown profile ${JSON.stringify(name)}; expected one of ${PROFILE_NAMES.join(', ')}`);
   }
+}
+
+/** The profile with the window ablation switched on or off (`--window-ablation`). */
+export function withWindowAblation(profile: Profile, enabled: boolean): Profile {
+  if (typeof enabled !== 'boolean') throw new AnalysisError('withWindowAblation', `enabled must be a boolean, got ${String(enabled)}`);
+  return { ...profile, window: { ...profile.window, enabled } };
 }
 
 export interface PlannedRun {
@@ -242,17 +259,18 @@ export function planRuns(profile: Profile): PlannedRun[] {
 
   const a = profile.analysis;
   const batchDependentEval = (v: NormVariant) => v.norm === 'gnplus' || v.norm === 'hybrid';
+  const analysisSpec = (v: NormVariant, seed: number): RunSpec => ({
+    ...setup(a),
+    ...variant(v),
+    batchSize: a.batchSize,
+    lr: a.lr,
+    seed,
+    ...(a.testNoise.length ? { evalNoise: a.testNoise } : {}),
+    ...(batchDependentEval(v) && a.evalBatchSizes.length ? { evalBatchSizes: a.evalBatchSizes } : {}),
+  });
   for (const seed of a.seeds) {
     for (const v of a.norms) {
-      const spec: RunSpec = {
-        ...setup(a),
-        ...variant(v),
-        batchSize: a.batchSize,
-        lr: a.lr,
-        seed,
-        ...(a.testNoise.length ? { evalNoise: a.testNoise } : {}),
-        ...(batchDependentEval(v) && a.evalBatchSizes.length ? { evalBatchSizes: a.evalBatchSizes } : {}),
-      };
+      const spec = analysisSpec(v, seed);
       add(spec, 'stability');
       if (a.sensitivitySeeds.includes(seed) && a.sensitivityNorms.some((s) => s.norm === v.norm && (s.order ?? 'gn-first') === (v.order ?? 'gn-first'))) add(spec, 'sensitivity');
     }
@@ -275,6 +293,22 @@ export function planRuns(profile: Profile): PlannedRun[] {
     for (const b of s.batchSizes) {
       for (const v of s.norms) {
         add({ ...setup(s), ...variant(v), batchSize: b, lr: (s.lrAt128 * b) / 128, seed }, 'sweep');
+      }
+    }
+  }
+  const w = profile.window;
+  if (w?.enabled) {
+    const k = profile.periods;
+    if (!Number.isInteger(k) || k < 2) throw new AnalysisError('planRuns', `the window ablation needs at least 2 periods, got ${k}`);
+    for (const v of w.norms) {
+      if (v.norm === 'none') throw new AnalysisError('planRuns', `the window ablation switches a norm's normalization on and off; 'none' has none (it is the never-on reference)`);
+    }
+    for (const seed of w.seeds) {
+      // The references are the analysis runs' specs, so the stability runs of the same seed serve as them.
+      for (const v of w.norms) add(analysisSpec(v, seed), 'window');
+      add(analysisSpec({ norm: 'none' }, seed), 'window');
+      for (const v of w.norms) {
+        for (let live = 1; live <= k; live++) add({ ...setup(a), ...variant(v), batchSize: a.batchSize, lr: a.lr, seed, window: { live, periods: k } }, 'window');
       }
     }
   }

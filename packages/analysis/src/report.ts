@@ -21,6 +21,7 @@ import { writeFileAtomic } from './results.js';
 import type { Summary } from './stats.js';
 import type { Environment, RunRecord } from './types.js';
 import { computeFindings, evalBatchStatements, fmtNum, fmtPct, type Finding, type Tables } from './verdicts.js';
+import { windowStatements, windowTable, type WindowRow } from './window.js';
 import type { TopLevelSpec } from 'vega-lite';
 
 export interface ReportOptions {
@@ -34,7 +35,7 @@ export interface ReportOptions {
 
 export interface Report {
   markdown: string;
-  tables: Tables & { landscape: LandscapeSeries[] };
+  tables: Tables & { landscape: LandscapeSeries[]; window: WindowRow[] };
   findings: Finding[];
   figures: string[];
 }
@@ -59,6 +60,7 @@ export function analyzeRecords(records: readonly RunRecord[], k = 3): Report['ta
     landscape,
     periods: periodTable(landscape, k),
     evalBatch: evalBatchTable(records),
+    window: windowTable(records),
   };
   return { ...tables, findings: computeFindings(tables) };
 }
@@ -126,6 +128,27 @@ function evalBatchSection(t: Report['tables']): string {
     ['norm', 'train batch', 'eval batch', 'test acc (%)'],
     t.evalBatch.map((r) => [r.norm, String(r.trainBatchSize), String(r.evalBatchSize), pm(r.accuracy)]),
   )}`;
+}
+
+function windowSection(t: Report['tables']): string {
+  if (!t.window.length) return '';
+  const k = Math.max(...t.window.map((r) => r.periods));
+  const cell = (s: WindowRow['live'][number], diverged = 0) => pm(s) + (diverged ? ` (${diverged} diverged)` : '');
+  const rows = t.window.map((r) => [
+    r.norm,
+    String(r.seeds),
+    ...Array.from({ length: k }, (_, i) => (i < r.periods ? cell(r.live[i]!, r.diverged[i]) : '—')),
+    r.alwaysOn ? pm(r.alwaysOn) : '—',
+    r.neverOn ? pm(r.neverOn) : '—',
+    `period ${r.best}`,
+  ]);
+  return `\n\n## Window ablation
+
+Final test accuracy (%) with normalization live in one period of training only (identity plus the layer's affine in the others; training cut into equal periods by step; the test is run in the mode of the last period), mean ± std over seeds; references: the same norm live throughout (always on) and the network without normalization (never on, \`none\`).
+
+${table(['norm', 'seeds', ...Array.from({ length: k }, (_, i) => `live in period ${i + 1}`), 'always on', 'never on (none)', 'best window'], rows)}
+
+${windowStatements(t.window).map((s) => `- ${s}`).join('\n')}`;
 }
 
 function environmentSection(env: Environment | undefined, records: readonly RunRecord[]): string {
@@ -197,7 +220,7 @@ ${sensitivitySection(tables)}${fig('sensitivity', 'sensitivity bars')}
 
 ## Optimization landscape per period
 
-${landscapeSection(tables, k)}${fig('landscape-loss-band', 'loss band')}${fig('landscape-grad-predictiveness', 'gradient predictiveness')}${fig('landscape-beta-smoothness', 'beta smoothness')}${fig('santurkar-loss-variation', 'loss variation')}${fig('santurkar-grad-predictiveness', 'gradient predictiveness (Santurkar)')}${fig('santurkar-beta-smoothness', 'beta smoothness (Santurkar)')}
+${landscapeSection(tables, k)}${fig('landscape-loss-band', 'loss band')}${fig('landscape-grad-predictiveness', 'gradient predictiveness')}${fig('landscape-beta-smoothness', 'beta smoothness')}${fig('santurkar-loss-variation', 'loss variation')}${fig('santurkar-grad-predictiveness', 'gradient predictiveness (Santurkar)')}${fig('santurkar-beta-smoothness', 'beta smoothness (Santurkar)')}${windowSection(tables)}
 
 ## Environment
 

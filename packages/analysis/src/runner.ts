@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { AnalysisError } from './errors.js';
-import { getProfile, planRuns, type PlannedRun, type Profile } from './profiles.js';
+import { getProfile, planRuns, withWindowAblation, type PlannedRun, type Profile } from './profiles.js';
 import { ProgressBar } from './progress.js';
 import { writeReport, type Report } from './report.js';
 import { appendJsonl, readJsonl, readResults } from './results.js';
@@ -39,6 +39,8 @@ export interface ReproduceOptions {
   /** Skip rendering the SVG figures. */
   figures?: boolean;
   backend?: string;
+  /** Switch the profile's window ablation on or off (default: as the profile has it; quick off, smoke and full on). */
+  windowAblation?: boolean;
 }
 
 export interface ReproduceResult {
@@ -79,7 +81,8 @@ export function environment(profile: Profile, wallSeconds: number, startedAt: st
 }
 
 export async function reproduce(options: ReproduceOptions): Promise<ReproduceResult> {
-  const profile = typeof options.profile === 'string' ? getProfile(options.profile, options.dataset) : options.profile;
+  const named = typeof options.profile === 'string' ? getProfile(options.profile, options.dataset) : options.profile;
+  const profile = options.windowAblation === undefined ? named : withWindowAblation(named, options.windowAblation);
   const outDir = options.outDir;
   const resultsFile = path.join(outDir, 'results.jsonl');
   const timingsFile = path.join(outDir, 'timings.jsonl');
@@ -130,7 +133,11 @@ export async function reproduce(options: ReproduceOptions): Promise<ReproduceRes
   bar.done();
   const wallSeconds = (performance.now() - t0) / 1000;
   // Only this plan's runs, in plan order: a results file shared with another profile is not mixed in.
-  const records = plan.map((p) => byId.get(p.id)).filter((r): r is RunRecord => r !== undefined && planIds.has(r.id));
+  // Roles as this plan assigns them: a run recorded before (say) the window ablation was switched on serves it too.
+  const records = plan.flatMap((p) => {
+    const r = byId.get(p.id);
+    return r ? [{ ...r, roles: p.roles }] : [];
+  });
   const complete = records.length === plan.length;
   const timings = readJsonl<RunTiming>(timingsFile).records.filter((t) => planIds.has(t.id));
   const totalWall = timings.reduce((s, t) => s + t.wallSeconds, 0);

@@ -44,6 +44,7 @@ describe('reproduce --profile smoke', () => {
     expect(md).toContain('## Findings');
     expect(md).toMatch(/verdict: \*\*(supported|mostly supported|mixed|mostly contradicted|contradicted)\*\*/);
     expect(md).toContain('| profile | smoke |');
+    expect(md).toMatch(/## Window ablation[\s\S]*\| GN \| 1 \|/);
     expect(fs.readdirSync(path.join(out, 'figures')).length).toBeGreaterThanOrEqual(8);
 
     const again = await reproduce({ profile: 'smoke', outDir: out, progress: false, figures: false });
@@ -56,8 +57,8 @@ describe('reproduce --profile smoke', () => {
     const plain = await executeRun({ id: runId(unprobedSpec), spec: unprobedSpec, roles: ['stability'] }, { onStep: () => {} });
     expect(plain.steps).toEqual(records.find((r) => r.id === probed.id)!.steps);
 
-    // A probed landscape run, a distorted run and a dropout run, rerun: identical records.
-    const picks = [plan.find((p) => p.spec.probes), plan.find((p) => p.spec.distortion), plan.find((p) => p.spec.regularizer?.kind === 'dropout')];
+    // A probed landscape run, a distorted run, a dropout run and a window run, rerun: identical records.
+    const picks = [plan.find((p) => p.spec.probes), plan.find((p) => p.spec.distortion), plan.find((p) => p.spec.regularizer?.kind === 'dropout'), plan.find((p) => p.spec.window)];
     for (const p of picks) {
       const rec = await executeRun(p!, { onStep: () => {} });
       expect(JSON.stringify(rec)).toBe(JSON.stringify(records.find((r) => r.id === p!.id)));

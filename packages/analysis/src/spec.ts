@@ -52,6 +52,7 @@ export function runId(spec: RunSpec): string {
   const parts = [spec.model, spec.norm + (spec.order && spec.order !== 'gn-first' ? `.${spec.order}` : ''), `b${spec.batchSize}`, `lr${spec.lr}`, `s${spec.seed}`];
   if (spec.distortion) parts.push(`${spec.distortion.kind}${spec.distortion.magnitude}`);
   if (spec.regularizer) parts.push(spec.regularizer.kind);
+  if (spec.window) parts.push(`w${spec.window.live}of${spec.window.periods}`);
   return `${parts.join('-')}-${fnv1a64(canonicalJson(spec)).slice(0, 8)}`;
 }
 
@@ -63,6 +64,12 @@ export function runId(spec: RunSpec): string {
 export function cleanTrainingKey(spec: RunSpec): string {
   const { distortion: _d, regularizer: _r, evalNoise: _n, evalBatchSizes: _b, probes: _p, ...rest } = spec;
   return canonicalJson(rest);
+}
+
+/** The spec with normalization always live: the window ablation's always-on reference. */
+export function withoutWindow(spec: RunSpec): RunSpec {
+  const { window: _w, ...rest } = spec;
+  return rest;
 }
 
 /** Describe a perturbation for tables: `additive ×0.5`, `dropout p=0.3`. */

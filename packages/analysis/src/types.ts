@@ -24,7 +24,16 @@ export type RegularizerSpec =
   | { kind: 'labelSmoothing'; value: number }
   | { kind: 'cropFlip'; padding: number };
 
-export type RunRole = 'sweep' | 'stability' | 'sensitivity' | 'landscape';
+export type RunRole = 'sweep' | 'stability' | 'sensitivity' | 'landscape' | 'window';
+
+/**
+ * The window ablation: training cut into `periods` equal periods (`periodBounds`), normalization
+ * live in period `live` (1-based) only, identity plus affine in the others.
+ */
+export interface WindowSpec {
+  live: number;
+  periods: number;
+}
 
 export interface RunSpec {
   dataset: DatasetName;
@@ -54,6 +63,8 @@ export interface RunSpec {
   evalNoise?: number[];
   /** Extra eval batch sizes evaluated after training (GNPlus's batch-dependent eval). */
   evalBatchSizes?: number[];
+  /** Window ablation: normalization live in one period of training only. */
+  window?: WindowSpec;
 }
 
 export interface SanturkarPoint {

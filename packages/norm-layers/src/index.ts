@@ -28,6 +28,8 @@ export {
   GNPLUS_ORDERS,
   HybridNorm,
   NoNorm,
+  isNormLayer,
+  setNormalizationLive,
   type CommonNormOptions,
   type BatchNormOptions,
   type GroupNormOptions,

@@ -3,7 +3,7 @@
  * input before touching anything, so a bad call never changes the running statistics; the
  * arithmetic is the fused ops of `functional.ts`.
  */
-import { Variable } from '@normlab/autograd';
+import { F, Variable } from '@normlab/autograd';
 import { Module, Parameter } from '@normlab/nn';
 import { type DType, type Tensor, fmtShape, full, ones, zeros } from '@normlab/tensor';
 import { NormLayerError } from './errors.js';
@@ -121,6 +121,19 @@ function ownedBuffer(m: Module, name: string): Float32Array | Float64Array {
   return b.data;
 }
 
+/**
+ * What a layer computes with its normalization switched off (`normalize = false`): the identity
+ * plus the layer's per-channel affine, y = γ·x + β (the identity without affine). Plain autograd
+ * ops: the window ablation runs it for a fraction of training, so it needs no fused kernel.
+ */
+function identityAffine(x: Variable, weight: Parameter | null, bias: Parameter | null): Variable {
+  const shape = x.shape.map((d, i) => (i === 1 ? d : 1));
+  let y = x;
+  if (weight) y = F.mul(y, F.reshape(weight, shape));
+  if (bias) y = F.add(y, F.reshape(bias, shape));
+  return y;
+}
+
 export interface CommonNormOptions {
   eps?: number;
   affine?: boolean;
@@ -148,6 +161,8 @@ abstract class BatchNormBase extends Module {
   readonly affine: boolean;
   readonly trackRunningStats: boolean;
   readonly checkFinite: boolean;
+  /** false: identity plus affine, running statistics untouched (see `setNormalizationLive`). */
+  normalize = true;
   protected abstract readonly layerName: string;
   protected abstract readonly ranks: readonly number[];
 
@@ -184,6 +199,7 @@ abstract class BatchNormBase extends Module {
 
   forward(input: Variable): Variable {
     const x = checkInput(this.layerName, input, this.ranks, this.numFeatures, this.checkFinite);
+    if (!this.normalize) return identityAffine(x, this.weight, this.bias);
     const { n, c, s } = ncs(x.shape);
     const layout: GroupedLayout = { n, c, s, groups: c, perSample: false };
     const useBatch = this.training || !this.trackRunningStats;
@@ -241,6 +257,8 @@ export class GroupNorm extends Module {
   readonly eps: number;
   readonly affine: boolean;
   readonly checkFinite: boolean;
+  /** false: identity plus affine (see `setNormalizationLive`). */
+  normalize = true;
   protected readonly layerName: string;
 
   constructor(numGroups: number, numChannels: number, options: GroupNormOptions = {}, layerName = 'GroupNorm') {
@@ -259,6 +277,7 @@ export class GroupNorm extends Module {
 
   forward(input: Variable): Variable {
     const x = checkInput(this.layerName, input, [4], this.numChannels, this.checkFinite);
+    if (!this.normalize) return identityAffine(x, this.weight, this.bias);
     const { n, c, s } = ncs(x.shape);
     const layout: GroupedLayout = { n, c, s, groups: this.numGroups, perSample: true };
     return groupedNormBatch(this.layerName, x, layout, this.eps, this.weight, this.bias).y;
@@ -291,6 +310,8 @@ export class InstanceNorm2d extends Module {
   readonly affine: boolean;
   readonly trackRunningStats: boolean;
   readonly checkFinite: boolean;
+  /** false: identity plus affine, statistics untouched (see `setNormalizationLive`). */
+  normalize = true;
 
   constructor(numFeatures: number, options: InstanceNormOptions = {}) {
     super();
@@ -316,6 +337,7 @@ export class InstanceNorm2d extends Module {
   forward(input: Variable): Variable {
     const name = 'InstanceNorm2d';
     const x = checkInput(name, input, [4], this.numFeatures, this.checkFinite);
+    if (!this.normalize) return identityAffine(x, this.weight, this.bias);
     const { n, c, s } = ncs(x.shape);
     if (this.training || !this.trackRunningStats) {
       if (s === 1 && this.training) {
@@ -373,6 +395,8 @@ export class BatchGroupNorm extends Module {
   readonly momentum: number | null;
   readonly affine: boolean;
   readonly checkFinite: boolean;
+  /** false: identity plus affine, statistics untouched (see `setNormalizationLive`). */
+  normalize = true;
 
   constructor(numGroups: number, numChannels: number, options: BatchGroupNormOptions = {}) {
     super();
@@ -396,6 +420,7 @@ export class BatchGroupNorm extends Module {
   forward(input: Variable): Variable {
     const name = 'BatchGroupNorm';
     const x = checkInput(name, input, [4], this.numChannels, this.checkFinite);
+    if (!this.normalize) return identityAffine(x, this.weight, this.bias);
     const { n, c, s } = ncs(x.shape);
     const layout: GroupedLayout = { n, c, s, groups: this.numGroups, perSample: false };
     const count = n * (c / this.numGroups) * s;
@@ -452,6 +477,8 @@ export class GNPlus extends Module {
   readonly parameterization: BlendParameterization;
   readonly affine: boolean;
   readonly checkFinite: boolean;
+  /** false: identity plus affine, statistics untouched (see `setNormalizationLive`). */
+  normalize = true;
 
   constructor(numGroups: number, numChannels: number, options: GNPlusOptions = {}) {
     super();
@@ -490,6 +517,7 @@ export class GNPlus extends Module {
   forward(input: Variable): Variable {
     const name = 'GNPlus';
     const x = checkInput(name, input, [4], this.numChannels, this.checkFinite);
+    if (!this.normalize) return identityAffine(x, this.weight, this.bias);
     const { n, c, s } = ncs(x.shape);
     if (n < 2) {
       throw new NormLayerError(
@@ -533,6 +561,8 @@ export class HybridNorm extends Module {
   readonly affine: boolean;
   readonly blend: 'layer' | 'channel' | number;
   readonly checkFinite: boolean;
+  /** false: identity plus affine, statistics untouched (see `setNormalizationLive`). */
+  normalize = true;
 
   constructor(numGroups: number, numChannels: number, options: HybridNormOptions = {}) {
     super();
@@ -566,6 +596,7 @@ export class HybridNorm extends Module {
   forward(input: Variable): Variable {
     const name = 'HybridNorm';
     const x = checkInput(name, input, [4], this.numChannels, this.checkFinite);
+    if (!this.normalize) return identityAffine(x, this.weight, this.bias);
     const { n, s } = ncs(x.shape);
     const spec = { rho: this.rho, fixed: typeof this.blend === 'number' ? this.blend : 0, parameterization: 'sigmoid' as const };
     const opts = { groups: this.numGroups, eps: this.eps };
@@ -596,4 +627,29 @@ export class NoNorm extends Module {
   forward(input: Variable): Variable {
     return input;
   }
+}
+
+const SWITCHABLE = [BatchNorm2d, BatchNorm1d, GroupNorm, InstanceNorm2d, BatchGroupNorm, GNPlus, HybridNorm] as const;
+
+/** A layer whose normalization can be switched off (every norm layer here but `NoNorm`). */
+export function isNormLayer(m: unknown): m is Module & { normalize: boolean } {
+  return SWITCHABLE.some((c) => m instanceof c);
+}
+
+/**
+ * Switch the normalization of every norm layer in `model`'s tree on (`live = true`, the default
+ * state) or off (identity plus affine; running statistics frozen; a blend ρ gets no gradient).
+ * The window ablation keeps normalization live in one period of training only. Returns how many
+ * layers were switched.
+ */
+export function setNormalizationLive(model: Module, live: boolean): number {
+  if (!(model instanceof Module)) throw new NormLayerError('setNormalizationLive', `model must be a Module, got ${model === null ? 'null' : typeof model}`);
+  if (typeof live !== 'boolean') throw new NormLayerError('setNormalizationLive', `live must be a boolean, got ${String(live)}`);
+  let count = 0;
+  for (const m of model.modules()) {
+    if (!isNormLayer(m)) continue;
+    m.normalize = live;
+    count++;
+  }
+  return count;
 }

@@ -18,6 +18,8 @@ export interface FakeTraits {
   sensitivity: Record<string, number>;
   /** Gradient change level per norm, per period third (for the landscape). */
   landscape: Record<string, [number, number, number]>;
+  /** Final accuracy per norm with normalization live in period k only (entry k − 1). */
+  window?: Record<string, number[]>;
 }
 
 export const DEFAULT_TRAITS: FakeTraits = {
@@ -25,6 +27,7 @@ export const DEFAULT_TRAITS: FakeTraits = {
   accuracy: { bn: 0.9, gn: 0.85, gnplus: 0.88, hybrid: 0.89, bgn: 0.86, none: 0.7 },
   sensitivity: { bn: 0.02, gn: 0.06, gnplus: 0.03, hybrid: 0.03, bgn: 0.04, none: 0.05 },
   landscape: { bn: [1, 1, 1], gn: [1, 1, 3], gnplus: [1, 1, 1.5], hybrid: [1, 1.2, 1.2], bgn: [1, 2, 2], none: [2, 2, 2] },
+  window: { bn: [0.86, 0.8, 0.78], gn: [0.74, 0.82, 0.77], gnplus: [0.8, 0.84, 0.8], hybrid: [0.85, 0.82, 0.8] },
 };
 
 export function fakeExecutor(traits: FakeTraits = DEFAULT_TRAITS, calls: string[] = []) {
@@ -42,7 +45,8 @@ export function fakeExecutor(traits: FakeTraits = DEFAULT_TRAITS, calls: string[
       ctx.onStep(t + 1, steps);
     }
     const perturbed = spec.distortion || spec.regularizer ? (traits.sensitivity[spec.norm] ?? 0.03) * (spec.distortion?.magnitude ?? 1) : 0;
-    const acc = (traits.accuracy[spec.norm] ?? 0.8) - perturbed + 0.005 * rng.normal() + 0.0001 * Math.log2(spec.batchSize);
+    const clean = traits.accuracy[spec.norm] ?? 0.8;
+    const acc = (spec.window ? (traits.window?.[spec.norm]?.[spec.window.live - 1] ?? clean - 0.05) : clean) - perturbed + 0.005 * rng.normal() + 0.0001 * Math.log2(spec.batchSize);
     const record: RunRecord = {
       id: run.id,
       spec,

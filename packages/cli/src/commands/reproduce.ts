@@ -28,6 +28,8 @@ export interface ReproduceFlags {
   maxRuns?: number;
   backend?: 'cpu' | 'gpu';
   gpuMode?: string;
+  /** Window ablation on/off; undefined: as the profile has it (quick off, smoke and full on). */
+  windowAblation?: boolean;
 }
 
 export async function runReproduce(flags: ReproduceFlags): Promise<void> {
@@ -45,6 +47,7 @@ export async function runReproduce(flags: ReproduceFlags): Promise<void> {
     ...(flags.dataDir ? { dataDir: flags.dataDir } : {}),
     ...(flags.force ? { force: true } : {}),
     ...(flags.maxRuns ? { maxRuns: flags.maxRuns } : {}),
+    ...(flags.windowAblation === undefined ? {} : { windowAblation: flags.windowAblation }),
     backend,
     progress: !flags.quiet && Boolean(process.stderr.isTTY),
     ...(log ? { log } : {}),
@@ -71,12 +74,14 @@ export async function runReproduce(flags: ReproduceFlags): Promise<void> {
 
 export function reproduceCommand(): Command {
   return new Command('reproduce')
-    .description("run the paper's experiments (stability, sensitivity, landscape, batch-size sweep) and write a report")
+    .description("run the paper's experiments (stability, sensitivity, landscape, batch-size sweep, window ablation) and write a report")
     .addOption(new Option('--profile <name>', 'smoke (<1 min), quick (~15 min on 2 cores), full (the paper grid)').choices([...PROFILE_NAMES]).default('quick'))
     .addOption(new Option('--dataset <name>', 'dataset (quick: mnist, or fashion-mnist when its files are found)').choices([...DATASETS]))
     .option('--data-dir <dir>', 'folder with the Fashion-MNIST or CIFAR-10 files')
     .option('--out <dir>', 'report folder (default reports/PROFILE)')
     .option('--force', 'start over instead of resuming from results.jsonl')
+    .option('--window-ablation', 'also run the window ablation: normalization live in one period of training only (on in smoke and full)')
+    .option('--no-window-ablation', 'skip the window ablation where the profile has it on')
     .option('--max-runs <n>', 'stop after this many new runs (the report covers what is done)', positiveInt('--max-runs'))
     .addOption(new Option('--backend <name>', 'compute backend').choices(['cpu', 'gpu']).default('cpu'))
     .option('--gpu-mode <mode>', 'gpu.js mode with --backend gpu')
