@@ -1,0 +1,281 @@
+/**
+ * `normlab train`: train a model on a dataset from one command. With `--out DIR` the run writes
+ * `DIR/model.safetensors` (after every epoch), `DIR/metrics.jsonl` (one line per step and per
+ * evaluation) and `DIR/summary.json` (at the end); `--json` prints the summary on stdout.
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { DataLoader } from '@normlab/datasets';
+import {
+  MODEL_NAMES,
+  OPTIMIZER_NAMES,
+  SCHEDULE_NAMES,
+  buildModel,
+  loadCheckpoint,
+  train,
+  writeFileAtomic,
+  type ModelConfig,
+  type OptimizerName,
+  type ScheduleName,
+} from '@normlab/models';
+import { NORM_KINDS, GNPLUS_ORDERS, type NormKind } from '@normlab/norm-layers';
+import {
+  type CommonFlags,
+  addCommonOptions,
+  datasetStats,
+  integer,
+  loadSplit,
+  makeTransforms,
+  nonNegInt,
+  number,
+  numberList,
+  oneOf,
+  positiveInt,
+  testLoader,
+  useBackend,
+} from '../common.js';
+import { CliError } from '../errors.js';
+import { Progress, formatDuration } from '../progress.js';
+
+export interface TrainFlags extends CommonFlags {
+  model: string;
+  norm: NormKind;
+  groups: number;
+  order?: string;
+  width: number;
+  dropout?: number;
+  zeroInitResidual?: boolean;
+  batchSize: number;
+  evalBatchSize: number;
+  epochs: number;
+  maxSteps?: number;
+  optimizer: OptimizerName;
+  lr?: number;
+  momentum: number;
+  nesterov: boolean;
+  weightDecay: number;
+  schedule: ScheduleName;
+  milestones?: number[];
+  stepSize?: number;
+  gamma: number;
+  warmup: number;
+  labelSmoothing: number;
+  clipGradNorm?: number;
+  augment?: boolean;
+  seed: number;
+  out?: string;
+  force?: boolean;
+  resume?: string | boolean;
+}
+
+/** The flags that define a run: saved in the checkpoint, and the defaults of a `--resume`. */
+const RUN_FLAGS = [
+  'dataset', 'dataDir', 'trainLimit', 'testLimit', 'model', 'norm', 'groups', 'order', 'width', 'dropout', 'zeroInitResidual',
+  'batchSize', 'evalBatchSize', 'epochs', 'optimizer', 'lr', 'momentum', 'nesterov', 'weightDecay', 'schedule', 'milestones',
+  'stepSize', 'gamma', 'warmup', 'labelSmoothing', 'clipGradNorm', 'augment', 'seed',
+] as const;
+
+function modelName(v: string): string {
+  if ((MODEL_NAMES as readonly string[]).includes(v)) return v;
+  const m = /^resnet(\d+)$/.exec(v);
+  if (m && Number(m[1]) >= 8 && (Number(m[1]) - 2) % 6 === 0) return v;
+  throw new InvalidArgumentError(`--model must be one of ${MODEL_NAMES.join(', ')} (or resnet<6n+2>), got ${JSON.stringify(v)}`);
+}
+
+export function trainCommand(): Command {
+  const cmd = new Command('train').description('train a model on a dataset; checkpoint, metrics and summary go to --out');
+  addCommonOptions(cmd, { datasetDefault: 'mnist' });
+  return cmd
+    .option('--model <name>', `model: ${MODEL_NAMES.join(', ')} (or resnet<6n+2>)`, modelName, 'cnn')
+    .option('--norm <kind>', `normalization: ${NORM_KINDS.join(', ')}`, oneOf('--norm', NORM_KINDS), 'bn')
+    .option('--groups <n>', 'channel groups of gn, gnplus, hybrid, bgn (capped at a layer\'s channel count)', positiveInt('--groups'), 32)
+    .option('--order <order>', `gnplus order: ${GNPLUS_ORDERS.join(', ')}`, oneOf('--order', GNPLUS_ORDERS))
+    .option('--width <x>', 'width multiplier of every layer', number('--width', 0, { exclusive: true }), 1)
+    .option('--dropout <p>', 'vgg11: dropout after each stage', number('--dropout', 0, { max: 0.99 }))
+    .option('--zero-init-residual', 'resnets: zero the last norm weight of each residual block')
+    .option('--batch-size <n>', 'training batch size', positiveInt('--batch-size'), 32)
+    .option('--eval-batch-size <n>', 'test batch size (gnplus uses the statistics of the evaluated batch)', positiveInt('--eval-batch-size'), 500)
+    .option('--epochs <n>', 'epochs', positiveInt('--epochs'), 1)
+    .option('--max-steps <n>', 'stop after n steps in total (checkpointed; the schedule still spans --epochs)', positiveInt('--max-steps'))
+    .option('--optimizer <name>', `optimizer: ${OPTIMIZER_NAMES.join(', ')}`, oneOf('--optimizer', OPTIMIZER_NAMES), 'sgd')
+    .option('--lr <x>', 'learning rate (default 0.1 for sgd, 0.001 for adam and adamw)', number('--lr', 0, { exclusive: true }))
+    .option('--momentum <x>', 'sgd momentum', number('--momentum', 0, { max: 1 }), 0.9)
+    .option('--no-nesterov', 'sgd: plain momentum instead of Nesterov')
+    .option('--weight-decay <x>', 'L2 (sgd, adam) or decoupled (adamw) weight decay', number('--weight-decay', 0), 5e-4)
+    .option('--schedule <name>', `lr schedule, stepped every iteration: ${SCHEDULE_NAMES.join(', ')}`, oneOf('--schedule', SCHEDULE_NAMES), 'cosine')
+    .option('--milestones <epochs>', 'multistep: comma-separated epochs (fractions allowed) where the lr is multiplied by --gamma', numberList('--milestones'))
+    .option('--step-size <epochs>', 'step: epochs between decays', number('--step-size', 0, { exclusive: true }))
+    .option('--gamma <x>', 'step/multistep decay factor', number('--gamma', 0), 0.1)
+    .option('--warmup <epochs>', 'linear lr warmup, in epochs', number('--warmup', 0), 0.05)
+    .option('--label-smoothing <x>', 'label smoothing of the cross-entropy', number('--label-smoothing', 0, { max: 1 }), 0)
+    .option('--clip-grad-norm <x>', 'clip the total gradient norm', number('--clip-grad-norm', 0, { exclusive: true }))
+    .option('--augment', 'random crop (padding 4) and horizontal flip of training images (for cifar10)')
+    .option('--seed <n>', 'seed of initialization, shuffling and augmentation', integer('--seed'), 0)
+    .option('--out <dir>', 'write model.safetensors, metrics.jsonl and summary.json here')
+    .option('--force', 'overwrite a finished run in --out')
+    .option('--resume [checkpoint]', 'continue the run in --out (or from this checkpoint); its flags are the defaults')
+    .action(async (flags: TrainFlags, command: Command) => {
+      await runTrain(flags, command);
+    });
+}
+
+interface OutState {
+  finished: boolean;
+  summary: Record<string, unknown> | null;
+  hasCheckpoint: boolean;
+}
+
+function inspectOut(out: string): OutState {
+  const summaryPath = join(out, 'summary.json');
+  let summary: Record<string, unknown> | null = null;
+  if (existsSync(summaryPath)) {
+    try {
+      summary = JSON.parse(readFileSync(summaryPath, 'utf8')) as Record<string, unknown>;
+    } catch {
+      summary = {};
+    }
+  }
+  return { finished: summary !== null && summary.completed !== false, summary, hasCheckpoint: existsSync(join(out, 'model.safetensors')) };
+}
+
+export async function runTrain(flags: TrainFlags, command?: Command): Promise<void> {
+  const t0 = performance.now();
+  const out = flags.out;
+  let resumePath: string | null = null;
+  if (flags.resume !== undefined && flags.resume !== false) {
+    if (typeof flags.resume === 'string') resumePath = flags.resume;
+    else if (out) resumePath = join(out, 'model.safetensors');
+    else throw new CliError('--resume needs --out DIR (the run to continue) or a checkpoint path');
+    if (!existsSync(resumePath)) throw new CliError(`--resume: no checkpoint at ${resumePath}`);
+    // The checkpoint's flags are the defaults: `normlab train --out runs/x --resume` needs no more.
+    const ckpt = loadCheckpoint(resumePath);
+    const saved = (ckpt.extra as { cli?: Record<string, unknown> }).cli;
+    if (saved && command) {
+      for (const key of RUN_FLAGS) {
+        const src = command.getOptionValueSource(key);
+        if ((src === undefined || src === 'default') && key in saved) (flags as unknown as Record<string, unknown>)[key] = saved[key];
+      }
+    }
+  }
+  if (out) {
+    const state = inspectOut(out);
+    if (!flags.force) {
+      if (state.finished && (!resumePath || Number(state.summary?.epochs) >= flags.epochs)) {
+        throw new CliError(`${out} holds a finished run (summary.json); use --force to overwrite it, or another --out`);
+      }
+      if (!resumePath && state.hasCheckpoint) {
+        throw new CliError(`${out} holds an unfinished run (model.safetensors); add --resume to continue it or --force to start over`);
+      }
+    } else if (!resumePath) {
+      for (const f of ['model.safetensors', 'metrics.jsonl', 'summary.json']) rmSync(join(out, f), { force: true });
+    }
+    try {
+      mkdirSync(out, { recursive: true });
+    } catch (e) {
+      throw new CliError(`cannot create --out ${out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
+  if (flags.order && flags.norm !== 'gnplus') throw new CliError(`--order applies to --norm gnplus, not ${flags.norm}`);
+  if (flags.dropout !== undefined && flags.model !== 'vgg11') throw new CliError(`--dropout applies to --model vgg11, not ${flags.model}`);
+  if (flags.schedule === 'multistep' && !flags.milestones) throw new CliError('--schedule multistep needs --milestones');
+  if (flags.schedule === 'step' && flags.stepSize === undefined) throw new CliError('--schedule step needs --step-size');
+  const backend = await useBackend(flags.backend, flags.gpuMode);
+
+  const trainSet = loadSplit(flags, 'train');
+  const testSet = loadSplit(flags, 'test');
+  const stats = datasetStats(flags.dataset, trainSet);
+  const trainLoader = new DataLoader(trainSet, {
+    batchSize: flags.batchSize,
+    shuffle: true,
+    seed: flags.seed,
+    // A last batch of a few examples would give batch norms noisy statistics (or none at size 1).
+    dropLast: true,
+    ...(flags.trainLimit ? { limit: flags.trainLimit } : {}),
+    transforms: makeTransforms(stats, flags.augment ? { crop: 4, flip: true } : {}),
+  });
+  if (trainLoader.length === 0) {
+    throw new CliError(`--batch-size ${flags.batchSize} is larger than the ${trainLoader.size} training images: no full batch to train on`);
+  }
+  const evalLoader = testLoader(testSet, flags.evalBatchSize, flags.testLimit, makeTransforms(stats));
+  const config: ModelConfig = {
+    name: flags.model,
+    norm: flags.norm,
+    groups: flags.groups,
+    width: flags.width,
+    inChannels: trainSet.channels,
+    numClasses: trainSet.numClasses,
+    imageSize: trainSet.height,
+    seed: flags.seed,
+    ...(flags.order ? { order: flags.order as ModelConfig['order'] } : {}),
+    ...(flags.dropout !== undefined ? { dropout: flags.dropout } : {}),
+    ...(flags.zeroInitResidual ? { zeroInitResidual: true } : {}),
+  };
+  const model = buildModel(config);
+  const progress = new Progress(Boolean(flags.quiet));
+  const cli: Record<string, unknown> = {};
+  for (const key of RUN_FLAGS) if (flags[key] !== undefined) cli[key] = flags[key];
+  const checkpointPath = out ? join(out, 'model.safetensors') : null;
+  const result = train({
+    model,
+    trainLoader,
+    testLoader: evalLoader,
+    epochs: flags.epochs,
+    ...(flags.maxSteps ? { maxSteps: flags.maxSteps } : {}),
+    optimizer: flags.optimizer,
+    ...(flags.lr !== undefined ? { lr: flags.lr } : {}),
+    momentum: flags.momentum,
+    nesterov: flags.optimizer === 'sgd' && flags.nesterov && flags.momentum > 0,
+    weightDecay: flags.weightDecay,
+    schedule: flags.schedule,
+    ...(flags.milestones ? { milestones: flags.milestones } : {}),
+    ...(flags.stepSize !== undefined ? { stepSize: flags.stepSize } : {}),
+    gamma: flags.gamma,
+    warmup: flags.warmup,
+    labelSmoothing: flags.labelSmoothing,
+    ...(flags.clipGradNorm !== undefined ? { clipGradNorm: flags.clipGradNorm } : {}),
+    seed: flags.seed,
+    metricsPath: out ? join(out, 'metrics.jsonl') : null,
+    checkpointPath,
+    resume: resumePath,
+    checkpointExtra: { cli },
+    onStep: (m) =>
+      progress.step({ step: m.step, totalSteps: flags.maxSteps ? Math.min(flags.maxSteps, m.totalSteps) : m.totalSteps, epoch: m.epoch, epochs: flags.epochs, loss: m.loss, accuracy: m.accuracy, batchSize: m.batchSize }),
+    onEpoch: (e) =>
+      progress.line(
+        `epoch ${e.epoch}/${flags.epochs}: train loss ${e.trainLoss.toFixed(4)} acc ${(100 * e.trainAccuracy).toFixed(2)}%` +
+          (e.testAccuracy !== null ? `, test loss ${e.testLoss!.toFixed(4)} acc ${(100 * e.testAccuracy).toFixed(2)}%` : ''),
+      ),
+  });
+  progress.finish();
+  const seconds = (performance.now() - t0) / 1000;
+  const summary = {
+    dataset: flags.dataset,
+    model: flags.model,
+    norm: flags.norm,
+    groups: flags.groups,
+    batchSize: flags.batchSize,
+    epochs: flags.epochs,
+    seed: flags.seed,
+    backend,
+    trainLoss: result.trainLoss,
+    trainAccuracy: result.trainAccuracy,
+    testLoss: result.testLoss,
+    testAccuracy: result.testAccuracy,
+    steps: result.steps,
+    completed: result.stopped === 'completed',
+    seconds,
+    imagesPerSecond: result.imagesPerSecond,
+    checkpoint: checkpointPath,
+  };
+  if (out) writeFileAtomic(join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  if (flags.json) process.stdout.write(JSON.stringify(summary) + '\n');
+  else if (!flags.quiet) {
+    const acc = result.testAccuracy === null ? 'no test set' : `test accuracy ${(100 * result.testAccuracy).toFixed(2)}% (loss ${result.testLoss!.toFixed(4)})`;
+    process.stdout.write(
+      `${flags.model} ${flags.norm} on ${flags.dataset}: ${acc} after ${result.steps} steps in ${formatDuration(seconds)} (${result.imagesPerSecond.toFixed(0)} img/s)` +
+        (checkpointPath ? `; checkpoint ${checkpointPath}` : '') +
+        '\n',
+    );
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * The `normlab` command tree. Each command lives in `commands/<name>.ts` as a function returning
+ * a commander `Command`; add yours to `COMMANDS` below. `createProgram()` then gives every
+ * command the same error handling: commander never exits or prints by itself, so `runCli` can
+ * turn any usage error into one line on stderr and exit code 2.
+ */
+import { Command } from 'commander';
+import { analyzeCommand } from './commands/analyze.js';
+import { evalCommand } from './commands/eval.js';
+import { reproduceCommand } from './commands/reproduce.js';
+import { trainCommand } from './commands/train.js';
+import { formatError } from './errors.js';
+
+export const COMMANDS: ReadonlyArray<() => Command> = [trainCommand, evalCommand, analyzeCommand, reproduceCommand];
+
+function version(): string {
+  return '0.1.0';
+}
+
+/** Apply our parsing settings to a command and its subcommands. */
+function configure(cmd: Command, errors: string[]): void {
+  cmd
+    .exitOverride()
+    .showHelpAfterError(false)
+    .allowExcessArguments(false)
+    .configureOutput({
+      // Commander's own error text ("error: unknown option '--x'") is collected, not printed: runCli prints it as one line.
+      outputError: (str) => {
+        errors.push(str);
+      },
+    });
+  for (const sub of cmd.commands) configure(sub, errors);
+}
+
+export interface Program {
+  program: Command;
+  /** Commander's messages for the error being thrown, if any. */
+  errors: string[];
+}
+
+export function createProgram(): Program {
+  const errors: string[] = [];
+  const program = new Command('normlab')
+    .description('normalization layers (BN, GN, GN+, HybridNorm) in TypeScript: train, evaluate, analyze, reproduce the paper')
+    .version(version(), '-V, --version');
+  for (const make of COMMANDS) program.addCommand(make());
+  configure(program, errors);
+  return { program, errors };
+}
+
+/**
+ * Run the command line `argv` (without `node` and the script). Returns the exit code: 0 on
+ * success and after --help / --version, 2 for a user error, 1 for an internal error.
+ */
+export async function runCli(argv: readonly string[], io: { stderr: (s: string) => void } = { stderr: (s) => process.stderr.write(s) }): Promise<number> {
+  const { program } = createProgram();
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return 0;
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === 'commander.helpDisplayed' || code === 'commander.version') return 0;
+    // No command given: commander printed the help to stderr; that is a usage error.
+    if (code === 'commander.help') return (e as { exitCode?: number }).exitCode === 0 ? 0 : 2;
+    const { line, exitCode } = formatError(e);
+    io.stderr(line + '\n');
+    if (process.env.NORMLAB_DEBUG && e instanceof Error && e.stack) io.stderr(e.stack + '\n');
+    return exitCode;
+  }
+}

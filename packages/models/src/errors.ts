@@ -1,0 +1,29 @@
+/** Errors of `@normlab/models`: each names the model, loop or file and the offending value. */
+import { TensorError } from '@normlab/tensor';
+
+/** A model config or option that cannot build a model (unknown name, bad width, bad groups). */
+export class ModelError extends TensorError {
+  constructor(op: string, message: string) {
+    super(op, message);
+    this.name = 'ModelError';
+  }
+}
+
+/** Training could not go on: a non-finite loss, bad options, a resume that does not fit. */
+export class TrainingError extends TensorError {
+  constructor(op: string, message: string) {
+    super(op, message);
+    this.name = 'TrainingError';
+  }
+}
+
+/** A checkpoint file that is missing, truncated, corrupt or of the wrong format. */
+export class CheckpointError extends TensorError {
+  /** The file the error is about. */
+  readonly path: string;
+  constructor(path: string, message: string) {
+    super('checkpoint', `${path}: ${message}`);
+    this.name = 'CheckpointError';
+    this.path = path;
+  }
+}

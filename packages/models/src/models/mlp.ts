@@ -1,0 +1,79 @@
+/** A multilayer perceptron with a norm after each hidden linear layer. */
+import { F, type Variable } from '@normlab/autograd';
+import { type Linear, Module, ReLU } from '@normlab/nn';
+import { ModelError } from '../errors.js';
+import { ClassifierModel, LayerFactory, type ModelConfig, type ModelOptions, resolveCommon } from './common.js';
+
+export interface MlpOptions extends ModelOptions {
+  /** Hidden layer sizes before the width multiplier (default [256, 128]). */
+  hidden?: number[];
+}
+
+/**
+ * Applies a 2-D norm layer to (N, C) features as (N, C, 1, 1), so every `createNorm` kind works
+ * on an MLP (bn is then BatchNorm1d; gn groups features).
+ */
+class FeatureNorm extends Module {
+  constructor(readonly norm: Module) {
+    super();
+  }
+  forward(x: Variable): Variable {
+    const [n, c] = x.shape as [number, number];
+    return F.reshape(this.norm.forward(F.reshape(x, [n, c, 1, 1])), [n, c]);
+  }
+}
+
+class HiddenLayer extends Module {
+  constructor(
+    readonly linear: Linear,
+    readonly norm: FeatureNorm,
+    readonly act: ReLU,
+  ) {
+    super();
+  }
+  forward(x: Variable): Variable {
+    return this.act.forward(this.norm.forward(this.linear.forward(x)));
+  }
+}
+
+export class Mlp extends ClassifierModel {
+  private readonly hiddenLayers: HiddenLayer[] = [];
+  readonly fc: Linear;
+
+  constructor(options: MlpOptions = {}) {
+    const common = resolveCommon('mlp', options as Record<string, unknown>, ['hidden']);
+    // The one model whose parameters depend on the input size.
+    const imageSize = common.imageSize ?? 28;
+    const hidden = options.hidden ?? [256, 128];
+    if (!Array.isArray(hidden) || hidden.some((h) => !Number.isInteger(h) || h <= 0)) {
+      throw new ModelError('mlp', `hidden must be an array of positive integers, got ${JSON.stringify(hidden)}`);
+    }
+    const config: ModelConfig = { name: 'mlp', ...common, imageSize, hidden: [...hidden] };
+    super(config);
+    const f = new LayerFactory('mlp', common);
+    let inF = common.inChannels * imageSize * imageSize;
+    hidden.forEach((h, i) => {
+      const outF = f.ch(h);
+      const linear = f.linear(inF, outF);
+      const layer = new HiddenLayer(linear, new FeatureNorm(f.norm(outF)), new ReLU());
+      this.registerModule(`hidden${i}`, layer);
+      this.hiddenLayers.push(layer);
+      inF = outF;
+    });
+    this.fc = f.linear(inF, common.numClasses);
+  }
+
+  classifier(): Linear {
+    return this.fc;
+  }
+
+  forward(x: Variable): Variable {
+    let y = F.flatten(x, 1);
+    for (const layer of this.hiddenLayers) y = layer.forward(y);
+    return this.fc.forward(y);
+  }
+}
+
+export function mlp(options: MlpOptions = {}): Mlp {
+  return new Mlp(options);
+}
