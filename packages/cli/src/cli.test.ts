@@ -39,6 +39,8 @@ describe.concurrent('normlab CLI', { timeout: 120_000 }, () => {
     expect(top.code).toBe(0);
     expect(top.stdout).toMatch(/train/);
     expect(top.stdout).toMatch(/eval/);
+    expect(top.stdout).toMatch(/bench/);
+    expect((await normlab(['bench', '--help'])).stdout).toMatch(/--suite <names>/);
     for (const cmd of ['train', 'eval']) {
       const r = await normlab([cmd, '--help']);
       expect(r.code).toBe(0);
@@ -61,6 +63,7 @@ describe.concurrent('normlab CLI', { timeout: 120_000 }, () => {
     [['train', ...TINY, '--norm', 'gn', '--groups', '3'], /not divisible by groups 3/],
     [['eval', '--checkpoint', '/nonexistent/model.safetensors'], /\/nonexistent\/model.safetensors: cannot read the checkpoint \(ENOENT\)/],
     [['eval'], /eval needs --checkpoint FILE/],
+    [['bench', '--backend', 'tpu'], /--backend must be cpu or gpu, got 'tpu'/],
   ];
   for (const [args, message] of errors) {
     it(`${args.join(' ')}: one line on stderr, exit code 2`, async () => {
