@@ -210,6 +210,22 @@ function blendParents(x: Variable, weight: Variable | null, bias: Variable | nul
   return parents;
 }
 
+/** A blended layer's gradients in `blendParents` order: dx (null when x needs none), then γ, β, ρ as present. */
+function blendGrads(
+  dx: Tensor | null,
+  weight: Variable | null,
+  bias: Variable | null,
+  blend: BlendSpec,
+  sums: { dweight: Float64Array; dbias: Float64Array; dblend: Float64Array },
+  dw: Float64Array,
+): Array<Tensor | null> {
+  const grads: Array<Tensor | null> = [dx];
+  if (weight) grads.push(paramGrad(sums.dweight, weight.data));
+  if (bias) grads.push(paramGrad(sums.dbias, bias.data));
+  if (blend.rho) grads.push(blendGrad(blend, sums.dblend, dw));
+  return grads;
+}
+
 /** GN+ (gn-first) through the fused kernels: one output array forward, one dx array backward. */
 function gnPlusFused(
   op: string,
@@ -225,11 +241,7 @@ function gnPlusFused(
   const f = runKernel('gnPlusForward', xt, layout, eps, w, weight?.data ?? null, bias?.data ?? null);
   return Variable.fromOp(op, withShape(f.y, x.shape), blendParents(x, weight, bias, blend), (gy) => {
     const b = runKernel('gnPlusBackward', xt, gy.contiguous(), layout, f.saved, w, weight?.data ?? null, x.requiresGrad);
-    const grads: Array<Tensor | null> = [b.dx ? withShape(b.dx, x.shape) : null];
-    if (weight) grads.push(paramGrad(b.dweight, weight.data));
-    if (bias) grads.push(paramGrad(b.dbias, bias.data));
-    if (blend.rho) grads.push(blendGrad(blend, b.dblend, dw));
-    return grads;
+    return blendGrads(b.dx ? withShape(b.dx, x.shape) : null, weight, bias, blend, b, dw);
   });
 }
 
@@ -294,11 +306,7 @@ export function gnPlus(
   const layout = { n, c, s };
   const y = runKernel('blendAffine', u, v, layout, w, weight?.data ?? null, bias?.data ?? null);
 
-  const parents: Variable[] = [x];
-  if (weight) parents.push(weight);
-  if (bias) parents.push(bias);
-  if (blend.rho) parents.push(blend.rho);
-  return Variable.fromOp(op, withShape(y, x.shape), parents, (gy) => {
+  return Variable.fromOp(op, withShape(y, x.shape), blendParents(x, weight, bias, blend), (gy) => {
     const b = runKernel('blendAffineBackward', gy.contiguous(), u, v, layout, w, weight?.data ?? null);
     let dx: Tensor;
     if (options.order === 'gn-first') {
@@ -312,11 +320,7 @@ export function gnPlus(
       dx = runKernel('normBackward', xt, b.du, gnLayout, gn.mean, gn.rstd, gn.k, null, false, null).dx;
       dx = runKernel('batchAxisBackward', xt, b.dv, n, p, bs.mean, bs.rstd, bs.k, dx);
     }
-    const grads: Array<Tensor | null> = [x.requiresGrad ? withShape(dx, x.shape) : null];
-    if (weight) grads.push(paramGrad(b.dweight, weight.data));
-    if (bias) grads.push(paramGrad(b.dbias, bias.data));
-    if (blend.rho) grads.push(blendGrad(blend, b.dblend, dw));
-    return grads;
+    return blendGrads(x.requiresGrad ? withShape(dx, x.shape) : null, weight, bias, blend, b, dw);
   });
 }
 
@@ -343,11 +347,7 @@ export function hybridNorm(
     const f = runKernel('hybridNormForward', xt, layout, eps, bnStats, w, weight?.data ?? null, bias?.data ?? null);
     const y = Variable.fromOp(op, withShape(f.y, x.shape), blendParents(x, weight, bias, blend), (gy) => {
       const b = runKernel('hybridNormBackward', xt, gy.contiguous(), layout, f.saved, w, weight?.data ?? null, x.requiresGrad);
-      const grads: Array<Tensor | null> = [b.dx ? withShape(b.dx, x.shape) : null];
-      if (weight) grads.push(paramGrad(b.dweight, weight.data));
-      if (bias) grads.push(paramGrad(b.dbias, bias.data));
-      if (blend.rho) grads.push(blendGrad(blend, b.dblend, dw));
-      return grads;
+      return blendGrads(b.dx ? withShape(b.dx, x.shape) : null, weight, bias, blend, b, dw);
     });
     return { y, batchMoments: f.bnMoments };
   }
@@ -372,19 +372,11 @@ export function hybridNorm(
   const layout = { n, c, s };
   const y = runKernel('blendAffine', u, v, layout, w, weight?.data ?? null, bias?.data ?? null);
 
-  const parents: Variable[] = [x];
-  if (weight) parents.push(weight);
-  if (bias) parents.push(bias);
-  if (blend.rho) parents.push(blend.rho);
-  const out = Variable.fromOp(op, withShape(y, x.shape), parents, (gy) => {
+  const out = Variable.fromOp(op, withShape(y, x.shape), blendParents(x, weight, bias, blend), (gy) => {
     const b = runKernel('blendAffineBackward', gy.contiguous(), u, v, layout, w, weight?.data ?? null);
     const du = runKernel('normBackward', u, b.dv, bnLayout, bnMean, bnRstd, null, null, bnStats !== null, b.du).dx;
     const dx = runKernel('normBackward', xt, du, gnLayout, gm.mean, gnRstd, null, null, false, null).dx;
-    const grads: Array<Tensor | null> = [x.requiresGrad ? withShape(dx, x.shape) : null];
-    if (weight) grads.push(paramGrad(b.dweight, weight.data));
-    if (bias) grads.push(paramGrad(b.dbias, bias.data));
-    if (blend.rho) grads.push(blendGrad(blend, b.dblend, dw));
-    return grads;
+    return blendGrads(x.requiresGrad ? withShape(dx, x.shape) : null, weight, bias, blend, b, dw);
   });
   return { y: out, batchMoments };
 }

@@ -267,6 +267,9 @@ function slotCount(l: GroupedLayout): number {
   return l.perSample ? l.n * l.groups : l.groups;
 }
 
+/** Two results of a helper that returns a pair of sums (no object allocated per call). */
+const pair = new Float64Array(2);
+
 /**
  * Σ d[start..end) with four independent accumulators: one float64 add chain is latency bound
  * (about 1 ns per element); four chains let the adds overlap.
@@ -311,6 +314,28 @@ function blockSqDev(d: TypedArray, start: number, end: number, m: number): numbe
   return a0 + a1 + (a2 + a3);
 }
 
+/**
+ * Two-pass moments of one grouped slot: channels g·cpg … (g + 1)·cpg − 1 of samples [n0, n1),
+ * each sample's part one contiguous block of cpg·S values. Mean into pair[0] and Σ (x − mean)²
+ * into pair[1]; both passes finish the slot while its blocks are still in cache.
+ */
+function slotMoments(xd: TypedArray, C: number, S: number, cpg: number, g: number, n0: number, n1: number): void {
+  const block = cpg * S;
+  let sum = 0;
+  for (let n = n0; n < n1; n++) {
+    const start = (n * C + g * cpg) * S;
+    sum += blockSum(xd, start, start + block);
+  }
+  const m = sum / (block * (n1 - n0));
+  let sq = 0;
+  for (let n = n0; n < n1; n++) {
+    const start = (n * C + g * cpg) * S;
+    sq += blockSqDev(xd, start, start + block, m);
+  }
+  pair[0] = m;
+  pair[1] = sq;
+}
+
 // Row helpers. Every hot loop lives in one of these small functions, called once per row or
 // segment (hundreds to thousands of elements), never per element. Kept apart because V8
 // optimizes a small function called many times reliably, while a large kernel whose loops are
@@ -323,7 +348,6 @@ function applyAffine(out: TypedArray, xd: TypedArray, start: number, end: number
 }
 
 /** Σ dy and Σ dy·(x − m) over [start, end), into `pair` (two accumulators per sum). */
-const pair = new Float64Array(2);
 function dyMoments(gd: TypedArray, xd: TypedArray, start: number, end: number, m: number): void {
   let a0 = 0;
   let a1 = 0;
@@ -523,28 +547,14 @@ function normMomentsCpu(x: Tensor, l: GroupedLayout, correction: number): Moment
   const slots = slotCount(l);
   const mean = new Float64Array(slots);
   const variance = new Float64Array(slots);
-  // A slot's values are one contiguous block of cpg·S per sample (its group's channels), so
-  // each slot is finished (both passes) while its blocks are still in cache.
-  const block = cpg * S;
   const samplesPerSlot = perSample ? 1 : N;
-  const count = block * samplesPerSlot;
-  const denom = count - correction;
+  const denom = cpg * S * samplesPerSlot - correction;
   for (let slot = 0; slot < slots; slot++) {
     const g = perSample ? slot % G : slot;
     const n0 = perSample ? (slot / G) | 0 : 0;
-    let sum = 0;
-    for (let n = n0; n < n0 + samplesPerSlot; n++) {
-      const start = (n * C + g * cpg) * S;
-      sum += blockSum(xd, start, start + block);
-    }
-    const m = sum / count;
-    let sq = 0;
-    for (let n = n0; n < n0 + samplesPerSlot; n++) {
-      const start = (n * C + g * cpg) * S;
-      sq += blockSqDev(xd, start, start + block, m);
-    }
-    mean[slot] = m;
-    variance[slot] = denom > 0 ? sq / denom : NaN;
+    slotMoments(xd, C, S, cpg, g, n0, n0 + samplesPerSlot);
+    mean[slot] = pair[0]!;
+    variance[slot] = denom > 0 ? pair[1]! / denom : NaN;
   }
   return { mean, variance };
 }
@@ -571,7 +581,7 @@ function normApplyCpu(
       const scale = rstd[slot]! * (w ? w[c]! : 1);
       const shift = b ? b[c]! : 0;
       const base = (n * C + c) * S;
-      for (let i = base, end = base + S; i < end; i++) out[i] = (xd[i]! - m) * scale + shift;
+      applyAffine(out, xd, base, base + S, m, scale, shift);
     }
   }
   return fromArray(out, [N, C, S]);
@@ -835,26 +845,16 @@ function normForwardCpu(
   const variance = new Float64Array(slots);
   const rstd = new Float64Array(slots);
   const out = allocate(x.dtype, N * C * S);
-  const block = cpg * S;
   const samplesPerSlot = perSample ? 1 : N;
-  const count = block * samplesPerSlot;
+  const count = cpg * S * samplesPerSlot;
   // Statistics and normalization of one slot back to back: the second and third reads of the
   // slot's values hit L1 (GN) or L2 (BN) instead of memory.
   for (let slot = 0; slot < slots; slot++) {
     const g = perSample ? slot % G : slot;
     const n0 = perSample ? (slot / G) | 0 : 0;
-    let sum = 0;
-    for (let n = n0; n < n0 + samplesPerSlot; n++) {
-      const start = (n * C + g * cpg) * S;
-      sum += blockSum(xd, start, start + block);
-    }
-    const m = sum / count;
-    let sq = 0;
-    for (let n = n0; n < n0 + samplesPerSlot; n++) {
-      const start = (n * C + g * cpg) * S;
-      sq += blockSqDev(xd, start, start + block, m);
-    }
-    const v = sq / count;
+    slotMoments(xd, C, S, cpg, g, n0, n0 + samplesPerSlot);
+    const m = pair[0]!;
+    const v = pair[1]! / count;
     const r = 1 / Math.sqrt(v + eps);
     mean[slot] = m;
     variance[slot] = v;

@@ -27,13 +27,10 @@ import {
   NormLayerError,
   createNorm,
 } from './index.js';
+import { snapshot } from './test-utils/index.js';
 
 const v = (t: Tensor, requiresGrad = false) => new Variable(t, { requiresGrad });
 const x4 = (shape: number[], seed = 0) => v(randn(shape, { seed, mean: 1, std: 2 }));
-
-function snapshot(m: { stateDict(): Record<string, Tensor> }): Record<string, number[]> {
-  return Object.fromEntries(Object.entries(m.stateDict()).map(([k, t]) => [k, Array.from(t.contiguous().data)]));
-}
 
 function expectNormError(fn: () => unknown, ...parts: string[]) {
   let err: unknown;

@@ -45,9 +45,30 @@ function checkMomentum(layer: string, momentum: unknown, allowNull: boolean): nu
   return momentum;
 }
 
-function checkDivisible(layer: string, numChannels: number, numGroups: number): void {
+/** `momentum` of the layers that take null for a cumulative average; undefined means 0.1. */
+function checkNullableMomentum(layer: string, momentum: number | null | undefined): number | null {
+  return checkMomentum(layer, momentum === undefined ? 0.1 : momentum, true);
+}
+
+/** Positive `numGroups` and `numChannels`, the channels divisible into the groups. */
+function checkGroups(layer: string, numGroups: number, numChannels: number): [groups: number, channels: number] {
+  checkPositiveInt(layer, 'numGroups', numGroups);
+  checkPositiveInt(layer, 'numChannels', numChannels);
   if (numChannels % numGroups !== 0) {
     throw new NormLayerError(layer, `numChannels ${numChannels} is not divisible by numGroups ${numGroups}`);
+  }
+  return [numGroups, numChannels];
+}
+
+function checkRhoInit(layer: string, rho0: number): number {
+  if (!Number.isFinite(rho0)) throw new NormLayerError(layer, `rhoInit must be finite, got ${rho0}`);
+  return rho0;
+}
+
+/** Batch statistics need two values per statistic when training; `count` is how many there are. */
+function checkTrainingCount(layer: string, count: number, what: string, x: Variable): void {
+  if (count === 1) {
+    throw new NormLayerError(layer, `expected more than 1 ${what} when training, got input of shape ${fmtShape(x.shape)}`);
   }
 }
 
@@ -87,6 +108,42 @@ function asFloat64(t: Tensor): Float64Array {
 }
 
 /**
+ * The running-statistics buffers, in PyTorch's state-dict order: `running_mean` (zeros) and
+ * `running_var` (ones) of length `size`, and `num_batches_tracked` (0). The layer registers them
+ * itself (`registerBuffer` is protected).
+ */
+function runningStatBuffers(size: number, dtype: DType): Array<[string, Tensor]> {
+  return [
+    ['running_mean', zeros([size], { dtype })],
+    ['running_var', ones([size], { dtype })],
+    ['num_batches_tracked', full([], 0, { dtype: 'float64' })],
+  ];
+}
+
+/** The running mean and 1/sqrt(running_var + eps), float64: the statistics of eval. */
+function runningStats(m: Module, eps: number): { mean: Float64Array; rstd: Float64Array } {
+  return {
+    mean: asFloat64(m.getBuffer('running_mean')!),
+    rstd: rsqrtStats(asFloat64(m.getBuffer('running_var')!), eps),
+  };
+}
+
+/** Normalize with the running statistics (eval): constant in x, one per slot of `layout`. */
+function runningNorm(
+  m: Module,
+  layer: string,
+  x: Variable,
+  layout: GroupedLayout,
+  eps: number,
+  weight: Parameter | null,
+  bias: Parameter | null,
+): Variable {
+  const { mean, rstd } = runningStats(m, eps);
+  const stats: SlotStats = { layout, mean, rstd, k: null, constant: true };
+  return groupedNorm(layer, x, stats, weight, bias);
+}
+
+/**
  * `running ← (1 − f)·running + f·batch` in place (PyTorch convention), with the unbiased batch
  * variance, or a cumulative average when momentum is null.
  */
@@ -107,6 +164,26 @@ function updateRunning(
   for (let i = 0; i < mean.length; i++) {
     rm[i] = (1 - f) * rm[i]! + f * mean[i]!;
     rv[i] = (1 - f) * rv[i]! + f * biasedVar[i]! * unbias;
+  }
+}
+
+/**
+ * InstanceNorm's update: `running ← (1 − f)·running + f·(batch average of the per-instance mean
+ * and unbiased variance)` per channel; `num_batches_tracked` is not advanced (as PyTorch).
+ */
+function updateInstanceRunning(m: Module, f: number, moments: Moments, n: number, c: number, s: number): void {
+  const rm = ownedBuffer(m, 'running_mean');
+  const rv = ownedBuffer(m, 'running_var');
+  const unbias = s > 1 ? s / (s - 1) : 1;
+  for (let ci = 0; ci < c; ci++) {
+    let mm = 0;
+    let vv = 0;
+    for (let ni = 0; ni < n; ni++) {
+      mm += moments.mean[ni * c + ci]!;
+      vv += moments.variance[ni * c + ci]! * unbias;
+    }
+    rm[ci] = (1 - f) * rm[ci]! + (f * mm) / n;
+    rv[ci] = (1 - f) * rv[ci]! + (f * vv) / n;
   }
 }
 
@@ -170,18 +247,14 @@ abstract class BatchNormBase extends Module {
     super();
     this.numFeatures = checkPositiveInt(layerName, 'numFeatures', numFeatures);
     this.eps = checkEps(layerName, options.eps ?? 1e-5);
-    this.momentum = checkMomentum(layerName, options.momentum === undefined ? 0.1 : options.momentum, true);
+    this.momentum = checkNullableMomentum(layerName, options.momentum);
     this.affine = options.affine ?? true;
     this.trackRunningStats = options.trackRunningStats ?? true;
     this.checkFinite = options.checkFinite ?? false;
     const dtype = options.dtype ?? 'float32';
-    const p = affineParams(numFeatures, this.affine, dtype);
-    this.weight = p.weight;
-    this.bias = p.bias;
+    ({ weight: this.weight, bias: this.bias } = affineParams(numFeatures, this.affine, dtype));
     if (this.trackRunningStats) {
-      this.registerBuffer('running_mean', zeros([numFeatures], { dtype }));
-      this.registerBuffer('running_var', ones([numFeatures], { dtype }));
-      this.registerBuffer('num_batches_tracked', full([], 0, { dtype: 'float64' }));
+      for (const [key, t] of runningStatBuffers(numFeatures, dtype)) this.registerBuffer(key, t);
     }
   }
 
@@ -204,24 +277,12 @@ abstract class BatchNormBase extends Module {
     const layout: GroupedLayout = { n, c, s, groups: c, perSample: false };
     const useBatch = this.training || !this.trackRunningStats;
     if (useBatch) {
-      if (this.training && n * s === 1) {
-        throw new NormLayerError(
-          this.layerName,
-          `expected more than 1 value per channel when training, got input of shape ${fmtShape(x.shape)}`,
-        );
-      }
+      if (this.training) checkTrainingCount(this.layerName, n * s, 'value per channel', x);
       const { y, moments: m } = groupedNormBatch(this.layerName, x, layout, this.eps, this.weight, this.bias);
       if (this.training && this.trackRunningStats) updateRunning(this, this.momentum, m.mean, m.variance, n * s);
       return y;
     }
-    const stats: SlotStats = {
-      layout,
-      mean: asFloat64(this.getBuffer('running_mean')!),
-      rstd: rsqrtStats(asFloat64(this.getBuffer('running_var')!), this.eps),
-      k: null,
-      constant: true,
-    };
-    return groupedNorm(this.layerName, x, stats, this.weight, this.bias);
+    return runningNorm(this, this.layerName, x, layout, this.eps, this.weight, this.bias);
   }
 }
 
@@ -264,15 +325,11 @@ export class GroupNorm extends Module {
   constructor(numGroups: number, numChannels: number, options: GroupNormOptions = {}, layerName = 'GroupNorm') {
     super();
     this.layerName = layerName;
-    this.numGroups = checkPositiveInt(layerName, 'numGroups', numGroups);
-    this.numChannels = checkPositiveInt(layerName, 'numChannels', numChannels);
-    checkDivisible(layerName, numChannels, numGroups);
+    [this.numGroups, this.numChannels] = checkGroups(layerName, numGroups, numChannels);
     this.eps = checkEps(layerName, options.eps ?? 1e-5);
     this.affine = options.affine ?? true;
     this.checkFinite = options.checkFinite ?? false;
-    const p = affineParams(numChannels, this.affine, options.dtype ?? 'float32');
-    this.weight = p.weight;
-    this.bias = p.bias;
+    ({ weight: this.weight, bias: this.bias } = affineParams(numChannels, this.affine, options.dtype ?? 'float32'));
   }
 
   forward(input: Variable): Variable {
@@ -323,14 +380,10 @@ export class InstanceNorm2d extends Module {
     this.trackRunningStats = options.trackRunningStats ?? false;
     this.checkFinite = options.checkFinite ?? false;
     const dtype = options.dtype ?? 'float32';
-    const p = affineParams(numFeatures, this.affine, dtype);
-    this.weight = p.weight;
-    this.bias = p.bias;
+    ({ weight: this.weight, bias: this.bias } = affineParams(numFeatures, this.affine, dtype));
+    // PyTorch registers num_batches_tracked too (state-dict parity) but InstanceNorm never advances it.
     if (this.trackRunningStats) {
-      this.registerBuffer('running_mean', zeros([numFeatures], { dtype }));
-      this.registerBuffer('running_var', ones([numFeatures], { dtype }));
-      // PyTorch registers it (state-dict parity) but InstanceNorm never advances it.
-      this.registerBuffer('num_batches_tracked', full([], 0, { dtype: 'float64' }));
+      for (const [key, t] of runningStatBuffers(numFeatures, dtype)) this.registerBuffer(key, t);
     }
   }
 
@@ -340,38 +393,14 @@ export class InstanceNorm2d extends Module {
     if (!this.normalize) return identityAffine(x, this.weight, this.bias);
     const { n, c, s } = ncs(x.shape);
     if (this.training || !this.trackRunningStats) {
-      if (s === 1 && this.training) {
-        throw new NormLayerError(name, `expected more than 1 spatial element when training, got input of shape ${fmtShape(x.shape)}`);
-      }
+      if (this.training) checkTrainingCount(name, s, 'spatial element', x);
       const layout: GroupedLayout = { n, c, s, groups: c, perSample: true };
       const { y, moments: m } = groupedNormBatch(name, x, layout, this.eps, this.weight, this.bias);
-      if (this.training && this.trackRunningStats) {
-        const rm = ownedBuffer(this, 'running_mean');
-        const rv = ownedBuffer(this, 'running_var');
-        const f = this.momentum;
-        const unbias = s > 1 ? s / (s - 1) : 1;
-        for (let ci = 0; ci < c; ci++) {
-          let mm = 0;
-          let vv = 0;
-          for (let ni = 0; ni < n; ni++) {
-            mm += m.mean[ni * c + ci]!;
-            vv += m.variance[ni * c + ci]! * unbias;
-          }
-          rm[ci] = (1 - f) * rm[ci]! + (f * mm) / n;
-          rv[ci] = (1 - f) * rv[ci]! + (f * vv) / n;
-        }
-      }
+      if (this.training && this.trackRunningStats) updateInstanceRunning(this, this.momentum, m, n, c, s);
       return y;
     }
     const layout: GroupedLayout = { n, c, s, groups: c, perSample: false };
-    const stats: SlotStats = {
-      layout,
-      mean: asFloat64(this.getBuffer('running_mean')!),
-      rstd: rsqrtStats(asFloat64(this.getBuffer('running_var')!), this.eps),
-      k: null,
-      constant: true,
-    };
-    return groupedNorm(name, x, stats, this.weight, this.bias);
+    return runningNorm(this, name, x, layout, this.eps, this.weight, this.bias);
   }
 }
 
@@ -401,20 +430,14 @@ export class BatchGroupNorm extends Module {
   constructor(numGroups: number, numChannels: number, options: BatchGroupNormOptions = {}) {
     super();
     const name = 'BatchGroupNorm';
-    this.numGroups = checkPositiveInt(name, 'numGroups', numGroups);
-    this.numChannels = checkPositiveInt(name, 'numChannels', numChannels);
-    checkDivisible(name, numChannels, numGroups);
+    [this.numGroups, this.numChannels] = checkGroups(name, numGroups, numChannels);
     this.eps = checkEps(name, options.eps ?? 1e-5);
-    this.momentum = checkMomentum(name, options.momentum === undefined ? 0.1 : options.momentum, true);
+    this.momentum = checkNullableMomentum(name, options.momentum);
     this.affine = options.affine ?? true;
     this.checkFinite = options.checkFinite ?? false;
     const dtype = options.dtype ?? 'float32';
-    const p = affineParams(numChannels, this.affine, dtype);
-    this.weight = p.weight;
-    this.bias = p.bias;
-    this.registerBuffer('running_mean', zeros([numGroups], { dtype }));
-    this.registerBuffer('running_var', ones([numGroups], { dtype }));
-    this.registerBuffer('num_batches_tracked', full([], 0, { dtype: 'float64' }));
+    ({ weight: this.weight, bias: this.bias } = affineParams(numChannels, this.affine, dtype));
+    for (const [key, t] of runningStatBuffers(numGroups, dtype)) this.registerBuffer(key, t);
   }
 
   forward(input: Variable): Variable {
@@ -425,21 +448,12 @@ export class BatchGroupNorm extends Module {
     const layout: GroupedLayout = { n, c, s, groups: this.numGroups, perSample: false };
     const count = n * (c / this.numGroups) * s;
     if (this.training) {
-      if (count === 1) {
-        throw new NormLayerError(name, `expected more than 1 value per group when training, got input of shape ${fmtShape(x.shape)}`);
-      }
+      checkTrainingCount(name, count, 'value per group', x);
       const { y, moments: m } = groupedNormBatch(name, x, layout, this.eps, this.weight, this.bias);
       updateRunning(this, this.momentum, m.mean, m.variance, count);
       return y;
     }
-    const stats: SlotStats = {
-      layout,
-      mean: asFloat64(this.getBuffer('running_mean')!),
-      rstd: rsqrtStats(asFloat64(this.getBuffer('running_var')!), this.eps),
-      k: null,
-      constant: true,
-    };
-    return groupedNorm(name, x, stats, this.weight, this.bias);
+    return runningNorm(this, name, x, layout, this.eps, this.weight, this.bias);
   }
 }
 
@@ -483,9 +497,7 @@ export class GNPlus extends Module {
   constructor(numGroups: number, numChannels: number, options: GNPlusOptions = {}) {
     super();
     const name = 'GNPlus';
-    this.numGroups = checkPositiveInt(name, 'numGroups', numGroups);
-    this.numChannels = checkPositiveInt(name, 'numChannels', numChannels);
-    checkDivisible(name, numChannels, numGroups);
+    [this.numGroups, this.numChannels] = checkGroups(name, numGroups, numChannels);
     this.eps = checkEps(name, options.eps ?? 1e-5);
     const order = options.order ?? 'gn-first';
     if (!GNPLUS_ORDERS.includes(order)) {
@@ -500,11 +512,8 @@ export class GNPlus extends Module {
     this.affine = options.affine ?? true;
     this.checkFinite = options.checkFinite ?? false;
     const dtype = options.dtype ?? 'float32';
-    const p = affineParams(numChannels, this.affine, dtype);
-    this.weight = p.weight;
-    this.bias = p.bias;
-    const rho0 = options.rhoInit ?? (param === 'raw' ? 0.5 : 1);
-    if (!Number.isFinite(rho0)) throw new NormLayerError(name, `rhoInit must be finite, got ${rho0}`);
+    ({ weight: this.weight, bias: this.bias } = affineParams(numChannels, this.affine, dtype));
+    const rho0 = checkRhoInit(name, options.rhoInit ?? (param === 'raw' ? 0.5 : 1));
     this.rho = new Parameter(full([1], rho0, { dtype }));
   }
 
@@ -567,11 +576,9 @@ export class HybridNorm extends Module {
   constructor(numGroups: number, numChannels: number, options: HybridNormOptions = {}) {
     super();
     const name = 'HybridNorm';
-    this.numGroups = checkPositiveInt(name, 'numGroups', numGroups);
-    this.numChannels = checkPositiveInt(name, 'numChannels', numChannels);
-    checkDivisible(name, numChannels, numGroups);
+    [this.numGroups, this.numChannels] = checkGroups(name, numGroups, numChannels);
     this.eps = checkEps(name, options.eps ?? 1e-5);
-    this.momentum = checkMomentum(name, options.momentum === undefined ? 0.1 : options.momentum, true);
+    this.momentum = checkNullableMomentum(name, options.momentum);
     this.affine = options.affine ?? true;
     this.checkFinite = options.checkFinite ?? false;
     const blend = options.blend ?? 'layer';
@@ -582,15 +589,10 @@ export class HybridNorm extends Module {
     }
     this.blend = blend;
     const dtype = options.dtype ?? 'float32';
-    const p = affineParams(numChannels, this.affine, dtype);
-    this.weight = p.weight;
-    this.bias = p.bias;
-    const rho0 = options.rhoInit ?? 1;
-    if (!Number.isFinite(rho0)) throw new NormLayerError(name, `rhoInit must be finite, got ${rho0}`);
+    ({ weight: this.weight, bias: this.bias } = affineParams(numChannels, this.affine, dtype));
+    const rho0 = checkRhoInit(name, options.rhoInit ?? 1);
     this.rho = typeof blend === 'number' ? null : new Parameter(full([blend === 'layer' ? 1 : numChannels], rho0, { dtype }));
-    this.registerBuffer('running_mean', zeros([numChannels], { dtype }));
-    this.registerBuffer('running_var', ones([numChannels], { dtype }));
-    this.registerBuffer('num_batches_tracked', full([], 0, { dtype: 'float64' }));
+    for (const [key, t] of runningStatBuffers(numChannels, dtype)) this.registerBuffer(key, t);
   }
 
   forward(input: Variable): Variable {
@@ -601,19 +603,13 @@ export class HybridNorm extends Module {
     const spec = { rho: this.rho, fixed: typeof this.blend === 'number' ? this.blend : 0, parameterization: 'sigmoid' as const };
     const opts = { groups: this.numGroups, eps: this.eps };
     if (this.training) {
-      if (n * s === 1) {
-        throw new NormLayerError(name, `expected more than 1 value per channel when training, got input of shape ${fmtShape(x.shape)}`);
-      }
+      checkTrainingCount(name, n * s, 'value per channel', x);
       const r = hybridNorm(name, x, opts, null, this.weight, this.bias, spec);
       const bm = r.batchMoments as Moments;
       updateRunning(this, this.momentum, bm.mean, bm.variance, n * s);
       return r.y;
     }
-    const bnStats = {
-      mean: asFloat64(this.getBuffer('running_mean')!),
-      rstd: rsqrtStats(asFloat64(this.getBuffer('running_var')!), this.eps),
-    };
-    return hybridNorm(name, x, opts, bnStats, this.weight, this.bias, spec).y;
+    return hybridNorm(name, x, opts, runningStats(this, this.eps), this.weight, this.bias, spec).y;
   }
 }
 

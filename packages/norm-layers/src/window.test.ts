@@ -21,6 +21,7 @@ import {
   isNormLayer,
   setNormalizationLive,
 } from './index.js';
+import { snapshot } from './test-utils/index.js';
 
 type Norm = Module & { normalize: boolean; weight: Variable | null; bias: Variable | null };
 const f64 = { dtype: 'float64' as const };
@@ -44,10 +45,6 @@ function randomize(layer: Module, seed: number): void {
     const d = p.data.data;
     for (let i = 0; i < d.length; i++) d[i] = rng.normal(0.5, 1);
   }
-}
-
-function snapshot(m: Module): Record<string, number[]> {
-  return Object.fromEntries(Object.entries(m.stateDict()).map(([k, t]) => [k, Array.from(t.contiguous().data)]));
 }
 
 /** γ·x + β over channel dim 1, computed here element by element. */

@@ -10,6 +10,7 @@ import {
   conv2dOutputShape,
   im2col,
 } from './ops/conv.js';
+import { expectWorstRelError } from './test-utils/index.js';
 import type { DType, Tensor } from './tensor.js';
 import './kernels/cpu/conv.js';
 
@@ -78,15 +79,7 @@ function directConv(x: Tensor, w: Tensor, bias: Tensor | null, o: Conv2dOptions,
 }
 
 function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, dtype: DType): void {
-  expect(actual.length).toBe(expected.length);
-  const tol = dtype === 'float64' ? 1e-10 : 2e-4;
-  let worst = 0;
-  for (let i = 0; i < actual.length; i++) {
-    const e = expected[i]!;
-    const d = Math.abs(actual[i]! - e) / (1 + Math.abs(e));
-    if (!(d <= worst)) worst = d;
-  }
-  expect(worst).toBeLessThan(tol);
+  expectWorstRelError(actual, expected, dtype === 'float64' ? 1e-10 : 2e-4);
 }
 
 interface Case {

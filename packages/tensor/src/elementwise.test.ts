@@ -5,20 +5,8 @@ import {
   abs, add, broadcastShapes, clamp, div, eq, exp, ge, gt, isFiniteAll, le, log, lt, maximum, minimum, mul, ne, neg,
   pow, relu, rsqrt, sigmoid, sign, sqrt, square, sub, tanh, where,
 } from './index.js';
-import { type Shape, Tensor, shapeSize } from './tensor.js';
-
-/** Every multi-index of `shape`, row-major. */
-function* indices(shape: Shape): Generator<number[]> {
-  const n = shapeSize(shape);
-  const idx = new Array<number>(shape.length).fill(0);
-  for (let k = 0; k < n; k++) {
-    yield [...idx];
-    for (let a = shape.length - 1; a >= 0; a--) {
-      if (++idx[a]! < shape[a]!) break;
-      idx[a] = 0;
-    }
-  }
-}
+import { Tensor } from './tensor.js';
+import { indices } from './test-utils/index.js';
 
 /** Reference broadcast binary op: reads each operand with `get` at the broadcast index. */
 function refBinary(a: Tensor, b: Tensor, f: (x: number, y: number) => number): { shape: number[]; values: number[] } {

@@ -3,6 +3,7 @@ import { randn, tensor, zeros } from './creation.js';
 import { DTypeError, ShapeError } from './errors.js';
 import { matmul } from './ops/linalg.js';
 import { type DType, Tensor } from './tensor.js';
+import { expectWorstRelError } from './test-utils/index.js';
 // Only this file's kernels: the test must not depend on the other op families.
 import './kernels/cpu/matmul.js';
 
@@ -24,16 +25,8 @@ function naiveMatmul(a: Tensor, b: Tensor): { data: Float64Array; m: number; n: 
 }
 
 function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, dtype: DType): void {
-  expect(actual.length).toBe(expected.length);
   // float32 inputs are rounded but accumulated in float64: the error is ~1e-7 of the magnitudes.
-  const tol = dtype === 'float64' ? 1e-10 : 1e-4;
-  let worst = 0;
-  for (let i = 0; i < actual.length; i++) {
-    const e = expected[i]!;
-    const d = Math.abs(actual[i]! - e) / (1 + Math.abs(e));
-    if (!(d <= worst)) worst = d;
-  }
-  expect(worst).toBeLessThan(tol);
+  expectWorstRelError(actual, expected, dtype === 'float64' ? 1e-10 : 1e-4);
 }
 
 const DTYPES: DType[] = ['float64', 'float32'];

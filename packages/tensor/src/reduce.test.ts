@@ -2,19 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { arange, randn, scalar, tensor } from './creation.js';
 import { AxisError, ShapeError, TensorError } from './errors.js';
 import { argmax, logSoftmax, logSumExp, max, mean, min, norm, softmax, std, sum, variance } from './index.js';
-import { type Shape, Tensor, shapeSize } from './tensor.js';
-
-function* indices(shape: Shape): Generator<number[]> {
-  const n = shapeSize(shape);
-  const idx = new Array<number>(shape.length).fill(0);
-  for (let k = 0; k < n; k++) {
-    yield [...idx];
-    for (let a = shape.length - 1; a >= 0; a--) {
-      if (++idx[a]! < shape[a]!) break;
-      idx[a] = 0;
-    }
-  }
-}
+import { Tensor, shapeSize } from './tensor.js';
+import { indices } from './test-utils/index.js';
 
 /**
  * Reference reduction: group the elements of `x` by their index on the kept axes (row-major

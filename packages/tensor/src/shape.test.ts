@@ -5,19 +5,8 @@ import {
   broadcastTo, cast, concat, expand, flatten, pad, permute, reshape, slice, split, squeeze, stack, sum, sumToShape,
   transpose, unsqueeze,
 } from './index.js';
-import { type Shape, Tensor, shapeSize } from './tensor.js';
-
-function* indices(shape: Shape): Generator<number[]> {
-  const n = shapeSize(shape);
-  const idx = new Array<number>(shape.length).fill(0);
-  for (let k = 0; k < n; k++) {
-    yield [...idx];
-    for (let a = shape.length - 1; a >= 0; a--) {
-      if (++idx[a]! < shape[a]!) break;
-      idx[a] = 0;
-    }
-  }
-}
+import { Tensor } from './tensor.js';
+import { indices } from './test-utils/index.js';
 
 const f64 = { dtype: 'float64' as const };
 

@@ -25,6 +25,55 @@ function outDim(input: number, kernel: number, stride: number, pad: number, dila
   return Math.floor((input + 2 * pad - dilation * (kernel - 1) - 1) / stride) + 1;
 }
 
+/** The sizes every conv2d kernel works with; K and L per group, as in the file comment. */
+interface ConvDims {
+  n: number;
+  cin: number;
+  h: number;
+  w: number;
+  cout: number;
+  /** Input channels per group (the weight's dim 1). */
+  cg: number;
+  kh: number;
+  kw: number;
+  ho: number;
+  wo: number;
+  G: number;
+  coutG: number;
+  /** K = Cin/g·kH·kW. */
+  kG: number;
+  /** L = Ho·Wo. */
+  L: number;
+}
+
+/** `outputShape`: dy's shape in the backward kernels; the forward derives Ho, Wo from the rest. */
+function convDims(inputShape: readonly number[], weightShape: readonly number[], p: Conv2dParams, outputShape?: readonly number[]): ConvDims {
+  const [n, cin, h, w] = inputShape as [number, number, number, number];
+  const [cout, cg, kh, kw] = weightShape as [number, number, number, number];
+  const ho = outputShape ? outputShape[2]! : outDim(h, kh, p.strideH, p.padH, p.dilationH);
+  const wo = outputShape ? outputShape[3]! : outDim(w, kw, p.strideW, p.padW, p.dilationW);
+  const G = p.groups;
+  return { n, cin, h, w, cout, cg, kh, kw, ho, wo, G, coutG: cout / G, kG: cg * kh * kw, L: ho * wo };
+}
+
+/**
+ * Per row k = (c·kH + i)·kW + j of a column matrix over `channels` channels: the tap's input
+ * channel c and its row and column shifts i·dH − padH, j·dW − padW. Tabulated once per
+ * convolution by the implicit-im2col packers.
+ */
+function rowTaps(channels: number, kh: number, kw: number, p: Conv2dParams): { ch: Int32Array; shiftH: Int32Array; shiftW: Int32Array } {
+  const rows = channels * kh * kw;
+  const ch = new Int32Array(rows);
+  const shiftH = new Int32Array(rows);
+  const shiftW = new Int32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    ch[r] = Math.floor(r / (kh * kw));
+    shiftH[r] = Math.floor((r % (kh * kw)) / kw) * p.dilationH - p.padH;
+    shiftW[r] = (r % kw) * p.dilationW - p.padW;
+  }
+  return { ch, shiftH, shiftW };
+}
+
 /**
  * The output columns `ow` whose input column `ow·stride + shift` lies inside [0, width): returns
  * [lo, hi). Computed once per kernel tap so the copy loops below carry no bounds tests.
@@ -130,20 +179,16 @@ class Im2colPacker {
     private readonly wo: number,
   ) {
     this.src = src;
-    const rows = channels * kh * kw;
+    const taps = rowTaps(channels, kh, kw, p);
+    const rows = taps.ch.length;
+    this.shiftH = taps.shiftH;
+    this.shiftW = taps.shiftW;
     this.chOff = new Int32Array(rows);
-    this.shiftH = new Int32Array(rows);
-    this.shiftW = new Int32Array(rows);
     this.lo = new Int32Array(rows);
     this.hi = new Int32Array(rows);
     for (let r = 0; r < rows; r++) {
-      const c = Math.floor(r / (kh * kw));
-      const i = Math.floor((r % (kh * kw)) / kw);
-      const j = r % kw;
-      this.chOff[r] = c * h * w;
-      this.shiftH[r] = i * p.dilationH - p.padH;
-      this.shiftW[r] = j * p.dilationW - p.padW;
-      const [lo, hi] = validRange(this.shiftW[r]!, p.strideW, w, wo);
+      this.chOff[r] = taps.ch[r]! * h * w;
+      const [lo, hi] = validRange(taps.shiftW[r]!, p.strideW, w, wo);
       this.lo[r] = lo;
       this.hi[r] = hi;
     }
@@ -221,20 +266,11 @@ class BatchIm2colPacker {
     kh: number, kw: number, p: Conv2dParams, ho: number, wo: number,
   ) {
     this.src = src;
-    const rows = channels * kh * kw;
-    this.rowOff = new Int32Array(rows);
-    this.rowH = new Int32Array(rows);
-    this.rowW = new Int32Array(rows);
-    for (let r = 0; r < rows; r++) {
-      const c = Math.floor(r / (kh * kw));
-      const i = Math.floor((r % (kh * kw)) / kw);
-      const j = r % kw;
-      const dh = i * p.dilationH - p.padH;
-      const dw = j * p.dilationW - p.padW;
-      this.rowOff[r] = c * h * w + dh * w + dw;
-      this.rowH[r] = dh;
-      this.rowW[r] = dw;
-    }
+    const taps = rowTaps(channels, kh, kw, p);
+    this.rowH = taps.shiftH;
+    this.rowW = taps.shiftW;
+    this.rowOff = new Int32Array(taps.ch.length);
+    for (let r = 0; r < taps.ch.length; r++) this.rowOff[r] = taps.ch[r]! * h * w + taps.shiftH[r]! * w + taps.shiftW[r]!;
     const cols = images * ho * wo;
     this.colOff = new Int32Array(cols);
     this.colH = new Int32Array(cols);
@@ -522,14 +558,7 @@ function forwardMerged(
 function conv2dForward(x: Tensor, weight: Tensor, bias: Tensor | null, p: Conv2dParams): Tensor {
   const xc = x.contiguous();
   const wc = weight.contiguous();
-  const [n, cin, h, w] = xc.shape as [number, number, number, number];
-  const [cout, cg, kh, kw] = wc.shape as [number, number, number, number];
-  const ho = outDim(h, kh, p.strideH, p.padH, p.dilationH);
-  const wo = outDim(w, kw, p.strideW, p.padW, p.dilationW);
-  const G = p.groups;
-  const coutG = cout / G;
-  const kG = cg * kh * kw;
-  const L = ho * wo;
+  const { n, cin, h, w, cout, cg, kh, kw, ho, wo, G, coutG, kG, L } = convDims(xc.shape, wc.shape, p);
   const out = allocate(xc.dtype, n * cout * L);
   if (n > 0 && useWinograd(kh, kw, p, cg)) {
     winogradForward(xc, wc, bias ? bias.contiguous().data : null, p, n, cin, h, w, cout, cg, ho, wo, out);
@@ -578,14 +607,7 @@ function conv2dForward(x: Tensor, weight: Tensor, bias: Tensor | null, p: Conv2d
 function conv2dBackwardInput(dy: Tensor, weight: Tensor, inputShape: readonly number[], p: Conv2dParams): Tensor {
   const dyc = dy.contiguous();
   const wc = weight.contiguous();
-  const [n, cin, h, w] = inputShape as [number, number, number, number];
-  const [cout, cg, kh, kw] = wc.shape as [number, number, number, number];
-  const ho = dyc.shape[2]!;
-  const wo = dyc.shape[3]!;
-  const G = p.groups;
-  const coutG = cout / G;
-  const kG = cg * kh * kw;
-  const L = ho * wo;
+  const { n, cin, h, w, cout, cg, kh, kw, ho, wo, G, coutG, kG, L } = convDims(inputShape, wc.shape, p, dyc.shape);
   const plane = h * w;
   const dx = allocate(dyc.dtype, n * cin * plane);
   // Stride 1: dx is the full correlation of dy with the flipped, transposed weight,
@@ -641,14 +663,7 @@ function conv2dBackwardInput(dy: Tensor, weight: Tensor, inputShape: readonly nu
 function conv2dBackwardWeight(dy: Tensor, x: Tensor, weightShape: readonly number[], p: Conv2dParams): Tensor {
   const dyc = dy.contiguous();
   const xc = x.contiguous();
-  const [n, cin, h, w] = xc.shape as [number, number, number, number];
-  const [cout, cg, kh, kw] = weightShape as [number, number, number, number];
-  const ho = dyc.shape[2]!;
-  const wo = dyc.shape[3]!;
-  const G = p.groups;
-  const coutG = cout / G;
-  const kG = cg * kh * kw;
-  const L = ho * wo;
+  const { n, cin, h, w, cout, cg, kh, kw, ho, wo, G, coutG, kG, L } = convDims(xc.shape, weightShape, p, dyc.shape);
   const dw = allocate(dyc.dtype, cout * kG);
   // Summed over the batch, so always accumulated in float64.
   const acc = dw instanceof Float64Array ? dw : new Float64Array(cout * kG);

@@ -12,6 +12,21 @@ function outDim(input: number, kernel: number, stride: number, pad: number): num
 }
 
 /**
+ * The window of each output index o along one axis clipped to the input: [lo[o], hi[o]). One
+ * table per axis, so the per-element loops read their bounds instead of recomputing them.
+ */
+function windowBounds(outSize: number, stride: number, pad: number, kernel: number, size: number): [lo: Int32Array, hi: Int32Array] {
+  const lo = new Int32Array(outSize);
+  const hi = new Int32Array(outSize);
+  for (let o = 0; o < outSize; o++) {
+    const start = o * stride - pad;
+    lo[o] = Math.max(0, start);
+    hi[o] = Math.min(size, start + kernel);
+  }
+  return [lo, hi];
+}
+
+/**
  * Exact max over the clipped window rows [h0, h1) × columns [w0, w1) of the plane at `base`,
  * written to out[o] / indices[o]: the first maximum in row-major order wins ties, and the first
  * NaN wins outright (PyTorch propagates NaN through max pooling). The general path, and the
@@ -142,15 +157,13 @@ function maxPool2d(x: Tensor, p: Pool2dParams): MaxPool2dResult {
   } else if (kh === 3 && kw === 3) {
     maxPool3x3(src, planes, h, w, ho, wo, sh, sw, padH, padW, out, indices);
   } else {
+    const [hLo, hHi] = windowBounds(ho, sh, padH, kh, h);
+    const [wLo, wHi] = windowBounds(wo, sw, padW, kw, w);
     let o = 0;
     for (let pl = 0; pl < planes; pl++) {
       const base = pl * h * w;
       for (let oh = 0; oh < ho; oh++) {
-        const h0 = Math.max(0, oh * sh - padH);
-        const h1 = Math.min(h, oh * sh - padH + kh);
-        for (let ow = 0; ow < wo; ow++, o++) {
-          scanWindow(src, base, w, h0, h1, Math.max(0, ow * sw - padW), Math.min(w, ow * sw - padW + kw), out, indices, o);
-        }
+        for (let ow = 0; ow < wo; ow++, o++) scanWindow(src, base, w, hLo[oh]!, hHi[oh]!, wLo[ow]!, wHi[ow]!, out, indices, o);
       }
     }
   }
@@ -180,15 +193,17 @@ function avgPool2d(x: Tensor, p: Pool2dParams): Tensor {
   const ho = outDim(h, kh, sh, padH);
   const wo = outDim(w, kw, sw, padW);
   const out = allocate(xc.dtype, n * c * ho * wo);
+  const [hLo, hHi] = windowBounds(ho, sh, padH, kh, h);
+  const [wLo, wHi] = windowBounds(wo, sw, padW, kw, w);
   let o = 0;
   for (let pl = 0; pl < n * c; pl++) {
     const base = pl * h * w;
     for (let oh = 0; oh < ho; oh++) {
-      const h0 = Math.max(0, oh * sh - padH);
-      const h1 = Math.min(h, oh * sh - padH + kh);
+      const h0 = hLo[oh]!;
+      const h1 = hHi[oh]!;
       for (let ow = 0; ow < wo; ow++, o++) {
-        const w0 = Math.max(0, ow * sw - padW);
-        const w1 = Math.min(w, ow * sw - padW + kw);
+        const w0 = wLo[ow]!;
+        const w1 = wHi[ow]!;
         let s = 0;
         for (let ih = h0; ih < h1; ih++) {
           const row = base + ih * w;
@@ -212,15 +227,17 @@ function avgPool2dBackward(dy: Tensor, inputShape: readonly number[], p: Pool2dP
   // Overlapping windows add into the same input element: accumulate one plane in float64.
   const acc = new Float64Array(plane);
   const dx = allocate(dyc.dtype, n * c * plane);
+  const [hLo, hHi] = windowBounds(ho, sh, padH, kh, h);
+  const [wLo, wHi] = windowBounds(wo, sw, padW, kw, w);
   let o = 0;
   for (let pl = 0; pl < n * c; pl++) {
     acc.fill(0);
     for (let oh = 0; oh < ho; oh++) {
-      const h0 = Math.max(0, oh * sh - padH);
-      const h1 = Math.min(h, oh * sh - padH + kh);
+      const h0 = hLo[oh]!;
+      const h1 = hHi[oh]!;
       for (let ow = 0; ow < wo; ow++, o++) {
-        const w0 = Math.max(0, ow * sw - padW);
-        const w1 = Math.min(w, ow * sw - padW + kw);
+        const w0 = wLo[ow]!;
+        const w1 = wHi[ow]!;
         const v = g[o]! / (countIncludePad ? kh * kw : (h1 - h0) * (w1 - w0));
         for (let ih = h0; ih < h1; ih++) {
           const row = ih * w;
