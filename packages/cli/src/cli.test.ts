@@ -139,4 +139,15 @@ describe.concurrent('normlab CLI', { timeout: 120_000 }, () => {
     expect(q.stderr).toBe('');
     expect(q.stdout).toBe('');
   });
+
+  it('--backend gpu trains, warns once per fallback reason, and says nothing with --quiet', async () => {
+    const loud = await normlab(['train', ...TINY, '--backend', 'gpu', '--gpu-mode', 'cpu', '--json']);
+    expect(loud.code, loud.stderr).toBe(0);
+    expect(JSON.parse(loud.stdout).backend).toBe('gpu');
+    expect(loud.stderr).toMatch(/normlab gpu backend: 'relu' runs on cpu: no kernel for this op/);
+    expect(loud.stderr.match(/'relu' runs on cpu/g)).toHaveLength(1);
+    const quiet = await normlab(['train', ...TINY, '--backend', 'gpu', '--gpu-mode', 'cpu', '--quiet']);
+    expect(quiet.code, quiet.stderr).toBe(0);
+    expect(quiet.stderr).toBe('');
+  });
 });

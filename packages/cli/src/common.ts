@@ -106,18 +106,21 @@ export function addCommonOptions(cmd: Command, options: { datasetDefault?: strin
  * Switch the tensor backend. The gpu backend lives in `@normlab/gpu`, imported only when asked
  * for, so the cpu path never loads gpu.js.
  */
-export async function useBackend(backend: 'cpu' | 'gpu', mode?: string): Promise<string> {
+export async function useBackend(backend: 'cpu' | 'gpu', mode?: string, options: { quiet?: boolean } = {}): Promise<string> {
   if (backend === 'cpu') {
     if (mode) throw new CliError('--gpu-mode needs --backend gpu');
     setBackend('cpu');
     return 'cpu';
   }
   const specifier = '@normlab/gpu';
+  let gpu: { setWarningHandler: (handler: ((message: string) => void) | undefined) => void };
   try {
-    await import(specifier);
+    gpu = await import(specifier);
   } catch (e) {
     throw new CliError(`the gpu backend is not available: cannot load @normlab/gpu (${firstLine(e)})`);
   }
+  // --quiet means nothing but errors: the per-reason fallback warnings stay in backendInfo().
+  if (options.quiet) gpu.setWarningHandler(() => {});
   try {
     setBackend('gpu', mode ? { mode } : {});
   } catch (e) {

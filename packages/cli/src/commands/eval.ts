@@ -30,7 +30,7 @@ export async function runEval(flags: EvalFlags): Promise<void> {
   const saved = (ckpt.extra as { cli?: { dataset?: string; dataDir?: string } }).cli ?? {};
   const dataset = flags.dataset ?? saved.dataset ?? 'mnist';
   const common: CommonFlags = { ...flags, dataset, ...(flags.dataDir ?? saved.dataDir ? { dataDir: flags.dataDir ?? saved.dataDir } : {}) };
-  const backend = await useBackend(flags.backend, flags.gpuMode);
+  const backend = await useBackend(flags.backend, flags.gpuMode, { quiet: flags.quiet });
   const model = loadModel(ckpt);
   const testSet = loadSplit(common, 'test');
   const inChannels = model.config.inChannels;

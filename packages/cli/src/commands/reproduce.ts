@@ -34,7 +34,7 @@ export interface ReproduceFlags {
 
 export async function runReproduce(flags: ReproduceFlags): Promise<void> {
   const profile = flags.profile;
-  const backend = await useBackend(flags.backend ?? 'cpu', flags.gpuMode);
+  const backend = await useBackend(flags.backend ?? 'cpu', flags.gpuMode, { quiet: flags.quiet });
   // The default for quick: MNIST, or Fashion-MNIST when its files are found.
   let dataset = flags.dataset;
   if (!dataset && profile === 'quick' && fashionAvailable(flags.dataDir)) dataset = 'fashion-mnist';

@@ -180,7 +180,7 @@ export async function runTrain(flags: TrainFlags, command?: Command): Promise<vo
   if (flags.dropout !== undefined && flags.model !== 'vgg11') throw new CliError(`--dropout applies to --model vgg11, not ${flags.model}`);
   if (flags.schedule === 'multistep' && !flags.milestones) throw new CliError('--schedule multistep needs --milestones');
   if (flags.schedule === 'step' && flags.stepSize === undefined) throw new CliError('--schedule step needs --step-size');
-  const backend = await useBackend(flags.backend, flags.gpuMode);
+  const backend = await useBackend(flags.backend, flags.gpuMode, { quiet: flags.quiet });
 
   const trainSet = loadSplit(flags, 'train');
   const testSet = loadSplit(flags, 'test');
