@@ -6,9 +6,11 @@ import { backendInfo } from '@normlab/gpu';
 
 if (getBackend() !== 'gpu') throw new Error(`expected backend gpu after import, got ${getBackend()}`);
 
-// gradcheck runs in float64 by design: there every kernel rightly falls back to cpu.
+// Suites that run in float64 by design (gradient checks; the fused-vs-composed comparison; the
+// window ablation's gradient checks): there every kernel rightly falls back to cpu.
+const CPU_ONLY_SUITES = ['gradcheck.test.ts', 'fused.test.ts', 'window.test.ts'];
 const file = (globalThis as { __vitest_worker__?: { filepath?: string } }).__vitest_worker__?.filepath ?? '';
-const allowCpuOnly = file.endsWith('gradcheck.test.ts');
+const allowCpuOnly = CPU_ONLY_SUITES.some((name) => file.endsWith(name));
 
 afterAll(() => {
   const info = backendInfo();
