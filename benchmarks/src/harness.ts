@@ -344,6 +344,9 @@ Peers: \`@tensorflow/tfjs-backend-cpu\` (pure JS), \`@tensorflow/tfjs-backend-wa
 SIMD, loaded from \`node_modules\`; single-threaded in Node since it has no worker pool there) and
 PyTorch on CPU (Debian's \`python3-torch\`, through \`benchmarks/python/torch_bench.py\`) when
 \`/usr/bin/python3 -c "import torch"\` works. normlab's cpu kernels are single-threaded TypeScript.
+
+This file is regenerated: measurements that are not a suite (before/after comparisons of an
+optimization, training on the gpu backend) live in [performance.md](performance.md).
 `;
 
 /** Markdown for one suite's section. */
