@@ -10,6 +10,7 @@ import {
   type CreateNormOptions,
   Distortion,
   type DistortionKind,
+  type DistortionOptions,
   DISTORTION_KINDS,
   NORM_KINDS,
   type NormKind,
@@ -18,20 +19,11 @@ import {
 import { Rng, zeros } from '@normlab/tensor';
 import { ModelError } from '../errors.js';
 
-/** Distortion after each norm layer (the analysis framework's sensitivity study). */
-export interface DistortionConfig {
-  kind: DistortionKind;
-  /** additive: noise mean and std (the paper: 0.5 and 1.25). */
-  mean?: number;
-  std?: number;
-  /** additive: channel groups sharing one noise value (default 32, capped at the channel count). */
-  groups?: number;
-  muRange?: number;
-  sigmaLow?: number;
-  sigmaHigh?: number;
-  meanJitter?: number;
-  scaleStd?: number;
-}
+/**
+ * Distortion after each norm layer (the analysis framework's sensitivity study): the kind and the
+ * options of `Distortion` (its magnitudes; the generator comes from the model's seed, per step).
+ */
+export type DistortionConfig = { kind: DistortionKind } & Omit<DistortionOptions, 'seed' | 'rng'>;
 
 /** Norm options passed through to `createNorm` (everything but the kind and groups). */
 export type NormOptions = Omit<CreateNormOptions, 'groups' | 'dtype'>;
