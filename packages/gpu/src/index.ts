@@ -13,6 +13,8 @@ import {
   batchAxisApplyGpu,
   batchAxisBackwardGpu,
   batchAxisMomentsGpu,
+  blendAffineBackwardGpu,
+  blendAffineGpu,
   normApplyGpu,
   normBackwardGpu,
   normMomentsGpu,
@@ -72,6 +74,8 @@ registerUntyped('normBackward', 'gpu', normBackwardGpu);
 registerUntyped('batchAxisMoments', 'gpu', batchAxisMomentsGpu);
 registerUntyped('batchAxisApply', 'gpu', batchAxisApplyGpu);
 registerUntyped('batchAxisBackward', 'gpu', batchAxisBackwardGpu);
+registerUntyped('blendAffine', 'gpu', blendAffineGpu);
+registerUntyped('blendAffineBackward', 'gpu', blendAffineBackwardGpu);
 
 /** The ops backend `gpu` has its own kernels for. */
 export const GPU_KERNELS = [
@@ -85,6 +89,8 @@ export const GPU_KERNELS = [
   'batchAxisMoments',
   'batchAxisApply',
   'batchAxisBackward',
+  'blendAffine',
+  'blendAffineBackward',
 ] as const;
 
 // NORMLAB_BACKEND=gpu selects this backend at import; NORMLAB_GPU_MODE picks the gpu.js mode.

@@ -332,3 +332,50 @@ export function colBackwardApplyKernel(
   }
   return v;
 }
+
+// Blend layout (GN+ and HybridNorm's last step): u, v and dy are (N, C, S), row r = n·C + c.
+
+/**
+ * y = a·u + b·v + shift with per-row coefficients (a = γ·w, b = γ·(1 − w), shift = β) precomputed
+ * on the host. Output [S, N·C].
+ */
+export function blendAffineKernel(this: KernelThis, u: number[], v: number[], coefU: number[], coefV: number[], shift: number[]): number {
+  const r = this.thread.y;
+  const i = r * this.constants.s + this.thread.x;
+  return coefU[r] * u[i] + coefV[r] * v[i] + shift[r];
+}
+
+/**
+ * Blend backward reductions: [Σ dy, Σ dy·v, Σ dy·(u − v)] per row. The host folds them into
+ * the bias, weight (Σ dy·(v + w·(u − v))) and blend-weight gradients in float64; summing
+ * dy·(u − v) directly, not Σ dy·u − Σ dy·v, keeps the blend gradient accurate when u ≈ v.
+ * Output [N·C] of Array(3).
+ */
+export function blendBackwardSumsKernel(this: KernelThis, dy: number[], u: number[], v: number[]): number[] {
+  const base = this.thread.x * this.constants.s;
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  for (let i = 0; i < this.constants.s; i++) {
+    const g = dy[base + i];
+    const vv = v[base + i];
+    s0 += g;
+    s1 += g * vv;
+    s2 += g * (u[base + i] - vv);
+  }
+  return [s0, s1, s2];
+}
+
+/**
+ * Blend backward input gradients, du = γ·w·dy and dv = γ·(1 − w)·dy, in one launch: output
+ * [S, 2·N·C], rows 0 … N·C − 1 are du and rows N·C … 2·N·C − 1 are dv (both read dy's row
+ * r mod N·C), so dy is uploaded once and the host splits the result.
+ */
+export function blendBackwardScaleKernel(this: KernelThis, dy: number[], coef: number[]): number {
+  const r = this.thread.y;
+  let src = r;
+  if (r >= this.constants.rows) {
+    src = r - this.constants.rows;
+  }
+  return coef[r] * dy[src * this.constants.s + this.thread.x];
+}

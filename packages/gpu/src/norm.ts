@@ -19,6 +19,9 @@
 import { Tensor } from '@normlab/tensor';
 import { f32 } from './conv-matmul.js';
 import {
+  blendAffineKernel,
+  blendBackwardScaleKernel,
+  blendBackwardSumsKernel,
   colApplyKernel,
   colBackwardApplyKernel,
   colBackwardSumsKernel,
@@ -39,6 +42,22 @@ export interface GroupedLayout {
   s: number;
   groups: number;
   perSample: boolean;
+}
+
+/** The blend layout of `@normlab/norm-layers` (u, v, dy are (N, C, S)). */
+export interface BlendLayout {
+  n: number;
+  c: number;
+  s: number;
+}
+
+/** `blendAffineBackward`'s result, as in `@normlab/norm-layers`' BlendBackwardResult. */
+export interface BlendBackwardResult {
+  du: Tensor;
+  dv: Tensor;
+  dweight: Float64Array;
+  dbias: Float64Array;
+  dblend: Float64Array;
 }
 
 export interface Moments {
@@ -298,4 +317,87 @@ export function batchAxisBackwardGpu(
     return accumulateInto;
   }
   return new Tensor(out, [n, p]);
+}
+
+/** `y = γ_c·(w_c·u + (1 − w_c)·v) + β_c` (GN+ / HybridNorm's blend), per-row coefficients. */
+export function blendAffineGpu(
+  u: Tensor,
+  v: Tensor,
+  l: BlendLayout,
+  blend: Float64Array,
+  weight: Tensor | null,
+  bias: Tensor | null,
+): Tensor {
+  const rows = l.n * l.c;
+  const w = weight ? weight.contiguous().data : null;
+  const b = bias ? bias.contiguous().data : null;
+  const coefU = new Float32Array(rows);
+  const coefV = new Float32Array(rows);
+  const shift = new Float32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    const c = r % l.c;
+    const gamma = w ? w[c]! : 1;
+    const a = gamma * blend[c]!;
+    coefU[r] = a;
+    coefV[r] = gamma - a; // γ·(1 − w), as the cpu kernel forms it
+    shift[r] = b ? b[c]! : 0;
+  }
+  const out = runGpuKernel(
+    { name: 'blendAffine', fn: blendAffineKernel, constants: { s: l.s }, output: [l.s, rows] },
+    [f32(u), f32(v), coefU, coefV, shift],
+  );
+  return new Tensor(flatResult(out, rows * l.s), [l.n, l.c, l.s]);
+}
+
+export function blendAffineBackwardGpu(
+  dy: Tensor,
+  u: Tensor,
+  v: Tensor,
+  l: BlendLayout,
+  blend: Float64Array,
+  weight: Tensor | null,
+): BlendBackwardResult {
+  const rows = l.n * l.c;
+  const size = rows * l.s;
+  const w = weight ? weight.contiguous().data : null;
+  const gd = f32(dy);
+  const sums = flatResult(
+    runGpuKernel(
+      { name: 'blendAffineBackward.sums', fn: blendBackwardSumsKernel, constants: { s: l.s }, output: [rows], returnType: 'Array(3)', maxLoop: l.s },
+      [gd, f32(u), f32(v)],
+    ),
+    rows * 3,
+  );
+  // Rows fold into channels in float64: Σ dy·h with h = v + w·(u − v) = w·u + (1 − w)·v.
+  const dweight = new Float64Array(l.c);
+  const dbias = new Float64Array(l.c);
+  const dblend = new Float64Array(l.c);
+  const coef = new Float32Array(2 * rows);
+  for (let r = 0; r < rows; r++) {
+    const c = r % l.c;
+    const gamma = w ? w[c]! : 1;
+    const wc = blend[c]!;
+    const sdyd = sums[3 * r + 2]!;
+    dbias[c]! += sums[3 * r]!;
+    dweight[c]! += sums[3 * r + 1]! + wc * sdyd;
+    dblend[c]! += gamma * sdyd;
+    const a = gamma * wc;
+    coef[r] = a;
+    coef[rows + r] = gamma - a;
+  }
+  const out = flatResult(
+    runGpuKernel(
+      { name: 'blendAffineBackward.scale', fn: blendBackwardScaleKernel, constants: { s: l.s, rows }, output: [l.s, 2 * rows] },
+      [gd, coef],
+    ),
+    2 * size,
+  );
+  // du and dv are the two halves of one result buffer (views, no copy; they never overlap).
+  return {
+    du: new Tensor(out.subarray(0, size), [l.n, l.c, l.s]),
+    dv: new Tensor(out.subarray(size, 2 * size), [l.n, l.c, l.s]),
+    dweight,
+    dbias,
+    dblend,
+  };
 }

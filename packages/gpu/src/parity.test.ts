@@ -2,7 +2,7 @@ import '@normlab/norm-layers'; // registers the cpu norm kernels the gpu ones ar
 import { clearFallbackLog, setBackend } from '@normlab/tensor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendInfo, setWarningHandler } from './index.js';
-import { convCases, matmulCases, normCases, type CaseResult } from './parity.js';
+import { blendCases, convCases, matmulCases, normCases, type CaseResult } from './parity.js';
 
 function expectAll(results: CaseResult[]): void {
   const bad = results.filter((r) => !r.ok).map((r) => `${r.name}: ${r.detail}`);
@@ -33,4 +33,5 @@ describe.each(['cpu', 'webasm'] as const)('gpu.js mode %s matches the cpu kernel
   it('conv2d forward and both backward kernels', () => expectAll(convCases()));
   it('matmul (batched, transposed, vectors)', () => expectAll(matmulCases()));
   it('normalization moments, normalize and backward (grouped and batch-axis)', () => expectAll(normCases()));
+  it('GN+ / HybridNorm blend and its backward', () => expectAll(blendCases()));
 });

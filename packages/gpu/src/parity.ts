@@ -9,6 +9,8 @@
  * - moments: |Δmean| ≤ 1e-5·std (std, not mean: large-mean inputs are the point) and
  *   |Δvar| ≤ 1e-4·var;
  * - normalize / backward outputs: |gpu − cpu| ≤ 2e-4·(1 + |cpu|); weight/bias sums relative 1e-4.
+ * - blend (GN+ / HybridNorm): y, du, dv as normalize outputs; dweight, dbias, dblend (sums over
+ *   N·S terms) |gpu − cpu| ≤ 1e-4·(√(N·S) + |cpu|)·max(1, |γ|max).
  */
 import { type Tensor, type Conv2dParams, Rng, getKernel, randn, tensor } from '@normlab/tensor';
 
@@ -215,6 +217,55 @@ export function normCases(seed = 3): CaseResult[] {
   return out;
 }
 
+/**
+ * Blend kernels (`blendAffine`, `blendAffineBackward`): odd S, C not a power of two, batch 1,
+ * per-channel and per-layer (all channels equal) blend weights, with and without γ/β, and u ≈ v
+ * (where the blend-weight gradient Σ dy·(u − v) is small and cancellation would show). The
+ * kernel contract has no accumulateInto for these two.
+ */
+export function blendCases(seed = 4): CaseResult[] {
+  const out: CaseResult[] = [];
+  const rng = new Rng(seed);
+  const cases: Array<[string, { n: number; c: number; s: number }, 'channel' | 'layer', boolean, boolean, boolean]> = [
+    ['C=5, N=3, odd S, per-channel w, γ and β', { n: 3, c: 5, s: 21 }, 'channel', true, true, false],
+    ['batch 1, C=7, per-layer w, no affine', { n: 1, c: 7, s: 9 }, 'layer', false, false, false],
+    ['C=6, S=1, per-channel w, γ only', { n: 4, c: 6, s: 1 }, 'channel', true, false, false],
+    ['C=12, N=2, S=49, per-layer w, u ≈ v', { n: 2, c: 12, s: 49 }, 'layer', true, true, true],
+  ];
+  for (const [name, l, kind, withWeight, withBias, close] of cases) {
+    const shape = [l.n, l.c, l.s];
+    const u = randn(shape, { rng });
+    const noise = randn(shape, { rng, std: close ? 1e-3 : 1 });
+    const v = close ? tensorOf(Float64Array.from(u.data, (x, i) => x + noise.data[i]!), shape) : noise;
+    const dy = randn(shape, { rng });
+    const layerW = rng.uniform();
+    const blend = Float64Array.from({ length: l.c }, () => (kind === 'layer' ? layerW : rng.uniformRange(-0.25, 1.25)));
+    const w = withWeight ? randn([l.c], { rng, mean: 1 }) : null;
+    const b = withBias ? randn([l.c], { rng }) : null;
+    const tolOut = (x: number) => 2e-4 * (1 + Math.abs(x));
+    out.push({
+      ...compare('blendAffine', kernel('blendAffine', 'gpu')(u, v, l, blend, w, b).data, kernel('blendAffine', 'cpu')(u, v, l, blend, w, b).data, tolOut),
+      name: `blendAffine: ${name}`,
+    });
+    const g = kernel('blendAffineBackward', 'gpu')(dy, u, v, l, blend, w);
+    const c = kernel('blendAffineBackward', 'cpu')(dy, u, v, l, blend, w);
+    const gmax = w ? Math.max(1, ...Array.from(w.data, Math.abs)) : 1;
+    const sumTol = (x: number) => 1e-4 * (Math.sqrt(l.s * l.n) + Math.abs(x)) * gmax;
+    out.push(
+      merge(`blendAffineBackward: ${name}`, [
+        compare('du', g.du.data, c.du.data, tolOut),
+        compare('dv', g.dv.data, c.dv.data, tolOut),
+        compare('dweight', g.dweight, c.dweight, sumTol),
+        compare('dbias', g.dbias, c.dbias, sumTol),
+        // u ≈ v: Σ dy·(u − v) ~ 1e-3·√(N·S), so hold it to the same relative accuracy.
+        compare('dblend', g.dblend, c.dblend, close ? (x) => 1e-3 * sumTol(x) : sumTol),
+        { name: 'du/dv shape', ok: g.du.shape.join() === shape.join() && g.dv.shape.join() === shape.join(), worst: 0, detail: `du ${g.du.shape} dv ${g.dv.shape}` },
+      ]),
+    );
+  }
+  return out;
+}
+
 export function allCases(): CaseResult[] {
-  return [...convCases(), ...matmulCases(), ...normCases()];
+  return [...convCases(), ...matmulCases(), ...normCases(), ...blendCases()];
 }

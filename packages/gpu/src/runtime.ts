@@ -193,7 +193,7 @@ export interface KernelSpec {
   fn: (...args: any[]) => unknown;
   constants: Record<string, number>;
   output: number[];
-  returnType?: 'Number' | 'Array(2)';
+  returnType?: 'Number' | 'Array(2)' | 'Array(3)';
   /** Return a texture (GL modes) so the next kernel reads it on the device. */
   pipeline?: boolean;
   /** The longest loop the kernel runs (gpu.js caps loops at `loopMaxIterations`). */
