@@ -18,7 +18,12 @@ for (const mode of ['webgl2', 'webgl']) {
     entry.ran = info.mode;
     entry.kernelModes = [...new Set(info.kernels.filter((k) => k.requestedMode === mode).map((k) => k.mode))];
     entry.fallbacks = info.fallbacks;
-    entry.ok = entry.results.every((r) => r.ok) && entry.kernelModes.length === 1 && entry.kernelModes[0] === mode;
+    // normForward must have chained its kernels through textures: the statistics stayed on the
+    // device between the moments and the normalize step.
+    entry.pipelines = info.pipelines.filter((p) => p.mode === mode);
+    entry.pipelined = entry.pipelines.some((p) => p.op === 'normForward' && p.texture);
+    entry.ok =
+      entry.results.every((r) => r.ok) && entry.kernelModes.length === 1 && entry.kernelModes[0] === mode && entry.pipelined;
     setBackend('cpu');
   } catch (err) {
     entry.error = String(err && err.stack ? err.stack : err);

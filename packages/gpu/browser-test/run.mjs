@@ -119,6 +119,7 @@ try {
       if (m.error) console.log(`  error: ${m.error}`);
       for (const r of m.results) console.log(`  ${r.ok ? 'ok  ' : 'FAIL'} ${r.name} (${r.detail})`);
       if (m.fallbacks?.length) console.log(`  fallbacks: ${JSON.stringify(m.fallbacks)}`);
+      if (!m.error) console.log(`  ${m.pipelined ? 'ok  ' : 'FAIL'} normForward kept its statistics on the device as textures: ${JSON.stringify(m.pipelines)}`);
     }
     const webgl2 = report.modes.find((m) => m.mode === 'webgl2');
     if (!webgl2 || !webgl2.ok) failed = true;

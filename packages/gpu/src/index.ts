@@ -17,6 +17,7 @@ import {
   blendAffineGpu,
   normApplyGpu,
   normBackwardGpu,
+  normForwardGpu,
   normMomentsGpu,
 } from './norm.js';
 import { disposeRuntime, initRuntime, setActive } from './runtime.js';
@@ -71,6 +72,7 @@ const registerUntyped = registerKernel as unknown as (name: string, backend: str
 registerUntyped('normMoments', 'gpu', normMomentsGpu);
 registerUntyped('normApply', 'gpu', normApplyGpu);
 registerUntyped('normBackward', 'gpu', normBackwardGpu);
+registerUntyped('normForward', 'gpu', normForwardGpu);
 registerUntyped('batchAxisMoments', 'gpu', batchAxisMomentsGpu);
 registerUntyped('batchAxisApply', 'gpu', batchAxisApplyGpu);
 registerUntyped('batchAxisBackward', 'gpu', batchAxisBackwardGpu);
@@ -86,6 +88,7 @@ export const GPU_KERNELS = [
   'normMoments',
   'normApply',
   'normBackward',
+  'normForward',
   'batchAxisMoments',
   'batchAxisApply',
   'batchAxisBackward',

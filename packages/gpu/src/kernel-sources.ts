@@ -379,3 +379,135 @@ export function blendBackwardScaleKernel(this: KernelThis, dy: number[], coef: n
   }
   return coef[r] * dy[src * this.constants.s + this.thread.x];
 }
+
+// Fused grouped forward (`normForward`): the statistics never leave the device between the
+// moments and the normalize step. In the GL modes each kernel below except the last returns a
+// texture (gpu.js `pipeline: true`) that the next one reads directly; slot sums are folded on the
+// device in float32 over row partials (S terms per row, then cpg·N row partials per slot), so
+// every float32 sum stays short as in the host-folded kernels above.
+
+/**
+ * Slot means of pass 1: shift[slot] + Σ row partials / count, from `rowShiftedSumKernel`'s
+ * output (the shift is the slot's first sample, passed in as one number per slot). Output
+ * [slots]. The result is a float32 mean whose rounding pass 2 measures and corrects.
+ */
+export function slotShiftedMeanKernel(this: KernelThis, rowSums: number[], shift: number[]): number {
+  const j = this.thread.x;
+  let n0 = 0;
+  let g = j;
+  if (this.constants.perSample === 1) {
+    n0 = Math.floor(j / this.constants.groups);
+    g = j - n0 * this.constants.groups;
+  }
+  let sum = 0;
+  for (let k = 0; k < this.constants.nLoop; k++) {
+    const rowBase = (n0 + k) * this.constants.c + g * this.constants.cpg;
+    for (let q = 0; q < this.constants.cpg; q++) {
+      sum += rowSums[rowBase + q];
+    }
+  }
+  return shift[j] + sum / this.constants.count;
+}
+
+/**
+ * Pass 2 per row against the device mean: Σ (x − m₁[slot])² over row r. Output [N·C]. (Σ d
+ * itself is not summed again: the stats kernel recovers m₁'s rounding from pass 1's sums.)
+ */
+export function rowSquaredDeviceKernel(this: KernelThis, x: number[], slotMean: number[]): number {
+  const r = this.thread.x;
+  const c = r % this.constants.c;
+  const n = Math.floor(r / this.constants.c);
+  let slot = Math.floor(c / this.constants.cpg);
+  if (this.constants.perSample === 1) {
+    slot = n * this.constants.groups + slot;
+  }
+  const m = slotMean[slot];
+  const base = r * this.constants.s;
+  let sum = 0;
+  for (let i = 0; i < this.constants.s; i++) {
+    const d = x[base + i] - m;
+    sum += d * d;
+  }
+  return sum;
+}
+
+/**
+ * Slot statistics: output [4·slots], four runs of `slots` values: the pass-1 mean m₁, the
+ * residual dm = mean − m₁, the biased variance Σ(x − m₁)²/M − dm², and rstd = 1/sqrt(var + eps).
+ * dm = Σ(x − shift)/M − (m₁ − shift): m₁ is read back from the previous kernel's stored output,
+ * so `m₁ − shift` is an exact float32 difference of two stored numbers that no shader compiler
+ * can fold away, and dm recovers the float32 rounding of m₁ (large-mean inputs) to the spread's
+ * precision, as the host-folded kernels' second Σ d does, without a second pass over x.
+ */
+export function slotStatsKernel(this: KernelThis, rowSums: number[], rowSquares: number[], slotMean: number[], shift: number[]): number {
+  const slots = this.constants.slots;
+  const part = Math.floor(this.thread.x / slots);
+  const j = this.thread.x - part * slots;
+  const m1 = slotMean[j];
+  let result = m1;
+  if (part > 0) {
+    let n0 = 0;
+    let g = j;
+    if (this.constants.perSample === 1) {
+      n0 = Math.floor(j / this.constants.groups);
+      g = j - n0 * this.constants.groups;
+    }
+    let s1 = 0;
+    let s2 = 0;
+    for (let k = 0; k < this.constants.nLoop; k++) {
+      const rowBase = (n0 + k) * this.constants.c + g * this.constants.cpg;
+      for (let q = 0; q < this.constants.cpg; q++) {
+        s1 += rowSums[rowBase + q];
+        s2 += rowSquares[rowBase + q];
+      }
+    }
+    const dm = s1 / this.constants.count - (m1 - shift[j]);
+    const variance = Math.max(0, s2 / this.constants.count - dm * dm);
+    if (part === 1) {
+      result = dm;
+    } else if (part === 2) {
+      result = variance;
+    } else {
+      result = 1 / Math.sqrt(variance + this.constants.eps);
+    }
+  }
+  return result;
+}
+
+/**
+ * Per-row coefficients of the normalize step from `slotStatsKernel`'s output: output [4·N·C],
+ * four runs of N·C values: m₁, dm, rstd·γ_c and β_c of row r (γ/β read when `hasWeight` /
+ * `hasBias` are 1). A separate small launch so the normalize step reads four lane-uniform
+ * values per row instead of redoing the slot arithmetic for every element.
+ */
+export function rowCoefKernel(this: KernelThis, stats: number[], weight: number[], bias: number[]): number {
+  const rows = this.constants.rows;
+  const part = Math.floor(this.thread.x / rows);
+  const r = this.thread.x - part * rows;
+  const c = r % this.constants.c;
+  const n = Math.floor(r / this.constants.c);
+  let slot = Math.floor(c / this.constants.cpg);
+  if (this.constants.perSample === 1) {
+    slot = n * this.constants.groups + slot;
+  }
+  let v = 0;
+  if (part < 2) {
+    v = stats[part * this.constants.slots + slot];
+  } else if (part === 2) {
+    v = stats[3 * this.constants.slots + slot];
+    if (this.constants.hasWeight === 1) {
+      v = v * weight[c];
+    }
+  } else if (this.constants.hasBias === 1) {
+    v = bias[c];
+  }
+  return v;
+}
+
+/** The normalize step: y = ((x − m₁) − dm)·scale + shift with `rowCoefKernel`'s per-row values. Output [S, N·C]. */
+export function rowNormalizeDeviceKernel(this: KernelThis, x: number[], coef: number[]): number {
+  const r = this.thread.y;
+  const rows = this.constants.rows;
+  const d = x[r * this.constants.s + this.thread.x] - coef[r] - coef[rows + r];
+  return d * coef[2 * rows + r] + coef[3 * rows + r];
+}

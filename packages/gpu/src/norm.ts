@@ -14,7 +14,9 @@
  * The kernel contract hands statistics back to the host as Float64Array (the layers need them for
  * running statistics and the backward), so a layer's statistics are one small readback (N·C or
  * P numbers); the activations themselves never make a round trip between passes on the host side
- * beyond the inputs each kernel receives.
+ * beyond the inputs each kernel receives. `normForward` (the fused training forward of BN, GN,
+ * LN, IN, BGN) instead folds the slots on the device and keeps its statistics there until the
+ * normalize step has run; see `normForwardGpu`.
  */
 import { Tensor } from '@normlab/tensor';
 import { f32 } from './conv-matmul.js';
@@ -31,9 +33,14 @@ import {
   rowBackwardApplyKernel,
   rowBackwardSumsKernel,
   rowCenteredMomentsKernel,
+  rowCoefKernel,
+  rowNormalizeDeviceKernel,
   rowShiftedSumKernel,
+  rowSquaredDeviceKernel,
+  slotShiftedMeanKernel,
+  slotStatsKernel,
 } from './kernel-sources.js';
-import { flatResult, runGpuKernel } from './runtime.js';
+import { flatResult, isTextureMode, recordPipeline, runGpuKernel } from './runtime.js';
 
 /** The grouped layout of `@normlab/norm-layers` (kept structural: this package does not import it). */
 export interface GroupedLayout {
@@ -63,6 +70,16 @@ export interface BlendBackwardResult {
 export interface Moments {
   mean: Float64Array;
   variance: Float64Array;
+}
+
+/** `normForward`'s result, as in `@normlab/norm-layers`' NormForwardResult. */
+export interface NormForwardResult {
+  y: Tensor;
+  mean: Float64Array;
+  /** Biased variance per slot. */
+  variance: Float64Array;
+  /** 1/sqrt(variance + eps) per slot: the values the output was normalized with. */
+  rstd: Float64Array;
 }
 
 export interface GroupedBackwardResult {
@@ -136,6 +153,88 @@ export function normMomentsGpu(x: Tensor, l: GroupedLayout, correction: number):
     variance[j] = denom > 0 ? Math.max(0, s2[j]! - s1[j]! * dm) / denom : NaN;
   }
   return { mean, variance };
+}
+
+/**
+ * Fused grouped forward with the batch's statistics (PyTorch form: biased variance, eps inside
+ * the square root). Kernels: row shifted sums → slot means m₁ → row Σ(x − m₁)² → slot statistics
+ * (m₁, dm, biased variance, rstd) → per-row coefficients → the normalize step. In the GL modes
+ * every kernel but the last returns a texture (`pipeline: true`) that the next one reads where
+ * it is, so the statistics are not read back and re-uploaded between the moments and the
+ * normalize step; the only readbacks are y and the 4·slots statistics at the end (for the
+ * running statistics and the backward). In webasm / cpu modes gpu.js returns arrays, which the
+ * next kernel takes as they are. x itself is still uploaded by each of the three kernels that
+ * read it (gpu.js uploads array arguments per call).
+ */
+export function normForwardGpu(x: Tensor, l: GroupedLayout, eps: number, weight: Tensor | null, bias: Tensor | null): NormForwardResult {
+  const xd = f32(x);
+  const rows = l.n * l.c;
+  const slots = l.perSample ? l.n * l.groups : l.groups;
+  const cpg = l.c / l.groups;
+  const nLoop = l.perSample ? 1 : l.n;
+  const count = cpg * l.s * nLoop;
+  const pipeline = isTextureMode();
+  const constants = rowConstants(l);
+  const slotConstants = { ...constants, rows, slots, nLoop, count };
+  // The shift of each slot: its first sample, the one rowShiftedSumKernel subtracts.
+  const shift = new Float32Array(slots);
+  for (let j = 0; j < slots; j++) {
+    const g = l.perSample ? j % l.groups : j;
+    const n = l.perSample ? (j / l.groups) | 0 : 0;
+    shift[j] = xd[(n * l.c + g * cpg) * l.s]!;
+  }
+  const rowSums = runGpuKernel(
+    { name: 'normForward.shiftedSum', fn: rowShiftedSumKernel, constants, output: [rows], pipeline, maxLoop: l.s },
+    [xd],
+  );
+  const slotMean = runGpuKernel(
+    { name: 'normForward.slotMean', fn: slotShiftedMeanKernel, constants: slotConstants, output: [slots], pipeline, maxLoop: Math.max(cpg, nLoop) },
+    [rowSums, shift],
+  );
+  recordPipeline('normForward', slotMean);
+  const rowSquares = runGpuKernel(
+    { name: 'normForward.squares', fn: rowSquaredDeviceKernel, constants: slotConstants, output: [rows], pipeline, maxLoop: l.s },
+    [xd, slotMean],
+  );
+  const stats = runGpuKernel(
+    {
+      name: 'normForward.stats',
+      fn: slotStatsKernel,
+      constants: { ...slotConstants, eps },
+      output: [4 * slots],
+      pipeline,
+      maxLoop: Math.max(cpg, nLoop),
+    },
+    [rowSums, rowSquares, slotMean, shift],
+  );
+  const w = weight ? f32(weight) : NO_ACC;
+  const b = bias ? f32(bias) : NO_ACC;
+  const coef = runGpuKernel(
+    {
+      name: 'normForward.coef',
+      fn: rowCoefKernel,
+      constants: { ...slotConstants, hasWeight: weight ? 1 : 0, hasBias: bias ? 1 : 0 },
+      output: [4 * rows],
+      pipeline,
+    },
+    [stats, w, b],
+  );
+  const out = runGpuKernel(
+    { name: 'normForward.apply', fn: rowNormalizeDeviceKernel, constants: { s: l.s, rows }, output: [l.s, rows] },
+    [xd, coef],
+  );
+  const y = new Tensor(flatResult(out, rows * l.s), [l.n, l.c, l.s]);
+  // The one statistics readback (a texture's toArray() in GL modes), folded to float64 here.
+  const st = flatResult(stats, 4 * slots);
+  const mean = new Float64Array(slots);
+  const variance = new Float64Array(slots);
+  const rstd = new Float64Array(slots);
+  for (let j = 0; j < slots; j++) {
+    mean[j] = st[j]! + st[slots + j]!;
+    variance[j] = st[2 * slots + j]!;
+    rstd[j] = st[3 * slots + j]!;
+  }
+  return { y, mean, variance, rstd };
 }
 
 /** Per-row mean pair (hi, lo) from per-slot float64 means. */

@@ -2,7 +2,7 @@ import '@normlab/norm-layers'; // registers the cpu norm kernels the gpu ones ar
 import { clearFallbackLog, setBackend } from '@normlab/tensor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendInfo, setWarningHandler } from './index.js';
-import { blendCases, convCases, matmulCases, normCases, type CaseResult } from './parity.js';
+import { blendCases, convCases, matmulCases, normCases, normForwardCases, type CaseResult } from './parity.js';
 
 function expectAll(results: CaseResult[]): void {
   const bad = results.filter((r) => !r.ok).map((r) => `${r.name}: ${r.detail}`);
@@ -34,4 +34,9 @@ describe.each(['cpu', 'webasm'] as const)('gpu.js mode %s matches the cpu kernel
   it('matmul (batched, transposed, vectors)', () => expectAll(matmulCases()));
   it('normalization moments, normalize and backward (grouped and batch-axis)', () => expectAll(normCases()));
   it('GN+ / HybridNorm blend and its backward', () => expectAll(blendCases()));
+  it('fused normForward (statistics stay on the device), GN and BN layouts', () => {
+    expectAll(normForwardCases());
+    // No device memory in these modes: the pipeline links are arrays, and recorded as such.
+    expect(backendInfo().pipelines).toContainEqual({ op: 'normForward', mode, texture: false });
+  });
 });

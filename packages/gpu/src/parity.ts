@@ -9,6 +9,8 @@
  * - moments: |Δmean| ≤ 1e-5·std (std, not mean: large-mean inputs are the point) and
  *   |Δvar| ≤ 1e-4·var;
  * - normalize / backward outputs: |gpu − cpu| ≤ 2e-4·(1 + |cpu|); weight/bias sums relative 1e-4.
+ * - fused forward (`normForward`): y as normalize outputs, mean and biased variance as moments,
+ *   rstd |Δ| ≤ 1e-4·rstd (it is computed on the device in float32 from the device variance).
  * - blend (GN+ / HybridNorm): y, du, dv as normalize outputs; dweight, dbias, dblend (sums over
  *   N·S terms) |gpu − cpu| ≤ 1e-4·(√(N·S) + |cpu|)·max(1, |γ|max).
  */
@@ -266,6 +268,43 @@ export function blendCases(seed = 4): CaseResult[] {
   return out;
 }
 
+/**
+ * The fused forward `normForward` (statistics kept on the device between the moments and the
+ * normalize step): GN per sample with odd S and C not a power of two, GN with batch 1, BN's
+ * pooled layout (slots span the batch), LN, large-mean inputs (1e4) in both layouts, with and
+ * without γ/β.
+ */
+export function normForwardCases(seed = 5): CaseResult[] {
+  const out: CaseResult[] = [];
+  const rng = new Rng(seed);
+  const cases: Array<[string, Layout, number, boolean]> = [
+    ['GN G=3, C=6, odd S, γ and β', { n: 3, c: 6, s: 35, groups: 3, perSample: true }, 0, true],
+    ['GN batch 1, C=10, G=5, S=9', { n: 1, c: 10, s: 9, groups: 5, perSample: true }, 0, true],
+    ['BN pooled, C=5, N=4, odd S', { n: 4, c: 5, s: 9, groups: 5, perSample: false }, 0, true],
+    ['BN pooled, C=3, N=7, S=1, no affine', { n: 7, c: 3, s: 1, groups: 3, perSample: false }, 0, false],
+    ['LN G=1, C=7, batch 2, no affine', { n: 2, c: 7, s: 11, groups: 1, perSample: true }, 0, false],
+    ['GN large mean 1e4, C=10, G=5', { n: 2, c: 10, s: 49, groups: 5, perSample: true }, 1e4, true],
+    ['BN pooled large mean 1e4, C=6, N=3', { n: 3, c: 6, s: 25, groups: 6, perSample: false }, 1e4, true],
+  ];
+  for (const [name, l, shift, affine] of cases) {
+    const shape = [l.n, l.c, l.s];
+    const x = randn(shape, { rng, mean: shift });
+    const w = affine ? randn([l.c], { rng, mean: 1 }) : null;
+    const b = affine ? randn([l.c], { rng }) : null;
+    const g = kernel('normForward', 'gpu')(x, l, 1e-5, w, b);
+    const c = kernel('normForward', 'cpu')(x, l, 1e-5, w, b);
+    out.push(
+      merge(`normForward: ${name}`, [
+        compare('y', g.y.data, c.y.data, (v) => 2e-4 * (1 + Math.abs(v))),
+        momentsCompare('moments', g, c),
+        compare('rstd', g.rstd, c.rstd, (v) => 1e-4 * v + 1e-12),
+        { name: 'y shape', ok: g.y.shape.join() === shape.join(), worst: 0, detail: `y ${g.y.shape}` },
+      ]),
+    );
+  }
+  return out;
+}
+
 export function allCases(): CaseResult[] {
-  return [...convCases(), ...matmulCases(), ...normCases(), ...blendCases()];
+  return [...convCases(), ...matmulCases(), ...normCases(), ...normForwardCases(), ...blendCases()];
 }

@@ -55,6 +55,12 @@ export interface BackendInfo {
   kernels: Array<{ key: string; requestedMode: string; mode: string }>;
   /** Every op that ran on `cpu` instead, with why (once per reason). */
   fallbacks: Array<{ op: string; reason: string }>;
+  /**
+   * Multi-kernel ops that chain kernels on the device (once per op and mode): `texture` says the
+   * intermediate results really stayed on the device as gpu.js textures (GL modes) rather than
+   * arrays (webasm / cpu modes, where there is no separate device memory).
+   */
+  pipelines: Array<{ op: string; mode: string; texture: boolean }>;
 }
 
 let gpu: GpuInstance | null = null;
@@ -69,6 +75,8 @@ const HISTORY_LIMIT = 1000;
 /** Kernels that failed to compile, by cache key: later calls fail fast with the same reason. */
 const failed = new Map<string, string>();
 const CACHE_LIMIT = 96;
+/** Pipelined ops seen, by `op|mode|texture` (kept across backend switches, like kernelModes). */
+const pipelineLog = new Map<string, { op: string; mode: string; texture: boolean }>();
 const warnedReasons = new Set<string>();
 let warn: (message: string) => void = (m) => console.warn(m);
 
@@ -184,7 +192,20 @@ export function backendInfo(): BackendInfo {
     fallbacks: fallbackLog()
       .filter((f) => f.backend === 'gpu')
       .map(({ op, reason }) => ({ op, reason })),
+    pipelines: [...pipelineLog.values()].map((p) => ({ ...p })),
   };
+}
+
+/** Whether a gpu.js result is a texture (a pipeline output still on the device). */
+export function isTexture(result: unknown): boolean {
+  return result !== null && typeof result === 'object' && typeof (result as { toArray?: unknown }).toArray === 'function';
+}
+
+/** Record that `op` chained its kernels on the device, and whether the link was a texture. */
+export function recordPipeline(op: string, intermediate: unknown): void {
+  const texture = isTexture(intermediate);
+  const mode = actualMode ?? 'unknown';
+  pipelineLog.set(`${op}|${mode}|${texture}`, { op, mode, texture });
 }
 
 export interface KernelSpec {
