@@ -21,8 +21,8 @@ const W = 28;
 const K = 3;
 const PAD = 1;
 
-type Kind = 'forward' | 'backward input' | 'backward weight';
-const KINDS: Kind[] = ['forward', 'backward input', 'backward weight'];
+export type Kind = 'forward' | 'backward input' | 'backward weight';
+export const KINDS: Kind[] = ['forward', 'backward input', 'backward weight'];
 const TORCH_OP: Record<Kind, string> = {
   forward: 'conv2d',
   'backward input': 'conv2d_backward_input',
@@ -34,8 +34,11 @@ const TF_KERNEL: Record<Kind, string> = {
   'backward weight': 'Conv2DBackpropFilter',
 };
 
-/** tfjs in its native NHWC / HWIO layout (inputs built once, outside the timed calls). */
-function tfRunner(backend: TfBackend, kind: Kind): Runner {
+/**
+ * tfjs in its native NHWC / HWIO layout (inputs built once, outside the timed calls); the gpu
+ * suite uses it too, at the same shape.
+ */
+export function tfRunner(backend: TfBackend, kind: Kind): Runner {
   let x: tf.Tensor4D | undefined;
   let f: tf.Tensor4D | undefined;
   let dy: tf.Tensor4D | undefined;

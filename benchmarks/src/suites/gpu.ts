@@ -18,18 +18,13 @@ import {
   setBackend,
 } from '@normlab/tensor';
 import { type CaseResult, type Runner, type Suite, type SuiteContext, benchCase } from '../harness.js';
-import { tf, tfHasKernel, tfPeerName, useTf } from '../tfjs.js';
+import { KINDS, type Kind, tfRunner } from './conv2d.js';
 
 const CONV = { n: 32, cin: 16, cout: 32, h: 28, w: 28, k: 3, pad: 1 };
 const NORM = { n: 16, c: 64, h: 32, w: 32, g: 32 };
 
-type ConvKind = 'forward' | 'backward input' | 'backward weight';
-const CONV_KINDS: ConvKind[] = ['forward', 'backward input', 'backward weight'];
-const TF_KERNEL: Record<ConvKind, string> = {
-  forward: 'Conv2D',
-  'backward input': 'Conv2DBackpropInput',
-  'backward weight': 'Conv2DBackpropFilter',
-};
+type ConvKind = Kind;
+const CONV_KINDS = KINDS;
 
 function gpuMode(ctx: SuiteContext): string {
   const i = ctx.args.indexOf('--gpu-mode');
@@ -75,34 +70,6 @@ function convRunner(backend: 'cpu' | 'gpu', mode: string, kind: ConvKind): Runne
   };
 }
 
-function tfWasmConv(kind: ConvKind): Runner {
-  let x: tf.Tensor4D | undefined;
-  let f: tf.Tensor4D | undefined;
-  let dy: tf.Tensor4D | undefined;
-  const { n, cin, cout, h, w, k, pad } = CONV;
-  return {
-    name: tfPeerName('wasm'),
-    setup: async () => {
-      const why = await useTf('wasm');
-      if (why) return why;
-      if (!tfHasKernel(TF_KERNEL[kind])) return `${tfPeerName('wasm')} has no ${TF_KERNEL[kind]} kernel`;
-      x = tf.randomNormal([n, h, w, cin], 0, 1, 'float32', 1) as tf.Tensor4D;
-      f = tf.randomNormal([k, k, cin, cout], 0, 1, 'float32', 2) as tf.Tensor4D;
-      dy = tf.randomNormal([n, h, w, cout], 0, 1, 'float32', 3) as tf.Tensor4D;
-    },
-    run: () => {
-      const y = kind === 'forward' ? tf.conv2d(x!, f!, 1, pad) : tf.conv2dTranspose(dy!, f!, [n, h, w, cin], 1, pad);
-      y.dataSync();
-      y.dispose();
-    },
-    teardown: () => {
-      x?.dispose();
-      f?.dispose();
-      dy?.dispose();
-    },
-  };
-}
-
 function normRunner(backend: 'cpu' | 'gpu', mode: string, kind: 'GN' | 'BN'): Runner {
   let x: Tensor | undefined;
   let dy: Tensor | undefined;
@@ -145,7 +112,7 @@ const suite: Suite = {
           flops: convFlops,
           description: `x [${CONV.n},${CONV.cin},${CONV.h},${CONV.w}], weight [${CONV.cout},${CONV.cin},3,3]`,
           subject: convRunner('gpu', mode, kind),
-          peers: [convRunner('cpu', mode, kind), tfWasmConv(kind)],
+          peers: [convRunner('cpu', mode, kind), tfRunner('wasm', kind)],
         }),
       );
     }
