@@ -2,6 +2,17 @@ export * from './errors.js';
 export * from './registry.js';
 export * from './rng.js';
 export {
+  ParallelError,
+  type RangeFunction,
+  type ParallelIO,
+  type RangeKernel,
+  getNumThreads,
+  parallelFor,
+  parallelStatus,
+  rangeKernel,
+  setNumThreads,
+} from './parallel.js';
+export {
   Tensor,
   type DType,
   type TypedArray,

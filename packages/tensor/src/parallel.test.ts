@@ -1,0 +1,103 @@
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { TensorError } from './errors.js';
+import { getNumThreads, parallelFor, rangeKernel, setNumThreads } from './parallel.js';
+
+// The pool needs the built worker script and kernels a worker can import (JavaScript files), so
+// it is exercised in a plain Node process running dist/ (test/parallel-check.mjs).
+const CHECK = fileURLToPath(new URL('../test/parallel-check.mjs', import.meta.url));
+
+interface BlockRun {
+  outOk: boolean;
+  perItem: number[];
+  acc: number[];
+  threads: number;
+}
+interface CheckResult {
+  threadsError: string | null;
+  threads?: number;
+  big?: BlockRun;
+  small?: BlockRun;
+  error?: { name: string; isParallelError: boolean; message: string } | null;
+  afterError?: BlockRun;
+  status?: { threads: number; workers: number; broken?: string };
+}
+
+function check(threads: string): CheckResult {
+  const out = execFileSync(process.execPath, [CHECK], {
+    env: { ...process.env, NORMLAB_NUM_THREADS: threads },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return JSON.parse(out.trim().split('\n').pop()!) as CheckResult;
+}
+
+describe('parallelFor across worker threads', () => {
+  const one = check('1');
+  const two = check('2');
+  const three = check('3');
+
+  it('reads NORMLAB_NUM_THREADS', () => {
+    expect([one.threads, two.threads, three.threads]).toEqual([1, 2, 3]);
+  });
+
+  it('splits large work across the threads and copies every share back', () => {
+    expect(one.big!.threads).toBe(1);
+    expect(two.big!.threads).toBe(2);
+    expect(three.big!.threads).toBe(3);
+    for (const r of [one, two, three]) expect(r.big!.outOk).toBe(true);
+  });
+
+  it('gives bit-identical results for every thread count', () => {
+    expect(two.big!.perItem).toEqual(one.big!.perItem);
+    expect(three.big!.perItem).toEqual(one.big!.perItem);
+    // acc was read (inout) and added to.
+    expect(two.big!.acc).toEqual(one.big!.perItem.map((s) => 1 + s));
+    expect(three.big!.acc).toEqual(two.big!.acc);
+  });
+
+  it('keeps small work in the calling thread', () => {
+    expect(two.small!.threads).toBe(1);
+    expect(two.small!.perItem).toEqual(one.small!.perItem);
+  });
+
+  it("reports a worker's error as a ParallelError naming the kernel, and keeps working", () => {
+    expect(one.error).toMatchObject({ name: 'RangeError', isParallelError: false, message: 'item 63 is bad' });
+    expect(two.error).toMatchObject({ name: 'ParallelError', isParallelError: true });
+    expect(two.error!.message).toBe('failsOnLast: in a worker thread: RangeError: item 63 is bad');
+    expect(two.afterError!.threads).toBe(2);
+    expect(two.afterError!.perItem).toEqual(one.big!.perItem);
+    expect(two.status!.broken).toBeUndefined();
+  });
+
+  it('rejects a malformed NORMLAB_NUM_THREADS with a named error', () => {
+    expect(check('two').threadsError).toBe('TensorError: setNumThreads: NORMLAB_NUM_THREADS must be an integer from 1 to 256, got null');
+    expect(check('0').threadsError).toContain('NORMLAB_NUM_THREADS must be an integer from 1 to 256, got 0');
+  });
+});
+
+describe('setNumThreads', () => {
+  it('rejects counts that are not positive integers', () => {
+    for (const bad of [0, -1, 1.5, Number.NaN, 1000]) expect(() => setNumThreads(bad)).toThrow(TensorError);
+    expect(() => setNumThreads(0)).toThrow('setNumThreads: threads must be an integer from 1 to 256, got 0');
+  });
+
+  it('runs a kernel from TypeScript sources in the calling thread', () => {
+    const before = getNumThreads();
+    setNumThreads(2);
+    try {
+      const seen: number[] = [];
+      const k = rangeKernel(import.meta.url, 'none', (a: { out: Float64Array }, s: number, e: number) => {
+        seen.push(s, e);
+        for (let i = s; i < e; i++) a.out[i] = i;
+      });
+      const out = new Float64Array(1 << 18);
+      parallelFor(k, { out }, out.length, 1, { out: ['out'] });
+      expect(seen).toEqual([0, out.length]);
+      expect(out[12345]).toBe(12345);
+    } finally {
+      setNumThreads(before);
+    }
+  });
+});

@@ -1,0 +1,294 @@
+/**
+ * Intra-op parallelism for the pure-TypeScript kernels, as PyTorch's intra-op threads: ops stay
+ * synchronous, a kernel's items are split across a pool of worker threads, the calling thread
+ * computes the first part itself and then blocks (Atomics.wait) until the workers have finished.
+ *
+ * A kernel takes part through a range function `(args, start, end) => void`, exported from its
+ * module, that computes items [start, end) and writes only their results; `args` is a plain
+ * object of numbers, booleans, null and typed arrays. The module names it once with
+ * `rangeKernel(import.meta.url, 'exportName', fn)` and calls `parallelFor(kernel, args, count,
+ * workPerItem, io)`. An item is always computed whole by one thread, in the same order, so
+ * results are bit-identical for every thread count; reductions across items go through per-item
+ * partial results that the caller combines in a fixed order.
+ *
+ * Tensors stay on ordinary ArrayBuffers, which workers cannot see: the calling thread works on
+ * them in place, and each worker's share of the large arrays is copied into the pool's scratch
+ * SharedArrayBuffers (kept and reused, one per argument name) and its results copied back
+ * (`ParallelIO`). Copies cost memory bandwidth (about 0.2–1 ms per 4 MB here), so only kernels
+ * that pass over their data several times gain. Tensors are not themselves put on
+ * SharedArrayBuffers because V8 (Node 20) frees those only at a full GC and does not count them
+ * towards starting one: 3000 4 MB allocations grew the process to 10 GB.
+ *
+ * It runs the range function on [0, count) in the calling thread instead when: one thread is
+ * configured; the work is too small to pay for a wake-up; the module is not a `.js` file a worker
+ * can import (TypeScript sources under a test runner); worker threads do not exist (browsers);
+ * the pool was given up after a failure; or already inside a worker.
+ *
+ * Threads: `NORMLAB_NUM_THREADS`, else the machine's available parallelism (at most 8);
+ * `setNumThreads(n)` at run time.
+ */
+import type { MessagePort, Worker } from 'node:worker_threads';
+import { TensorError } from './errors.js';
+
+/** A worker failed, died or did not answer in time: the op's result is incomplete. */
+export class ParallelError extends TensorError {
+  constructor(op: string, message: string) {
+    super(op, message);
+    this.name = 'ParallelError';
+  }
+}
+
+export type RangeFunction<A> = (args: A, start: number, end: number) => void;
+
+/** A kernel's range function and where a worker finds it. */
+export interface RangeKernel<A> {
+  readonly moduleUrl: string;
+  readonly exportName: string;
+  readonly fn: RangeFunction<A>;
+}
+
+/** Name a module's exported range function so workers can import it (pass `import.meta.url`). */
+export function rangeKernel<A>(moduleUrl: string, exportName: string, fn: RangeFunction<A>): RangeKernel<A> {
+  return { moduleUrl, exportName, fn };
+}
+
+/** Work (about one element visit) below which a part is not worth a thread's wake-up (~50 µs). */
+const MIN_WORK_PER_PART = 1 << 16;
+/** Arrays at least this large are allocated on shared memory while threads are on. */
+const SHARED_MIN_BYTES = 1 << 16;
+/** How long the calling thread waits for a worker before it gives up (first call: start-up too). */
+const WORKER_TIMEOUT_MS = 120_000;
+const MAX_DEFAULT_THREADS = 8;
+const MAX_THREADS = 256;
+
+const PENDING = 0;
+const DONE = 1;
+const FAILED = 2;
+
+const WORKER_FLAG = Symbol.for('normlab.parallel.worker');
+/** Module URLs a worker thread can import as they are (not TypeScript sources under a test runner). */
+const WORKER_IMPORTABLE = /\.[cm]?js$/;
+
+type WorkerThreadsModule = typeof import('node:worker_threads');
+type OsModule = typeof import('node:os');
+
+interface NodeProcessLike {
+  getBuiltinModule?: (id: string) => unknown;
+  env?: Record<string, string | undefined>;
+}
+
+function nodeProcess(): NodeProcessLike | undefined {
+  return (globalThis as { process?: NodeProcessLike }).process;
+}
+
+/** `node:worker_threads` when this is Node (20.16+); undefined in browsers. */
+function workerThreads(): WorkerThreadsModule | undefined {
+  return nodeProcess()?.getBuiltinModule?.('node:worker_threads') as WorkerThreadsModule | undefined;
+}
+
+function insideWorker(): boolean {
+  return (globalThis as Record<symbol, unknown>)[WORKER_FLAG] === true;
+}
+
+function checkThreadCount(source: string, n: unknown): number {
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_THREADS) {
+    throw new TensorError('setNumThreads', `${source} must be an integer from 1 to ${MAX_THREADS}, got ${JSON.stringify(n)}`);
+  }
+  return n;
+}
+
+function defaultThreads(): number {
+  const env = nodeProcess()?.env?.NORMLAB_NUM_THREADS;
+  if (env !== undefined && env !== '') return checkThreadCount('NORMLAB_NUM_THREADS', Number(env));
+  const os = nodeProcess()?.getBuiltinModule?.('node:os') as OsModule | undefined;
+  const cores = os ? (os.availableParallelism?.() ?? os.cpus().length) : 1;
+  return Math.max(1, Math.min(MAX_DEFAULT_THREADS, cores));
+}
+
+let threads: number | undefined;
+
+/** Threads the kernels may use (the calling thread included). */
+export function getNumThreads(): number {
+  threads ??= defaultThreads();
+  return threads;
+}
+
+/** Set the threads the kernels may use (1 = everything in the calling thread). */
+export function setNumThreads(n: number): void {
+  const next = checkThreadCount('threads', n);
+  if (pool && pool.workers.length !== next - 1) closePool();
+  threads = next;
+}
+
+/** Whether kernels may run on worker threads here and now. */
+function threadsAvailable(): boolean {
+  return getNumThreads() > 1 && !insideWorker() && typeof SharedArrayBuffer === 'function' && workerThreads() !== undefined;
+}
+
+interface Pool {
+  workers: Worker[];
+  errorPorts: MessagePort[];
+  /** One status word per worker: PENDING while it works on a part, then DONE or FAILED. */
+  status: Int32Array;
+  /** Scratch shared memory per argument name, grown as needed and reused. */
+  scratch: Map<string, SharedArrayBuffer>;
+}
+
+let pool: Pool | undefined;
+/** Why the pool was given up (a worker that died or hung); parallelFor then runs serially. */
+let poolBroken: string | undefined;
+
+function closePool(): void {
+  if (!pool) return;
+  for (const w of pool.workers) void w.terminate();
+  for (const p of pool.errorPorts) p.close();
+  pool = undefined;
+}
+
+function openPool(wt: WorkerThreadsModule, count: number): Pool {
+  const status = new Int32Array(new SharedArrayBuffer(4 * count));
+  const workers: Worker[] = [];
+  const errorPorts: MessagePort[] = [];
+  const script = new URL('./parallel-worker.js', import.meta.url);
+  for (let i = 0; i < count; i++) {
+    const { port1, port2 } = new wt.MessageChannel();
+    const worker = new wt.Worker(script, {
+      workerData: { status, index: i, errorPort: port2 },
+      transferList: [port2],
+    });
+    // Workers must not keep a finished program alive, nor crash it from their thread.
+    worker.unref();
+    worker.on('error', () => undefined);
+    port1.unref();
+    workers.push(worker);
+    errorPorts.push(port1);
+  }
+  return { workers, errorPorts, status, scratch: new Map() };
+}
+
+type TypedArrayLike = Float32Array | Float64Array;
+type TypedArrayConstructorLike = new (buffer: SharedArrayBuffer, byteOffset: number, length: number) => TypedArrayLike;
+
+/** A view of `a`'s type and length on the pool's scratch memory for `key`. */
+function scratchView(p: Pool, key: string, a: TypedArrayLike): TypedArrayLike {
+  let buf = p.scratch.get(key);
+  if (!buf || buf.byteLength < a.byteLength) {
+    buf = new SharedArrayBuffer(Math.max(a.byteLength, 2 * (buf?.byteLength ?? 0)));
+    p.scratch.set(key, buf);
+  }
+  return new (a.constructor as TypedArrayConstructorLike)(buf, 0, a.length);
+}
+
+/** What a kernel's range function reads and writes, so the pool knows what to copy where. */
+export interface ParallelIO<A> {
+  /** The typed arrays of `args` the kernel writes; every other one is only read. */
+  out: readonly (keyof A & string)[];
+  /** Written arrays it also reads (a gradient it adds to). */
+  inout?: readonly (keyof A & string)[];
+  /**
+   * The large arrays, and the element ranges [from, to) that items [start, end) touch in each of
+   * them (flat: from₀, to₀, from₁, to₁, …). The calling thread works on these arrays in place;
+   * only the workers' ranges are copied to and from scratch memory. Every other array is
+   * mirrored whole (for everyone), which suits small ones: statistics, γ, per-row sums.
+   */
+  split?: { arrays: readonly (keyof A & string)[]; ranges: (start: number, end: number) => number[] };
+}
+
+function copyRanges(to: TypedArrayLike, from: TypedArrayLike, ranges: number[]): void {
+  for (let i = 0; i < ranges.length; i += 2) to.set(from.subarray(ranges[i]!, ranges[i + 1]!), ranges[i]!);
+}
+
+/**
+ * Run `kernel.fn(args, start, end)` over [0, count), split into contiguous parts across the
+ * threads when it pays (see the file comment); returns once every part is done.
+ * `workPerItem`: about how many elements one item visits, to decide whether to split.
+ */
+export function parallelFor<A extends object>(kernel: RangeKernel<A>, args: A, count: number, workPerItem: number, io: ParallelIO<A>): void {
+  const parts = Math.min(getNumThreads(), count, Math.floor((count * workPerItem) / MIN_WORK_PER_PART));
+  const wt = parts > 1 && poolBroken === undefined && WORKER_IMPORTABLE.test(kernel.moduleUrl) && threadsAvailable() ? workerThreads() : undefined;
+  if (!wt) {
+    kernel.fn(args, 0, count);
+    return;
+  }
+  if (!pool) pool = openPool(wt, getNumThreads() - 1);
+  const p0 = pool;
+  const bound = (p: number) => Math.round((p * count) / parts);
+  const workerRanges: number[][] = [];
+  for (let p = 1; p < parts; p++) workerRanges.push(io.split ? io.split.ranges(bound(p), bound(p + 1)) : []);
+  const written = new Set<string>(io.out);
+  const read = (key: string) => !written.has(key) || (io.inout?.includes(key as keyof A & string) ?? false);
+  const split = new Set<string>(io.split?.arrays ?? []);
+  const mainArgs: Record<string, unknown> = {};
+  const workerArgs: Record<string, unknown> = {};
+  const copyBack: (() => void)[] = [];
+  for (const [key, value] of Object.entries(args)) {
+    if (!ArrayBuffer.isView(value)) {
+      mainArgs[key] = value;
+      workerArgs[key] = value;
+      continue;
+    }
+    const a = value as TypedArrayLike;
+    const view = scratchView(p0, key, a);
+    workerArgs[key] = view;
+    if (split.has(key)) {
+      mainArgs[key] = a;
+      if (read(key)) for (const r of workerRanges) copyRanges(view, a, r);
+      if (written.has(key)) copyBack.push(() => workerRanges.forEach((r) => copyRanges(a, view, r)));
+    } else {
+      mainArgs[key] = view;
+      if (read(key)) view.set(a);
+      if (written.has(key)) copyBack.push(() => a.set(view));
+    }
+  }
+  runParts(wt, p0, kernel, mainArgs as A, workerArgs as A, bound, parts);
+  for (const f of copyBack) f();
+}
+
+function runParts<A>(
+  wt: WorkerThreadsModule,
+  p0: Pool,
+  kernel: RangeKernel<A>,
+  mainArgs: A,
+  workerArgs: A,
+  bound: (part: number) => number,
+  parts: number,
+): void {
+  const { workers, errorPorts, status } = p0;
+  for (let p = 1; p < parts; p++) {
+    Atomics.store(status, p - 1, PENDING);
+    const task = { moduleUrl: kernel.moduleUrl, exportName: kernel.exportName, args: workerArgs, start: bound(p), end: bound(p + 1) };
+    workers[p - 1]!.postMessage(task);
+  }
+  let ownError: unknown;
+  try {
+    kernel.fn(mainArgs, 0, bound(1));
+  } catch (e) {
+    ownError = e;
+  }
+  // Wait for every worker even when our own part failed: none may still write into args after
+  // we return.
+  const deadline = Date.now() + WORKER_TIMEOUT_MS;
+  let failure: string | undefined;
+  for (let p = 1; p < parts; p++) {
+    const i = p - 1;
+    while (Atomics.load(status, i) === PENDING) {
+      if (Date.now() > deadline) {
+        poolBroken = `worker ${i + 1} did not finish within ${WORKER_TIMEOUT_MS / 1000} s`;
+        closePool();
+        throw new ParallelError(kernel.exportName, `${poolBroken}; later ops run in one thread`);
+      }
+      Atomics.wait(status, i, PENDING, 1000);
+    }
+    if (Atomics.load(status, i) === FAILED) {
+      const message = wt.receiveMessageOnPort(errorPorts[i]!)?.message as string | undefined;
+      failure ??= message ?? 'a worker failed without a message';
+    }
+  }
+  if (ownError !== undefined) throw ownError;
+  if (failure !== undefined) throw new ParallelError(kernel.exportName, `in a worker thread: ${failure}`);
+}
+
+/** For tests: the reason the pool was given up, if it was. */
+export function parallelStatus(): { threads: number; workers: number; broken: string | undefined } {
+  return { threads: getNumThreads(), workers: pool?.workers.length ?? 0, broken: poolBroken };
+}

@@ -1,0 +1,46 @@
+// Runs the BUILT tensor package's parallelFor in a plain Node process (worker threads import
+// dist/ and the .mjs kernels directly) and prints one JSON line for src/parallel.test.ts.
+// NORMLAB_NUM_THREADS comes from the parent's environment.
+import { ParallelError, getNumThreads, parallelFor, parallelStatus, rangeKernel } from '../dist/index.js';
+import * as kernels from './range-kernels.mjs';
+
+const url = new URL('./range-kernels.mjs', import.meta.url).href;
+const blockSums = rangeKernel(url, 'blockSums', kernels.blockSums);
+const failsOnLast = rangeKernel(url, 'failsOnLast', kernels.failsOnLast);
+
+function runBlockSums(count, k) {
+  const x = new Float32Array(count * k);
+  for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.37) * 100 + (i % 7);
+  const a = { k, count, x, out: new Float32Array(count * k), perItem: new Float64Array(count), acc: new Float64Array(count).fill(1), tid: new Float64Array(count) };
+  parallelFor(blockSums, a, count, k, {
+    out: ['out', 'perItem', 'acc', 'tid'],
+    inout: ['acc'],
+    split: { arrays: ['x', 'out'], ranges: (s, e) => [s * k, e * k] },
+  });
+  let outOk = true;
+  for (let i = 0; i < x.length; i++) if (a.out[i] !== Math.fround(2 * x[i])) outOk = false;
+  return { outOk, perItem: Array.from(a.perItem), acc: Array.from(a.acc), threads: [...new Set(a.tid)].length };
+}
+
+let threadsError = null;
+try {
+  getNumThreads();
+} catch (e) {
+  threadsError = `${e.name}: ${e.message}`;
+}
+const result = { threadsError };
+if (!threadsError) {
+  result.threads = getNumThreads();
+  result.big = runBlockSums(64, 4096);
+  result.small = runBlockSums(4, 16);
+  const f = { count: 64, tid: new Float64Array(64), big: new Float32Array(64 * 4096) };
+  try {
+    parallelFor(failsOnLast, f, 64, 4096, { out: ['tid'] });
+    result.error = null;
+  } catch (e) {
+    result.error = { name: e.name, isParallelError: e instanceof ParallelError, message: e.message };
+  }
+  result.afterError = runBlockSums(64, 4096);
+  result.status = parallelStatus();
+}
+console.log(JSON.stringify(result));
