@@ -7,8 +7,9 @@ import { backendInfo } from '@normlab/gpu';
 if (getBackend() !== 'gpu') throw new Error(`expected backend gpu after import, got ${getBackend()}`);
 
 // Suites that run in float64 by design (gradient checks; the fused-vs-composed comparison; the
-// window ablation's gradient checks): there every kernel rightly falls back to cpu.
-const CPU_ONLY_SUITES = ['gradcheck.test.ts', 'fused.test.ts', 'window.test.ts'];
+// window ablation's gradient checks; the float64 statistics checks), where every kernel rightly
+// falls back to cpu, and the cpu kernels' thread test, which runs in a child process.
+const CPU_ONLY_SUITES = ['gradcheck.test.ts', 'fused.test.ts', 'window.test.ts', 'moments.test.ts', 'parallel.test.ts'];
 const file = (globalThis as { __vitest_worker__?: { filepath?: string } }).__vitest_worker__?.filepath ?? '';
 const allowCpuOnly = CPU_ONLY_SUITES.some((name) => file.endsWith(name));
 

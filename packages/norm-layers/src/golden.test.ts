@@ -188,7 +188,7 @@ describe('large mean (≈1e4), small spread (0.01): against a float64 reference'
     });
   }
 
-  it('a one-pass E[x²] − E[x]² in float32 collapses on this input (why the kernels are two-pass)', () => {
+  it('a one-pass E[x²] − E[x]² in float32 collapses on this input (why the kernels shift before summing in float64)', () => {
     const x = decode(golden.largeMean[0]!.x).data as Float32Array;
     const f = Math.fround;
     let s = 0;

@@ -16,9 +16,10 @@
  * backward with one output array and no intermediate (N, C, H, W) tensor; the layers use them on
  * `cpu`, and on another backend only when it registers them too (else the basic kernels).
  *
- * Statistics are two-pass with float64 accumulation (a JS number), and `x − mean` is formed in
- * float64 before anything is stored; a one-pass `E[x²] − E[x]²` would lose every digit for
- * inputs with a large mean and a small spread.
+ * Statistics accumulate in float64 (a JS number) over values shifted by one value of their slot
+ * (`shiftedMoments`: one read of the data, two-pass accuracy), and `x − mean` is formed in
+ * float64 before anything is stored; an unshifted one-pass `E[x²] − E[x]²` would lose every digit
+ * for inputs with a large mean and a small spread.
  *
  * Backward kernels implement the analytic input gradient of `u = (x − μ)·r`:
  *   `dx = r·(g − mean(g) − k·mean(g·u)·u)`,  g = dy·γ,
@@ -27,7 +28,15 @@
  * `r = 1/(s + eps)` with the unbiased std `s` over M elements. With constant statistics (eval
  * with running statistics) both mean terms vanish: `dx = r·g`.
  */
-import { type Tensor, type TypedArray, allocate, fromArray, registerKernel } from '@normlab/tensor';
+import {
+  type Tensor,
+  type TypedArray,
+  allocate,
+  fromArray,
+  parallelFor,
+  rangeKernel,
+  registerKernel,
+} from '@normlab/tensor';
 
 /** How a grouped kernel reads an (N, C, S) input. */
 export interface GroupedLayout {
@@ -146,7 +155,7 @@ export interface TwoStageBackwardResult {
 
 declare module '@normlab/tensor' {
   interface KernelSignatures {
-    /** Two-pass mean and variance (`correction` 0 = biased, 1 = unbiased) per slot. */
+    /** Mean and variance (`correction` 0 = biased, 1 = unbiased) per slot, float64, shifted one-pass (see `shiftedMoments`). */
     normMoments: (x: Tensor, layout: GroupedLayout, correction: number) => Moments;
     /** `y = (x − mean[slot])·rstd[slot]·γ_c + β_c` (γ, β optional: 1 and 0). */
     normApply: (
@@ -198,7 +207,7 @@ declare module '@normlab/tensor' {
       bias: Tensor | null,
     ) => Tensor;
     /**
-     * Fused forward of a grouped norm in PyTorch's form: per slot, two-pass statistics (biased
+     * Fused forward of a grouped norm in PyTorch's form: per slot, shifted one-read statistics (biased
      * variance) and `y = (x − mean)·rstd·γ + β`, one slot at a time while it is in cache.
      * Same result as `normMoments` + `normApply`.
      */
@@ -267,6 +276,19 @@ function slotCount(l: GroupedLayout): number {
   return l.perSample ? l.n * l.groups : l.groups;
 }
 
+/**
+ * The element ranges of an (N, C, S) array that slots [slot0, slot1) cover, flat [from, to, …]:
+ * one range when slots are per sample (slot n·G + g is the block of sample n's group g), one per
+ * sample for groups pooled over the batch. What a worker's share of x, dy and the output is.
+ */
+function slotRanges(l: { n: number; c: number; s: number; groups: number; perSample: boolean }, slot0: number, slot1: number): number[] {
+  const block = (l.c / l.groups) * l.s;
+  if (l.perSample) return [slot0 * block, slot1 * block];
+  const ranges: number[] = [];
+  for (let n = 0; n < l.n; n++) ranges.push((n * l.groups + slot0) * block, (n * l.groups + slot1) * block);
+  return ranges;
+}
+
 /** Two results of a helper that returns a pair of sums (no object allocated per call). */
 const pair = new Float64Array(2);
 
@@ -315,25 +337,62 @@ function blockSqDev(d: TypedArray, start: number, end: number, m: number): numbe
 }
 
 /**
- * Two-pass moments of one grouped slot: channels g·cpg … (g + 1)·cpg − 1 of samples [n0, n1),
- * each sample's part one contiguous block of cpg·S values. Mean into pair[0] and Σ (x − mean)²
- * into pair[1]; both passes finish the slot while its blocks are still in cache.
+ * Σ (d[i] − K) and Σ (d[i] − K)² over d[start..end) in float64 into `pair` (two accumulators
+ * per sum): one read of the data for both moments of values shifted by K.
+ */
+function shiftedSums(d: TypedArray, start: number, end: number, K: number): void {
+  let a0 = 0;
+  let a1 = 0;
+  let b0 = 0;
+  let b1 = 0;
+  let i = start;
+  for (; i + 1 < end; i += 2) {
+    const d0 = d[i]! - K;
+    const d1 = d[i + 1]! - K;
+    a0 += d0;
+    a1 += d1;
+    b0 += d0 * d0;
+    b1 += d1 * d1;
+  }
+  if (i < end) {
+    const d0 = d[i]! - K;
+    a0 += d0;
+    b0 += d0 * d0;
+  }
+  pair[0] = a0 + a1;
+  pair[1] = b0 + b1;
+}
+
+/**
+ * Mean into pair[0] and M2 = Σ (x − mean)² into pair[1] from the shifted sums T1 = Σ (x − K),
+ * T2 = Σ (x − K)² of M values: mean = K + T1/M, M2 = T2 − T1²/M. With K one of the values,
+ * (K − mean)² ≤ M2, so the subtraction loses at most log2(M) of float64's 53 bits (a million
+ * values still leave 33, beyond float32's 24): two-pass accuracy at one read of the data. A
+ * one-pass E[x²] − E[x]² without the shift would lose every digit for a large mean.
+ */
+function shiftedMoments(K: number, t1: number, t2: number, M: number): void {
+  const d = t1 / M;
+  pair[0] = K + d;
+  pair[1] = Math.max(0, t2 - t1 * d);
+}
+
+/**
+ * Moments of one grouped slot, channels g·cpg … (g + 1)·cpg − 1 of samples [n0, n1), each
+ * sample's part one contiguous block of cpg·S values, in one read shifted by the slot's first
+ * value: mean into pair[0], Σ (x − mean)² into pair[1].
  */
 function slotMoments(xd: TypedArray, C: number, S: number, cpg: number, g: number, n0: number, n1: number): void {
   const block = cpg * S;
-  let sum = 0;
+  const K = xd[(n0 * C + g * cpg) * S]!;
+  let t1 = 0;
+  let t2 = 0;
   for (let n = n0; n < n1; n++) {
     const start = (n * C + g * cpg) * S;
-    sum += blockSum(xd, start, start + block);
+    shiftedSums(xd, start, start + block, K);
+    t1 += pair[0]!;
+    t2 += pair[1]!;
   }
-  const m = sum / (block * (n1 - n0));
-  let sq = 0;
-  for (let n = n0; n < n1; n++) {
-    const start = (n * C + g * cpg) * S;
-    sq += blockSqDev(xd, start, start + block, m);
-  }
-  pair[0] = m;
-  pair[1] = sq;
+  shiftedMoments(K, t1, t2, block * (n1 - n0));
 }
 
 // Row helpers. Every hot loop lives in one of these small functions, called once per row or
@@ -587,33 +646,40 @@ function normApplyCpu(
   return fromArray(out, [N, C, S]);
 }
 
-function normBackwardCpu(
-  x: Tensor,
-  dy: Tensor,
-  l: GroupedLayout,
-  mean: Float64Array,
-  rstd: Float64Array,
-  k: Float64Array | null,
-  weight: Tensor | null,
-  statsConstant: boolean,
-  accumulateInto: Tensor | null,
-): GroupedBackwardResult {
-  const xd = dataOf(x);
-  const gd = dataOf(dy);
-  const { n: N, c: C, s: S, groups: G, perSample } = l;
+/** What `normBackwardSlots` reads and writes. */
+export interface NormBackwardArgs {
+  x: TypedArray;
+  dy: TypedArray;
+  /** dx, or the gradient dx is added to when `accumulate`. */
+  out: TypedArray;
+  accumulate: boolean;
+  w: TypedArray | null;
+  mean: Float64Array;
+  rstd: Float64Array;
+  k: Float64Array | null;
+  statsConstant: boolean;
+  /** Per (n, c) row: Σ dy and Σ dy·x̂, summed over n per channel by the caller in n order. */
+  rowDy: Float64Array;
+  rowDyX: Float64Array;
+  n: number;
+  c: number;
+  s: number;
+  groups: number;
+  perSample: boolean;
+}
+
+/**
+ * normBackward for slots [slot0, slot1), both passes over one slot's rows (C/G·S values per
+ * sample: 8 KiB for GN at 32×32 with 2 channels a group, N·S for BN) while they are still in
+ * L1/L2, instead of two sweeps over the whole tensor from memory. A range function.
+ */
+export function normBackwardSlots(a: NormBackwardArgs, slot0: number, slot1: number): void {
+  const { x: xd, dy: gd, out, accumulate, w, mean, rstd, k, statsConstant, rowDy, rowDyX } = a;
+  const { n: N, c: C, s: S, groups: G, perSample } = a;
   const cpg = C / G;
-  const slots = slotCount(l);
-  const w = weight ? dataOf(weight) : null;
-  const dweight = new Float64Array(C);
-  const dbias = new Float64Array(C);
-  const out: TypedArray = accumulateInto ? accumulateInto.data : allocate(x.dtype, N * C * S);
-  const acc = accumulateInto !== null;
   const samplesPerSlot = perSample ? 1 : N;
   const count = cpg * S * samplesPerSlot;
-  // Slot by slot: both passes run over one slot's rows (C/G·S values per sample: 8 KiB for GN at
-  // 32×32 with 2 channels a group, N·S for BN) while they are still in L1/L2, instead of two
-  // sweeps over the whole tensor from memory.
-  for (let slot = 0; slot < slots; slot++) {
+  for (let slot = slot0; slot < slot1; slot++) {
     const g = perSample ? slot % G : slot;
     const n0 = perSample ? (slot / G) | 0 : 0;
     const m = mean[slot]!;
@@ -627,8 +693,8 @@ function normBackwardCpu(
         dyMoments(gd, xd, base, base + S, m);
         const sdy = pair[0]!;
         const sdyx = pair[1]! * r;
-        dbias[c]! += sdy;
-        dweight[c]! += sdyx;
+        rowDy[n * C + c] = sdy;
+        rowDyX[n * C + c] = sdyx;
         const gamma = w ? w[c]! : 1;
         sumG += gamma * sdy;
         sumGX += gamma * sdyx;
@@ -645,12 +711,61 @@ function normBackwardCpu(
       for (let c = g * cpg; c < (g + 1) * cpg; c++) {
         const a = r * (w ? w[c]! : 1);
         const base = (n * C + c) * S;
-        if (acc) gradAffineAdd(out, gd, xd, base, base + S, a, c1, m, c0);
+        if (accumulate) gradAffineAdd(out, gd, xd, base, base + S, a, c1, m, c0);
         else gradAffine(out, gd, xd, base, base + S, a, c1, m, c0);
       }
     }
   }
-  return { dx: accumulateInto ?? fromArray(out, [N, C, S]), dweight, dbias };
+}
+
+const normBackwardTask = rangeKernel(import.meta.url, 'normBackwardSlots', normBackwardSlots);
+
+function normBackwardCpu(
+  x: Tensor,
+  dy: Tensor,
+  l: GroupedLayout,
+  mean: Float64Array,
+  rstd: Float64Array,
+  k: Float64Array | null,
+  weight: Tensor | null,
+  statsConstant: boolean,
+  accumulateInto: Tensor | null,
+): GroupedBackwardResult {
+  const { n: N, c: C, s: S, groups: G, perSample } = l;
+  const slots = slotCount(l);
+  const args: NormBackwardArgs = {
+    x: dataOf(x),
+    dy: dataOf(dy),
+    out: accumulateInto ? accumulateInto.data : allocate(x.dtype, N * C * S),
+    accumulate: accumulateInto !== null,
+    w: weight ? dataOf(weight) : null,
+    mean,
+    rstd,
+    k,
+    statsConstant,
+    rowDy: new Float64Array(N * C),
+    rowDyX: new Float64Array(N * C),
+    n: N,
+    c: C,
+    s: S,
+    groups: G,
+    perSample,
+  };
+  parallelFor(normBackwardTask, args, slots, (2 * N * C * S) / slots, {
+    out: ['out', 'rowDy', 'rowDyX'],
+    inout: args.accumulate ? ['out'] : [],
+    split: { arrays: ['x', 'dy', 'out'], ranges: (s0, s1) => slotRanges(l, s0, s1) },
+  });
+  // The parameter gradients: row sums over n in order, whichever thread computed them.
+  const dweight = new Float64Array(C);
+  const dbias = new Float64Array(C);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      dbias[c]! += args.rowDy[n * C + c]!;
+      dweight[c]! += args.rowDyX[n * C + c]!;
+    }
+  }
+  return { dx: accumulateInto ?? fromArray(args.out, [N, C, S]), dweight, dbias };
 }
 
 /**
@@ -826,30 +941,36 @@ function blendAffineBackwardCpu(
 
 // ---------------------------------------------------------------------------------------------
 // Fused kernels. Each layer's forward writes one output array and its backward one dx array;
-// no intermediate (N, C, H, W) tensor is materialized. Statistics stay two-pass in float64.
+// no intermediate (N, C, H, W) tensor is materialized. Statistics stay float64 and stable.
 
-function normForwardCpu(
-  x: Tensor,
-  l: GroupedLayout,
-  eps: number,
-  weight: Tensor | null,
-  bias: Tensor | null,
-): NormForwardResult {
-  const xd = dataOf(x);
-  const { n: N, c: C, s: S, groups: G, perSample } = l;
+/** What `normForwardSlots` reads and writes: normForward's arguments as arrays and numbers. */
+export interface NormForwardArgs {
+  x: TypedArray;
+  out: TypedArray;
+  w: TypedArray | null;
+  b: TypedArray | null;
+  mean: Float64Array;
+  variance: Float64Array;
+  rstd: Float64Array;
+  n: number;
+  c: number;
+  s: number;
+  groups: number;
+  perSample: boolean;
+  eps: number;
+}
+
+/**
+ * normForward for slots [slot0, slot1): the statistics of a slot and its normalized output back
+ * to back, so the second and third reads of the slot's values hit L1 (GN) or L2 (BN) instead of
+ * memory. A range function: threads split the slots (see `parallelFor`).
+ */
+export function normForwardSlots(a: NormForwardArgs, slot0: number, slot1: number): void {
+  const { x: xd, out, w, b, mean, variance, rstd, n: N, c: C, s: S, groups: G, perSample, eps } = a;
   const cpg = C / G;
-  const slots = slotCount(l);
-  const w = weight ? dataOf(weight) : null;
-  const b = bias ? dataOf(bias) : null;
-  const mean = new Float64Array(slots);
-  const variance = new Float64Array(slots);
-  const rstd = new Float64Array(slots);
-  const out = allocate(x.dtype, N * C * S);
   const samplesPerSlot = perSample ? 1 : N;
   const count = cpg * S * samplesPerSlot;
-  // Statistics and normalization of one slot back to back: the second and third reads of the
-  // slot's values hit L1 (GN) or L2 (BN) instead of memory.
-  for (let slot = 0; slot < slots; slot++) {
+  for (let slot = slot0; slot < slot1; slot++) {
     const g = perSample ? slot % G : slot;
     const n0 = perSample ? (slot / G) | 0 : 0;
     slotMoments(xd, C, S, cpg, g, n0, n0 + samplesPerSlot);
@@ -868,7 +989,39 @@ function normForwardCpu(
       }
     }
   }
-  return { y: fromArray(out, [N, C, S]), mean, variance, rstd };
+}
+
+const normForwardTask = rangeKernel(import.meta.url, 'normForwardSlots', normForwardSlots);
+
+function normForwardCpu(
+  x: Tensor,
+  l: GroupedLayout,
+  eps: number,
+  weight: Tensor | null,
+  bias: Tensor | null,
+): NormForwardResult {
+  const { n: N, c: C, s: S, groups: G, perSample } = l;
+  const slots = slotCount(l);
+  const args: NormForwardArgs = {
+    x: dataOf(x),
+    out: allocate(x.dtype, N * C * S),
+    w: weight ? dataOf(weight) : null,
+    b: bias ? dataOf(bias) : null,
+    mean: new Float64Array(slots),
+    variance: new Float64Array(slots),
+    rstd: new Float64Array(slots),
+    n: N,
+    c: C,
+    s: S,
+    groups: G,
+    perSample,
+    eps,
+  };
+  parallelFor(normForwardTask, args, slots, (N * C * S) / slots, {
+    out: ['out', 'mean', 'variance', 'rstd'],
+    split: { arrays: ['x', 'out'], ranges: (s0, s1) => slotRanges(l, s0, s1) },
+  });
+  return { y: fromArray(args.out, [N, C, S]), mean: args.mean, variance: args.variance, rstd: args.rstd };
 }
 
 function normParamGradsCpu(
@@ -1110,35 +1263,79 @@ function hybridNormBackwardCpu(
   return { dx: fromArray(out, [N, C, S]), dweight, dbias, dblend };
 }
 
-/** Positions per chunk of the GN+ kernels: the chunk's N rows of x (and dy) stay in L2 between passes. */
-const POS_CHUNK = 1024;
-
-
-/** GN statistics in the authors' form (unbiased std s, r = 1/(s + eps), k) per (n, g) slot. */
-function gnStdEpsStats(xd: TypedArray, l: TwoStageLayout, eps: number): { mean: Float64Array; rstd: Float64Array; k: Float64Array } {
-  const { n: N, c: C, s: S, groups: G } = l;
-  const block = (C / G) * S;
-  const mean = new Float64Array(N * G);
-  const rstd = new Float64Array(N * G);
-  const k = new Float64Array(N * G);
-  for (let slot = 0; slot < N * G; slot++) {
-    // Slot (n, g) is the contiguous block starting at slot·block.
-    const start = slot * block;
-    const m = blockSum(xd, start, start + block) / block;
-    const s = Math.sqrt(blockSqDev(xd, start, start + block, m) / (block - 1));
-    mean[slot] = m;
-    rstd[slot] = 1 / (s + eps);
-    k[slot] = s > 0 ? (block * (s + eps)) / ((block - 1) * s) : 0;
-  }
-  return { mean, rstd, k };
+/** What `gnPlusForwardGroups` reads and writes. */
+export interface GNPlusForwardArgs {
+  x: TypedArray;
+  out: TypedArray;
+  w: TypedArray | null;
+  b: TypedArray | null;
+  blend: Float64Array;
+  /** GN statistics per (n, g) slot in the authors' form: mean, r = 1/(s + eps), k. */
+  gnMean: Float64Array;
+  gnRstd: Float64Array;
+  gnK: Float64Array;
+  /** Batch-stage statistics per (c, h, w) position. */
+  posMean: Float64Array;
+  posRstd: Float64Array;
+  posK: Float64Array;
+  n: number;
+  c: number;
+  s: number;
+  groups: number;
+  eps: number;
 }
 
 /**
- * GN+ forward, gn-first: u = GN(x) (per-slot statistics first), then chunk by chunk of (c, h, w)
- * positions: the batch statistics of u per position (two passes, u recomputed from x in
- * float64), and y = γ·(w·u + (1 − w)·v) + β written in one pass while the chunk is in L2.
- * Neither u nor v is materialized.
+ * GN+ forward (gn-first) for channel groups [g0, g1). Everything of one group stays in L2 (N
+ * samples × C/G channels × S values): its GN statistics per sample (two passes, the unbiased std
+ * s and r = 1/(s + eps)), then channel by channel the batch statistics of u = (x − m)·r per
+ * position (two passes, u recomputed from x in float64) and y = γ·(w·u + (1 − w)·v) + β in one
+ * pass. Neither u nor v is materialized. A range function: threads split the groups.
  */
+export function gnPlusForwardGroups(a: GNPlusForwardArgs, g0: number, g1: number): void {
+  const { x: xd, out, w, b, blend, gnMean, gnRstd, gnK, posMean, posRstd, posK, n: N, c: C, s: S, groups: G, eps } = a;
+  const cpg = C / G;
+  const P = C * S;
+  const block = cpg * S;
+  const mn = new Float64Array(N);
+  const rn = new Float64Array(N);
+  for (let g = g0; g < g1; g++) {
+    for (let n = 0; n < N; n++) {
+      // Slot (n, g) is the contiguous block starting at slot·block.
+      const slot = n * G + g;
+      const start = slot * block;
+      const K = xd[start]!;
+      shiftedSums(xd, start, start + block, K);
+      shiftedMoments(K, pair[0]!, pair[1]!, block);
+      const m = pair[0]!;
+      const sd = Math.sqrt(pair[1]! / (block - 1));
+      gnMean[slot] = m;
+      gnRstd[slot] = 1 / (sd + eps);
+      gnK[slot] = sd > 0 ? (block * (sd + eps)) / ((block - 1) * sd) : 0;
+      mn[n] = m;
+      rn[n] = gnRstd[slot]!;
+    }
+    for (let c = g * cpg; c < (g + 1) * cpg; c++) {
+      const q0 = c * S;
+      const q1 = q0 + S;
+      // Σ (u − μ_p)² lands in posRstd, which becomes 1/(s + eps) below.
+      gnpPosStats(xd, N, P, q0, q1, mn, rn, posMean, posRstd);
+      for (let p = q0; p < q1; p++) {
+        const sd = Math.sqrt(posRstd[p]! / (N - 1));
+        posRstd[p] = 1 / (sd + eps);
+        posK[p] = sd > 0 ? (N * (sd + eps)) / ((N - 1) * sd) : 0;
+      }
+      const gamma = w ? w[c]! : 1;
+      const aw = gamma * blend[c]!;
+      const bb = gamma - aw; // γ·(1 − w)
+      const shift = b ? b[c]! : 0;
+      for (let n = 0; n < N; n++) gnpOutput(out, xd, posMean, posRstd, n * P, q0, q1, mn[n]!, rn[n]!, aw, bb, shift);
+    }
+  }
+}
+
+const gnPlusForwardTask = rangeKernel(import.meta.url, 'gnPlusForwardGroups', gnPlusForwardGroups);
+
 function gnPlusForwardCpu(
   x: Tensor,
   l: TwoStageLayout,
@@ -1147,65 +1344,128 @@ function gnPlusForwardCpu(
   weight: Tensor | null,
   bias: Tensor | null,
 ): GNPlusForwardResult {
-  const xd = dataOf(x);
   const { n: N, c: C, s: S, groups: G } = l;
-  const cpg = C / G;
   const P = C * S;
-  const w = weight ? dataOf(weight) : null;
-  const b = bias ? dataOf(bias) : null;
-  const gn = gnStdEpsStats(xd, l, eps);
-  const posMean = new Float64Array(P);
-  const posRstd = new Float64Array(P);
-  const posK = new Float64Array(P);
-  const mn = new Float64Array(N);
-  const rn = new Float64Array(N);
-  const out = allocate(x.dtype, N * P);
-  for (let p0 = 0; p0 < P; p0 += POS_CHUNK) {
-    const p1 = Math.min(P, p0 + POS_CHUNK);
-    const cFirst = (p0 / S) | 0;
-    const cLast = ((p1 - 1) / S) | 0;
-    for (let c = cFirst; c <= cLast; c++) {
-      const g = (c / cpg) | 0;
-      for (let n = 0; n < N; n++) {
-        mn[n] = gn.mean[n * G + g]!;
-        rn[n] = gn.rstd[n * G + g]!;
-      }
-      const q0 = Math.max(p0, c * S);
-      const q1 = Math.min(p1, (c + 1) * S);
-      // Σ (u − μ_p)² lands in posRstd, which becomes 1/(s + eps) below.
-      gnpPosStats(xd, N, P, q0, q1, mn, rn, posMean, posRstd);
-      for (let p = q0; p < q1; p++) {
-        const sd = Math.sqrt(posRstd[p]! / (N - 1));
-        posRstd[p] = 1 / (sd + eps);
-        posK[p] = sd > 0 ? (N * (sd + eps)) / ((N - 1) * sd) : 0;
-      }
-    }
-    // The chunk's x rows are still in L2: y from a recomputed u.
-    for (let n = 0; n < N; n++) {
-      for (let c = cFirst; c <= cLast; c++) {
-        const slot = n * G + ((c / cpg) | 0);
-        const gamma = w ? w[c]! : 1;
-        const a = gamma * blend[c]!;
-        const bb = gamma - a; // γ·(1 − w)
-        const q0 = Math.max(p0, c * S);
-        const q1 = Math.min(p1, (c + 1) * S);
-        gnpOutput(out, xd, posMean, posRstd, n * P, q0, q1, gn.mean[slot]!, gn.rstd[slot]!, a, bb, b ? b[c]! : 0);
-      }
-    }
-  }
-  return { y: fromArray(out, [N, C, S]), saved: { gnMean: gn.mean, gnRstd: gn.rstd, gnK: gn.k, posMean, posRstd, posK } };
+  const args: GNPlusForwardArgs = {
+    x: dataOf(x),
+    out: allocate(x.dtype, N * P),
+    w: weight ? dataOf(weight) : null,
+    b: bias ? dataOf(bias) : null,
+    blend,
+    gnMean: new Float64Array(N * G),
+    gnRstd: new Float64Array(N * G),
+    gnK: new Float64Array(N * G),
+    posMean: new Float64Array(P),
+    posRstd: new Float64Array(P),
+    posK: new Float64Array(P),
+    n: N,
+    c: C,
+    s: S,
+    groups: G,
+    eps,
+  };
+  parallelFor(gnPlusForwardTask, args, G, (5 * N * P) / G, {
+    out: ['out', 'gnMean', 'gnRstd', 'gnK', 'posMean', 'posRstd', 'posK'],
+    split: { arrays: ['x', 'out'], ranges: (g0, g1) => slotRanges({ ...l, perSample: false }, g0, g1) },
+  });
+  const { gnMean, gnRstd, gnK, posMean, posRstd, posK } = args;
+  return { y: fromArray(args.out, [N, C, S]), saved: { gnMean, gnRstd, gnK, posMean, posRstd, posK } };
+}
+
+/** What `gnPlusBackwardGroups` reads and writes. */
+export interface GNPlusBackwardArgs extends GNPlusSaved {
+  x: TypedArray;
+  dy: TypedArray;
+  /** dx, or null when the input gradient is not needed. */
+  out: TypedArray | null;
+  w: TypedArray | null;
+  blend: Float64Array;
+  /** Per channel: Σ dy, Σ dy·u and Σ dy·v (the parameter gradients follow from them). */
+  sDy: Float64Array;
+  sDyU: Float64Array;
+  sDyV: Float64Array;
+  n: number;
+  c: number;
+  s: number;
+  groups: number;
 }
 
 /**
- * GN+ backward, gn-first. Chunk by chunk of positions: recompute u from x and take
- * per position A_p = Σ_n dy and B_p = Σ_n dy·(u − μ_p). Everything else of the batch stage and the
- * blend follows per position (v = r_p·(u − μ_p) is affine in u at fixed p):
+ * GN+ backward (gn-first) for channel groups [g0, g1), the group's data in L2 throughout.
+ * Channel by channel: recompute u from x and take per position A_p = Σ_n dy and
+ * B_p = Σ_n dy·(u − μ_p). Everything else of the batch stage and the blend follows per position
+ * (v = r_p·(u − μ_p) is affine in u at fixed p):
  *   Σ dy·u = B_p + μ_p·A_p,   Σ dy·v = r_p·B_p,
  *   c0_p = −r_p·gb·A_p/N,   c1_p = −r_p³·k_p·gb·B_p/N,   gb = (1 − w_c)·γ_c,
- * and the gradient reaching u is du = (w_c·γ_c + r_p·gb)·dy + c1_p·(u − μ_p) + c0_p. A second
- * sweep writes du into the output array, summing Σ du and Σ du·u per GN slot; a last pass per
- * slot turns it into dx = r·du − r·mean(du) − r·k·mean(du·u)·u in place.
+ * and the gradient reaching u is du = (w_c·γ_c + r_p·gb)·dy + c1_p·(u − μ_p) + c0_p, written
+ * into the output while Σ du and Σ du·u are summed per GN slot; a last pass per slot (n, g)
+ * turns it into dx = r·du − r·mean(du) − r·k·mean(du·u)·u in place. A range function.
  */
+export function gnPlusBackwardGroups(a: GNPlusBackwardArgs, g0: number, g1: number): void {
+  const { x: xd, dy: gd, out, w, blend, gnMean, gnRstd, gnK, posMean, posRstd, posK, sDy, sDyU, sDyV } = a;
+  const { n: N, c: C, s: S, groups: G } = a;
+  const cpg = C / G;
+  const P = C * S;
+  const block = cpg * S;
+  const pa = new Float64Array(S);
+  const pb = new Float64Array(S);
+  const alpha = new Float64Array(S);
+  const sumDu = new Float64Array(N);
+  const sumDuU = new Float64Array(N);
+  for (let g = g0; g < g1; g++) {
+    sumDu.fill(0);
+    sumDuU.fill(0);
+    for (let c = g * cpg; c < (g + 1) * cpg; c++) {
+      const p0 = c * S;
+      pa.fill(0);
+      pb.fill(0);
+      for (let n = 0; n < N; n++) {
+        const slot = n * G + g;
+        gnpBackSums(xd, gd, pa, pb, posMean, n * P, p0, p0, p0 + S, gnMean[slot]!, gnRstd[slot]!);
+      }
+      // Per position: the parameter sums, and the batch stage's constants folded in place.
+      const gamma = w ? w[c]! : 1;
+      const aw = blend[c]! * gamma;
+      const gb = gamma - aw;
+      let s1 = 0;
+      let su = 0;
+      let sv = 0;
+      for (let q = 0; q < S; q++) {
+        const p = p0 + q;
+        const A = pa[q]!;
+        const B = pb[q]!;
+        const r = posRstd[p]!;
+        s1 += A;
+        su += B + posMean[p]! * A;
+        sv += r * B;
+        alpha[q] = aw + r * gb;
+        pa[q] = (-r * gb * A) / N;
+        pb[q] = (-r * r * r * posK[p]! * gb * B) / N;
+      }
+      sDy[c] = s1;
+      sDyU[c] = su;
+      sDyV[c] = sv;
+      if (!out) continue;
+      for (let n = 0; n < N; n++) {
+        const slot = n * G + g;
+        gnpBackDu(out, xd, gd, alpha, pb, pa, posMean, n * P, p0, p0, p0 + S, gnMean[slot]!, gnRstd[slot]!);
+        sumDu[n]! += pair[0]!;
+        sumDuU[n]! += pair[1]!;
+      }
+    }
+    if (!out) continue;
+    for (let n = 0; n < N; n++) {
+      const slot = n * G + g;
+      const r = gnRstd[slot]!;
+      const k0 = (-r * sumDu[n]!) / block;
+      const k1 = (-r * r * gnK[slot]! * sumDuU[n]!) / block;
+      gradInPlace(out, xd, slot * block, (slot + 1) * block, r, k1, gnMean[slot]!, k0);
+    }
+  }
+}
+
+const gnPlusBackwardTask = rangeKernel(import.meta.url, 'gnPlusBackwardGroups', gnPlusBackwardGroups);
+
 function gnPlusBackwardCpu(
   x: Tensor,
   dy: Tensor,
@@ -1215,77 +1475,29 @@ function gnPlusBackwardCpu(
   weight: Tensor | null,
   needInputGrad: boolean,
 ): TwoStageBackwardResult {
-  const xd = dataOf(x);
-  const gd = dataOf(dy);
   const { n: N, c: C, s: S, groups: G } = l;
-  const cpg = C / G;
   const P = C * S;
-  const block = cpg * S;
   const w = weight ? dataOf(weight) : null;
-  const { gnMean, gnRstd, gnK, posMean, posRstd, posK } = saved;
-  const sDy = new Float64Array(C);
-  const sDyU = new Float64Array(C);
-  const sDyV = new Float64Array(C);
-  const sumDu = new Float64Array(N * G);
-  const sumDuU = new Float64Array(N * G);
-  const out = needInputGrad ? allocate(x.dtype, N * P) : null;
-  const pa = new Float64Array(POS_CHUNK);
-  const pb = new Float64Array(POS_CHUNK);
-  const alpha = new Float64Array(POS_CHUNK);
-  for (let p0 = 0; p0 < P; p0 += POS_CHUNK) {
-    const p1 = Math.min(P, p0 + POS_CHUNK);
-    const cFirst = (p0 / S) | 0;
-    const cLast = ((p1 - 1) / S) | 0;
-    pa.fill(0);
-    pb.fill(0);
-    for (let n = 0; n < N; n++) {
-      for (let c = cFirst; c <= cLast; c++) {
-        const slot = n * G + ((c / cpg) | 0);
-        const m = gnMean[slot]!;
-        const r = gnRstd[slot]!;
-        const q0 = Math.max(p0, c * S);
-        const q1 = Math.min(p1, (c + 1) * S);
-        gnpBackSums(xd, gd, pa, pb, posMean, n * P, p0, q0, q1, m, r);
-      }
-    }
-    // Per position: the parameter sums, and the batch stage's constants folded in place.
-    for (let c = cFirst; c <= cLast; c++) {
-      const gamma = w ? w[c]! : 1;
-      const aw = blend[c]! * gamma;
-      const gb = gamma - aw;
-      const q0 = Math.max(p0, c * S) - p0;
-      const q1 = Math.min(p1, (c + 1) * S) - p0;
-      let s1 = 0;
-      let su = 0;
-      let sv = 0;
-      for (let q = q0; q < q1; q++) {
-        const p = p0 + q;
-        const a = pa[q]!;
-        const bq = pb[q]!;
-        const r = posRstd[p]!;
-        s1 += a;
-        su += bq + posMean[p]! * a;
-        sv += r * bq;
-        alpha[q] = aw + r * gb;
-        pa[q] = (-r * gb * a) / N;
-        pb[q] = (-r * r * r * posK[p]! * gb * bq) / N;
-      }
-      sDy[c]! += s1;
-      sDyU[c]! += su;
-      sDyV[c]! += sv;
-    }
-    if (!out) continue;
-    for (let n = 0; n < N; n++) {
-      for (let c = cFirst; c <= cLast; c++) {
-        const slot = n * G + ((c / cpg) | 0);
-        const q0 = Math.max(p0, c * S);
-        const q1 = Math.min(p1, (c + 1) * S);
-        gnpBackDu(out, xd, gd, alpha, pb, pa, posMean, n * P, p0, q0, q1, gnMean[slot]!, gnRstd[slot]!);
-        sumDu[slot]! += pair[0]!;
-        sumDuU[slot]! += pair[1]!;
-      }
-    }
-  }
+  const args: GNPlusBackwardArgs = {
+    ...saved,
+    x: dataOf(x),
+    dy: dataOf(dy),
+    out: needInputGrad ? allocate(x.dtype, N * P) : null,
+    w,
+    blend,
+    sDy: new Float64Array(C),
+    sDyU: new Float64Array(C),
+    sDyV: new Float64Array(C),
+    n: N,
+    c: C,
+    s: S,
+    groups: G,
+  };
+  parallelFor(gnPlusBackwardTask, args, G, (6 * N * P) / G, {
+    out: ['out', 'sDy', 'sDyU', 'sDyV'],
+    split: { arrays: ['x', 'dy', 'out'], ranges: (g0, g1) => slotRanges({ ...l, perSample: false }, g0, g1) },
+  });
+  const { sDy, sDyU, sDyV } = args;
   const dweight = new Float64Array(C);
   const dblend = new Float64Array(C);
   for (let c = 0; c < C; c++) {
@@ -1293,15 +1505,7 @@ function gnPlusBackwardCpu(
     dweight[c] = wc * sDyU[c]! + (1 - wc) * sDyV[c]!;
     dblend[c] = (w ? w[c]! : 1) * (sDyU[c]! - sDyV[c]!);
   }
-  if (!out) return { dx: null, dweight, dbias: sDy, dblend };
-  for (let slot = 0; slot < N * G; slot++) {
-    const r = gnRstd[slot]!;
-    const m = gnMean[slot]!;
-    const k0 = (-r * sumDu[slot]!) / block;
-    const k1 = (-r * r * gnK[slot]! * sumDuU[slot]!) / block;
-    gradInPlace(out, xd, slot * block, (slot + 1) * block, r, k1, m, k0);
-  }
-  return { dx: fromArray(out, [N, C, S]), dweight, dbias: sDy, dblend };
+  return { dx: args.out ? fromArray(args.out, [N, C, S]) : null, dweight, dbias: sDy, dblend };
 }
 
 registerKernel('normMoments', 'cpu', normMomentsCpu);
