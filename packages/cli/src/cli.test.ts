@@ -64,6 +64,7 @@ describe.concurrent('normlab CLI', { timeout: 120_000 }, () => {
     [['eval', '--checkpoint', '/nonexistent/model.safetensors'], /\/nonexistent\/model.safetensors: cannot read the checkpoint \(ENOENT\)/],
     [['eval'], /eval needs --checkpoint FILE/],
     [['bench', '--backend', 'tpu'], /--backend must be cpu or gpu, got 'tpu'/],
+    [['train', ...TINY, '--threads', '0'], /--threads must be a positive integer, got "0"/],
   ];
   for (const [args, message] of errors) {
     it(`${args.join(' ')}: one line on stderr, exit code 2`, async () => {
@@ -76,6 +77,16 @@ describe.concurrent('normlab CLI', { timeout: 120_000 }, () => {
     const f = join(d, 'model.safetensors');
     writeFileSync(f, Buffer.from([200, 0, 0, 0, 0, 0, 0, 0, 123, 34]));
     expectUserError(await normlab(['eval', '--checkpoint', f]), /header length 200 exceeds the 2 bytes after the length field/);
+  });
+
+  it('--threads sets the cpu kernels\' threads, and the run is the same bit for bit on 1 and 2', async () => {
+    const one = await normlab(['train', ...TINY, '--norm', 'gnplus', '--threads', '1', '--json', '--quiet']);
+    const two = await normlab(['train', ...TINY, '--norm', 'gnplus', '--threads', '2', '--json', '--quiet']);
+    expect(one.code, one.stderr).toBe(0);
+    expect(two.code, two.stderr).toBe(0);
+    const [a, b] = [JSON.parse(one.stdout), JSON.parse(two.stdout)];
+    expect([a.threads, b.threads]).toEqual([1, 2]);
+    for (const key of ['trainLoss', 'testLoss', 'testAccuracy']) expect(b[key], key).toBe(a[key]);
   });
 
   it('train --json prints one summary; --out gets the checkpoint, metrics and summary; eval agrees', async () => {

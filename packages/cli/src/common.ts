@@ -18,7 +18,7 @@ import {
   randomHorizontalFlip,
   toFloat,
 } from '@normlab/datasets';
-import { getBackend, setBackend } from '@normlab/tensor';
+import { getBackend, setBackend, setNumThreads } from '@normlab/tensor';
 import { CliError } from './errors.js';
 
 export function positiveInt(flag: string) {
@@ -83,9 +83,12 @@ export interface CommonFlags {
   testLimit?: number;
   backend: 'cpu' | 'gpu';
   gpuMode?: string;
+  threads?: number;
   json?: boolean;
   quiet?: boolean;
 }
+
+export const THREADS_HELP = 'threads for the cpu kernels (default: NORMLAB_NUM_THREADS, else the cores, at most 8)';
 
 export const GPU_MODES = ['gpu', 'webasm', 'webgl2', 'webgl', 'webgpu', 'cpu'] as const;
 
@@ -98,15 +101,17 @@ export function addCommonOptions(cmd: Command, options: { datasetDefault?: strin
     .option('--test-limit <n>', 'use only the first n test images', positiveInt('--test-limit'))
     .option('--backend <name>', 'compute backend: cpu or gpu', oneOf('--backend', ['cpu', 'gpu'] as const), 'cpu')
     .option('--gpu-mode <mode>', `gpu.js mode with --backend gpu: ${GPU_MODES.join(', ')}`, oneOf('--gpu-mode', GPU_MODES))
+    .option('--threads <n>', THREADS_HELP, positiveInt('--threads'))
     .option('--json', 'print one JSON summary object on stdout')
     .option('--quiet', 'print nothing but errors (and the --json summary)');
 }
 
 /**
- * Switch the tensor backend. The gpu backend lives in `@normlab/gpu`, imported only when asked
- * for, so the cpu path never loads gpu.js.
+ * Switch the tensor backend (and set the cpu kernels' threads when given). The gpu backend lives
+ * in `@normlab/gpu`, imported only when asked for, so the cpu path never loads gpu.js.
  */
-export async function useBackend(backend: 'cpu' | 'gpu', mode?: string, options: { quiet?: boolean } = {}): Promise<string> {
+export async function useBackend(backend: 'cpu' | 'gpu', mode?: string, options: { quiet?: boolean; threads?: number } = {}): Promise<string> {
+  if (options.threads !== undefined) setNumThreads(options.threads);
   if (backend === 'cpu') {
     if (mode) throw new CliError('--gpu-mode needs --backend gpu');
     setBackend('cpu');

@@ -4,6 +4,7 @@
  */
 import { Command } from 'commander';
 import { evaluate, loadCheckpoint, loadModel } from '@normlab/models';
+import { getNumThreads } from '@normlab/tensor';
 import { type CommonFlags, addCommonOptions, datasetStats, loadSplit, makeTransforms, positiveInt, testLoader, useBackend } from '../common.js';
 import { CliError } from '../errors.js';
 import { formatDuration } from '../progress.js';
@@ -30,7 +31,7 @@ export async function runEval(flags: EvalFlags): Promise<void> {
   const saved = (ckpt.extra as { cli?: { dataset?: string; dataDir?: string } }).cli ?? {};
   const dataset = flags.dataset ?? saved.dataset ?? 'mnist';
   const common: CommonFlags = { ...flags, dataset, ...(flags.dataDir ?? saved.dataDir ? { dataDir: flags.dataDir ?? saved.dataDir } : {}) };
-  const backend = await useBackend(flags.backend, flags.gpuMode, { quiet: flags.quiet });
+  const backend = await useBackend(flags.backend, flags.gpuMode, { quiet: flags.quiet, threads: flags.threads });
   const model = loadModel(ckpt);
   const testSet = loadSplit(common, 'test');
   const inChannels = model.config.inChannels;
@@ -48,6 +49,7 @@ export async function runEval(flags: EvalFlags): Promise<void> {
     norm: model.config.norm ?? null,
     groups: model.config.groups ?? null,
     backend,
+    threads: getNumThreads(),
     examples: result.n,
     testLoss: result.loss,
     testAccuracy: result.accuracy,

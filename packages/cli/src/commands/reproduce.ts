@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import { Command, Option } from 'commander';
 import { PROFILE_NAMES, reproduce } from '@normlab/analysis';
-import { positiveInt, useBackend } from '../common.js';
+import { THREADS_HELP, positiveInt, useBackend } from '../common.js';
 
 const DATASETS = ['mnist', 'fashion-mnist', 'cifar10', 'synthetic'] as const;
 type Dataset = (typeof DATASETS)[number];
@@ -28,13 +28,14 @@ export interface ReproduceFlags {
   maxRuns?: number;
   backend?: 'cpu' | 'gpu';
   gpuMode?: string;
+  threads?: number;
   /** Window ablation on/off; undefined: as the profile has it (quick off, smoke and full on). */
   windowAblation?: boolean;
 }
 
 export async function runReproduce(flags: ReproduceFlags): Promise<void> {
   const profile = flags.profile;
-  const backend = await useBackend(flags.backend ?? 'cpu', flags.gpuMode, { quiet: flags.quiet });
+  const backend = await useBackend(flags.backend ?? 'cpu', flags.gpuMode, { quiet: flags.quiet, threads: flags.threads });
   // The default for quick: MNIST, or Fashion-MNIST when its files are found.
   let dataset = flags.dataset;
   if (!dataset && profile === 'quick' && fashionAvailable(flags.dataDir)) dataset = 'fashion-mnist';
@@ -85,6 +86,7 @@ export function reproduceCommand(): Command {
     .option('--max-runs <n>', 'stop after this many new runs (the report covers what is done)', positiveInt('--max-runs'))
     .addOption(new Option('--backend <name>', 'compute backend').choices(['cpu', 'gpu']).default('cpu'))
     .option('--gpu-mode <mode>', 'gpu.js mode with --backend gpu')
+    .option('--threads <n>', THREADS_HELP, positiveInt('--threads'))
     .option('--json', 'print one JSON summary on stdout')
     .option('--quiet', 'no progress output')
     .action(async (opts: ReproduceFlags) => {

@@ -20,6 +20,7 @@ import {
   type ScheduleName,
 } from '@normlab/models';
 import { NORM_KINDS, GNPLUS_ORDERS, type NormKind } from '@normlab/norm-layers';
+import { getNumThreads } from '@normlab/tensor';
 import {
   type CommonFlags,
   addCommonOptions,
@@ -180,7 +181,7 @@ export async function runTrain(flags: TrainFlags, command?: Command): Promise<vo
   if (flags.dropout !== undefined && flags.model !== 'vgg11') throw new CliError(`--dropout applies to --model vgg11, not ${flags.model}`);
   if (flags.schedule === 'multistep' && !flags.milestones) throw new CliError('--schedule multistep needs --milestones');
   if (flags.schedule === 'step' && flags.stepSize === undefined) throw new CliError('--schedule step needs --step-size');
-  const backend = await useBackend(flags.backend, flags.gpuMode, { quiet: flags.quiet });
+  const backend = await useBackend(flags.backend, flags.gpuMode, { quiet: flags.quiet, threads: flags.threads });
 
   const trainSet = loadSplit(flags, 'train');
   const testSet = loadSplit(flags, 'test');
@@ -258,6 +259,7 @@ export async function runTrain(flags: TrainFlags, command?: Command): Promise<vo
     epochs: flags.epochs,
     seed: flags.seed,
     backend,
+    threads: getNumThreads(),
     trainLoss: result.trainLoss,
     trainAccuracy: result.trainAccuracy,
     testLoss: result.testLoss,
