@@ -451,11 +451,11 @@ function gradInPlace(out: TypedArray, xd: TypedArray, start: number, end: number
  */
 
 /**
- * Two-pass batch-stage statistics at positions [q0, q1) of one channel: per position, the N
- * values u = (x − m_n)·r_n (m_n, r_n: sample n's GN statistics for this channel) are summed,
- * then their squared deviations from the mean. The N cache lines a position reads (one per
- * sample, P apart) serve 16 consecutive positions, so the second pass hits L1. Two positions at
- * a time: two independent add chains.
+ * Batch-stage statistics of GN+ at positions [q0, q1) of one channel: per position, the N values
+ * u = (x − m_n)·r_n (m_n, r_n: sample n's GN statistics) in one read as shifted float64 sums
+ * (shift: sample 0's u; see `shiftedMoments`), then the mean, r_p = 1/(s_p + eps) with the
+ * unbiased std s_p, and k_p. The N cache lines a position reads (one per sample, P apart) serve
+ * 16 consecutive positions. Two positions at a time: independent add chains.
  */
 function gnpPosStats(
   xd: TypedArray,
@@ -465,51 +465,46 @@ function gnpPosStats(
   q1: number,
   mn: Float64Array,
   rn: Float64Array,
-  mean: Float64Array,
-  sqDev: Float64Array,
+  posMean: Float64Array,
+  posRstd: Float64Array,
+  posK: Float64Array,
+  eps: number,
 ): void {
-  let p = q0;
-  for (; p + 1 < q1; p += 2) {
+  const m0 = mn[0]!;
+  const r0 = rn[0]!;
+  for (let p = q0; p < q1; p += 2) {
+    // An odd last position is taken twice (p and q1 − 1): the same values, written twice.
+    const pb = p + 1 < q1 ? p + 1 : p;
+    const K0 = (xd[p]! - m0) * r0;
+    const K1 = (xd[pb]! - m0) * r0;
     let s0 = 0;
     let s1 = 0;
-    for (let n = 0, o = p; n < N; n++, o += P) {
-      const m = mn[n]!;
-      const r = rn[n]!;
-      s0 += (xd[o]! - m) * r;
-      s1 += (xd[o + 1]! - m) * r;
-    }
-    const mu0 = s0 / N;
-    const mu1 = s1 / N;
     let t0 = 0;
     let t1 = 0;
-    for (let n = 0, o = p; n < N; n++, o += P) {
+    for (let n = 0, o = 0; n < N; n++, o += P) {
       const m = mn[n]!;
       const r = rn[n]!;
-      const d0 = (xd[o]! - m) * r - mu0;
-      const d1 = (xd[o + 1]! - m) * r - mu1;
+      const d0 = (xd[o + p]! - m) * r - K0;
+      const d1 = (xd[o + pb]! - m) * r - K1;
+      s0 += d0;
+      s1 += d1;
       t0 += d0 * d0;
       t1 += d1 * d1;
     }
-    mean[p] = mu0;
-    mean[p + 1] = mu1;
-    sqDev[p] = t0;
-    sqDev[p + 1] = t1;
-  }
-  if (p < q1) {
-    let s0 = 0;
-    for (let n = 0, o = p; n < N; n++, o += P) s0 += (xd[o]! - mn[n]!) * rn[n]!;
-    const mu0 = s0 / N;
-    let t0 = 0;
-    for (let n = 0, o = p; n < N; n++, o += P) {
-      const d0 = (xd[o]! - mn[n]!) * rn[n]! - mu0;
-      t0 += d0 * d0;
-    }
-    mean[p] = mu0;
-    sqDev[p] = t0;
+    gnpPosFinish(p, K0, s0, t0, N, posMean, posRstd, posK, eps);
+    gnpPosFinish(pb, K1, s1, t1, N, posMean, posRstd, posK, eps);
   }
 }
 
-/** y = a·u + bb·(u − μ_p)·r_p + shift with u = (x − m)·r recomputed from x. */
+function gnpPosFinish(p: number, K: number, t1: number, t2: number, N: number, posMean: Float64Array, posRstd: Float64Array, posK: Float64Array, eps: number): void {
+  shiftedMoments(K, t1, t2, N);
+  const sd = Math.sqrt(pair[1]! / (N - 1));
+  posMean[p] = pair[0]!;
+  posRstd[p] = 1 / (sd + eps);
+  posK[p] = sd > 0 ? (N * (sd + eps)) / ((N - 1) * sd) : 0;
+}
+
+/** y = a·u + bb·(u − μ_p)·r_p + shift with u = (x − m)·r recomputed from x, over one sample's positions [q0, q1). */
 function gnpOutput(
   out: TypedArray,
   xd: TypedArray,
@@ -530,26 +525,60 @@ function gnpOutput(
   }
 }
 
-/** Backward sweep 1: Σ dy and Σ dy·(u − μ_p) per position into pa, pb. */
+/**
+ * Backward sweep 1 over positions [q0, q1) of one channel: per position, over the N samples,
+ * A_p = Σ dy and B_p = Σ dy·(u − μ_p) (u recomputed from x with sample n's GN statistics
+ * mn[n], rn[n]) into pa[p − p0], pb[p − p0]. Position-major like `gnpPosStats`: the sums stay in
+ * registers, two positions at a time.
+ */
 function gnpBackSums(
   xd: TypedArray,
   gd: TypedArray,
-  pa: Float64Array,
-  pb: Float64Array,
-  mean: Float64Array,
-  xo: number,
-  p0: number,
+  N: number,
+  P: number,
   q0: number,
   q1: number,
-  m: number,
-  r: number,
+  p0: number,
+  mn: Float64Array,
+  rn: Float64Array,
+  mean: Float64Array,
+  pa: Float64Array,
+  pb: Float64Array,
 ): void {
-  for (let p = q0; p < q1; p++) {
-    const uu = (xd[xo + p]! - m) * r;
-    const g = gd[xo + p]!;
-    const q = p - p0;
-    pa[q] = pa[q]! + g;
-    pb[q] = pb[q]! + g * (uu - mean[p]!);
+  let p = q0;
+  for (; p + 1 < q1; p += 2) {
+    const mu0 = mean[p]!;
+    const mu1 = mean[p + 1]!;
+    let a0 = 0;
+    let a1 = 0;
+    let b0 = 0;
+    let b1 = 0;
+    for (let n = 0, o = p; n < N; n++, o += P) {
+      const m = mn[n]!;
+      const r = rn[n]!;
+      const g0 = gd[o]!;
+      const g1 = gd[o + 1]!;
+      a0 += g0;
+      a1 += g1;
+      b0 += g0 * ((xd[o]! - m) * r - mu0);
+      b1 += g1 * ((xd[o + 1]! - m) * r - mu1);
+    }
+    pa[p - p0] = a0;
+    pa[p + 1 - p0] = a1;
+    pb[p - p0] = b0;
+    pb[p + 1 - p0] = b1;
+  }
+  if (p < q1) {
+    const mu0 = mean[p]!;
+    let a0 = 0;
+    let b0 = 0;
+    for (let n = 0, o = p; n < N; n++, o += P) {
+      const g0 = gd[o]!;
+      a0 += g0;
+      b0 += g0 * ((xd[o]! - mn[n]!) * rn[n]! - mu0);
+    }
+    pa[p - p0] = a0;
+    pb[p - p0] = b0;
   }
 }
 
@@ -1316,20 +1345,12 @@ export function gnPlusForwardGroups(a: GNPlusForwardArgs, g0: number, g1: number
       rn[n] = gnRstd[slot]!;
     }
     for (let c = g * cpg; c < (g + 1) * cpg; c++) {
-      const q0 = c * S;
-      const q1 = q0 + S;
-      // Σ (u − μ_p)² lands in posRstd, which becomes 1/(s + eps) below.
-      gnpPosStats(xd, N, P, q0, q1, mn, rn, posMean, posRstd);
-      for (let p = q0; p < q1; p++) {
-        const sd = Math.sqrt(posRstd[p]! / (N - 1));
-        posRstd[p] = 1 / (sd + eps);
-        posK[p] = sd > 0 ? (N * (sd + eps)) / ((N - 1) * sd) : 0;
-      }
       const gamma = w ? w[c]! : 1;
       const aw = gamma * blend[c]!;
       const bb = gamma - aw; // γ·(1 − w)
       const shift = b ? b[c]! : 0;
-      for (let n = 0; n < N; n++) gnpOutput(out, xd, posMean, posRstd, n * P, q0, q1, mn[n]!, rn[n]!, aw, bb, shift);
+      gnpPosStats(xd, N, P, c * S, (c + 1) * S, mn, rn, posMean, posRstd, posK, eps);
+      for (let n = 0; n < N; n++) gnpOutput(out, xd, posMean, posRstd, n * P, c * S, (c + 1) * S, mn[n]!, rn[n]!, aw, bb, shift);
     }
   }
 }
@@ -1410,19 +1431,20 @@ export function gnPlusBackwardGroups(a: GNPlusBackwardArgs, g0: number, g1: numb
   const pa = new Float64Array(S);
   const pb = new Float64Array(S);
   const alpha = new Float64Array(S);
+  const mn = new Float64Array(N);
+  const rn = new Float64Array(N);
   const sumDu = new Float64Array(N);
   const sumDuU = new Float64Array(N);
   for (let g = g0; g < g1; g++) {
     sumDu.fill(0);
     sumDuU.fill(0);
+    for (let n = 0; n < N; n++) {
+      mn[n] = gnMean[n * G + g]!;
+      rn[n] = gnRstd[n * G + g]!;
+    }
     for (let c = g * cpg; c < (g + 1) * cpg; c++) {
       const p0 = c * S;
-      pa.fill(0);
-      pb.fill(0);
-      for (let n = 0; n < N; n++) {
-        const slot = n * G + g;
-        gnpBackSums(xd, gd, pa, pb, posMean, n * P, p0, p0, p0 + S, gnMean[slot]!, gnRstd[slot]!);
-      }
+      gnpBackSums(xd, gd, N, P, p0, p0 + S, p0, mn, rn, posMean, pa, pb);
       // Per position: the parameter sums, and the batch stage's constants folded in place.
       const gamma = w ? w[c]! : 1;
       const aw = blend[c]! * gamma;
