@@ -3,11 +3,12 @@
 
 Reads one JSON object on stdin:
   {"cases": [{"name": str, "op": str, "params": {...}}, ...],
-   "threads": int, "warmup": int, "reps": int, "maxTimeMs": float, "minReps": int}
+   "threads": int, "warmup": int, "warmupMs": float, "reps": int, "maxTimeMs": float, "minReps": int}
 and prints one JSON object on stdout:
   {"torch_version": str, "threads": int, "samples_ms": {case name: [ms, ...]}}
 
-Timing follows the TypeScript harness (benchmarks/src/harness.ts): `warmup` untimed calls, then up
+Timing follows the TypeScript harness (benchmarks/src/harness.ts): untimed calls until both
+`warmup` calls and `warmupMs` ms were spent (a warm-up call over `maxTimeMs` counts as a sample), then up
 to `reps` timed calls, stopping after `maxTimeMs` once `minReps` were taken. Inputs are built
 once, outside the timed calls, in float32 and NCHW. To add an op, add a builder to OPS that returns
 a zero-argument callable doing one complete call.
@@ -176,11 +177,19 @@ OPS = {
 }
 
 
-def time_fn(fn, warmup, reps, max_ms, min_reps):
+def time_fn(fn, warmup, warmup_ms, reps, max_ms, min_reps):
     with torch.no_grad():
-        for _ in range(warmup):
-            fn()
         samples = []
+        warm_start = time.perf_counter()
+        i = 0
+        while i < warmup or (time.perf_counter() - warm_start) * 1e3 < warmup_ms:
+            t0 = time.perf_counter()
+            fn()
+            dt = (time.perf_counter() - t0) * 1e3
+            i += 1
+            if dt > max_ms:
+                samples.append(dt)
+                break
         start = time.perf_counter()
         while len(samples) < reps and (len(samples) < min_reps or (time.perf_counter() - start) * 1e3 < max_ms):
             t0 = time.perf_counter()
@@ -198,7 +207,7 @@ def main():
             raise SystemExit(f"torch_bench.py: unknown op {case['op']!r}; known: {', '.join(sorted(OPS))}")
         fn = OPS[case["op"]](case["params"])
         out["samples_ms"][case["name"]] = time_fn(
-            fn, int(spec["warmup"]), int(spec["reps"]), float(spec["maxTimeMs"]), int(spec["minReps"]))
+            fn, int(spec["warmup"]), float(spec.get("warmupMs", 0)), int(spec["reps"]), float(spec["maxTimeMs"]), int(spec["minReps"]))
     json.dump(out, sys.stdout)
 
 

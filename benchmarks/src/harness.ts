@@ -12,6 +12,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { getNumThreads } from '@normlab/tensor';
 
 /** The benchmarks workspace root (this file is in src/ or dist/). */
 export const BENCH_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -21,8 +22,13 @@ export const DOCS_FILE = path.join(REPO_ROOT, 'docs', 'benchmarks.md');
 export const PYTHON = '/usr/bin/python3';
 
 export interface TimingOptions {
-  /** Untimed calls first, so the JIT and the peers' caches are warm. */
+  /** Untimed calls first, so the JIT and the peers' caches are warm: at least this many... */
   warmup: number;
+  /**
+   * ...and until this much time was spent warming up (ms): a fast runner's code, and the worker
+   * threads it wakes, are compiled only after tens of calls, so a count alone under-warms it.
+   */
+  warmupMs: number;
   /** Timed calls wanted. */
   reps: number;
   /** Stop adding repetitions once this much time was spent timing one runner (ms)... */
@@ -31,7 +37,7 @@ export interface TimingOptions {
   minReps: number;
 }
 
-export const DEFAULT_TIMING: TimingOptions = { warmup: 2, reps: 10, maxTimeMs: 5000, minReps: 3 };
+export const DEFAULT_TIMING: TimingOptions = { warmup: 2, warmupMs: 500, reps: 10, maxTimeMs: 5000, minReps: 3 };
 
 export interface SuiteContext {
   /** normlab's backend for this run. */
@@ -104,6 +110,8 @@ export interface Suite {
 export interface MachineInfo {
   cpu: string;
   cores: number;
+  /** Threads normlab's cpu kernels may use in this run (absent in results from before they could). */
+  normlabThreads?: number;
   memoryGiB: number;
   node: string;
   platform: string;
@@ -115,6 +123,7 @@ export function machineInfo(): MachineInfo {
   return {
     cpu: cpus[0]?.model.trim() ?? 'unknown',
     cores: cpus.length,
+    normlabThreads: getNumThreads(),
     memoryGiB: Math.round(os.totalmem() / 2 ** 30),
     node: process.version,
     platform: `${os.platform()} ${os.arch()}`,
@@ -137,7 +146,8 @@ export function median(xs: readonly number[]): number {
  */
 export async function timeRunner(fn: () => unknown, t: TimingOptions): Promise<number[]> {
   const samples: number[] = [];
-  for (let i = 0; i < t.warmup; i++) {
+  const warmStart = performance.now();
+  for (let i = 0; i < t.warmup || performance.now() - warmStart < t.warmupMs; i++) {
     const t0 = performance.now();
     await fn();
     const dt = performance.now() - t0;
@@ -164,48 +174,64 @@ function fmtMs(ms: number): string {
 }
 
 /** Measure the subject and every peer of one case and compute the ratios. */
-export async function benchCase(
-  ctx: SuiteContext,
-  spec: { name: string; flops: number; description: string; subject: Runner; peers: Runner[] },
-): Promise<CaseResult> {
-  const results: RunnerResult[] = [];
-  for (const r of [spec.subject, ...spec.peers]) {
-    if (r.skipped !== undefined) {
-      results.push({ peer: r.name, status: 'skipped', note: r.skipped });
-      ctx.log(`  ${spec.name} · ${r.name}: skipped (${r.skipped})`);
-      continue;
-    }
-    const why = r.setup ? await r.setup() : undefined;
-    if (typeof why === 'string') {
-      results.push({ peer: r.name, status: 'skipped', note: why });
-      ctx.log(`  ${spec.name} · ${r.name}: skipped (${why})`);
-      continue;
-    }
-    let samples: number[];
-    try {
-      samples = r.samplesMs ?? (await timeRunner(r.run!, ctx.timing));
-    } finally {
-      r.teardown?.();
-    }
-    const med = median(samples);
-    const res: RunnerResult = {
-      peer: r.name,
-      status: 'ok',
-      medianMs: round(med, 3),
-      minMs: round(Math.min(...samples), 3),
-      samples: samples.length,
-      gflops: round(spec.flops / (med * 1e6), 3),
-    };
-    if (r.note) res.note = r.note;
-    results.push(res);
-    ctx.log(`  ${spec.name} · ${r.name}: ${fmtMs(med)} ms median of ${samples.length}, ${res.gflops!.toFixed(2)} GFLOP/s`);
+type CaseSpec = { name: string; flops: number; description: string; subject: Runner; peers: Runner[] };
+
+/** Time one runner (setup, warm-up, samples, teardown) into a result row. */
+async function timeOne(ctx: SuiteContext, spec: CaseSpec, r: Runner): Promise<RunnerResult> {
+  if (r.skipped !== undefined) {
+    ctx.log(`  ${spec.name} · ${r.name}: skipped (${r.skipped})`);
+    return { peer: r.name, status: 'skipped', note: r.skipped };
   }
+  const why = r.setup ? await r.setup() : undefined;
+  if (typeof why === 'string') {
+    ctx.log(`  ${spec.name} · ${r.name}: skipped (${why})`);
+    return { peer: r.name, status: 'skipped', note: why };
+  }
+  let samples: number[];
+  try {
+    samples = r.samplesMs ?? (await timeRunner(r.run!, ctx.timing));
+  } finally {
+    r.teardown?.();
+  }
+  const med = median(samples);
+  const res: RunnerResult = {
+    peer: r.name,
+    status: 'ok',
+    medianMs: round(med, 3),
+    minMs: round(Math.min(...samples), 3),
+    samples: samples.length,
+    gflops: round(spec.flops / (med * 1e6), 3),
+  };
+  if (r.note) res.note = r.note;
+  ctx.log(`  ${spec.name} · ${r.name}: ${fmtMs(med)} ms median of ${samples.length}, ${res.gflops!.toFixed(2)} GFLOP/s`);
+  return res;
+}
+
+function caseResult(spec: CaseSpec, results: RunnerResult[]): CaseResult {
   const subject = results[0]!;
   const ratios: Record<string, number> = {};
   for (const r of results.slice(1)) {
     if (r.status === 'ok' && subject.status === 'ok') ratios[r.peer] = round(r.medianMs! / subject.medianMs!, 3);
   }
   return { name: spec.name, flops: spec.flops, description: spec.description, subject: subject.peer, results, ratios };
+}
+
+/**
+ * Time a suite's cases, in this process: every case's subject (normlab) first, then each case's
+ * peers. Timing case by case let a peer that ran before tax the next case's subject by up to
+ * 40% (measured on GN+ after the tfjs-wasm GN and BN cases: 16.7 ms against 11.6 ms alone), as
+ * tfjs-wasm leaves its grown WebAssembly heap behind.
+ */
+export async function benchCases(ctx: SuiteContext, specs: CaseSpec[]): Promise<CaseResult[]> {
+  const subjects: RunnerResult[] = [];
+  for (const spec of specs) subjects.push(await timeOne(ctx, spec, spec.subject));
+  const cases: CaseResult[] = [];
+  for (const [i, spec] of specs.entries()) {
+    const results = [subjects[i]!];
+    for (const r of spec.peers) results.push(await timeOne(ctx, spec, r));
+    cases.push(caseResult(spec, results));
+  }
+  return cases;
 }
 
 function round(x: number, digits: number): number {
@@ -316,9 +342,10 @@ const DOC_HEADER = `# Benchmarks
 
 Generated by \`npm run bench\` (the \`benchmarks/\` workspace); each suite below rewrites only its
 own section, between its \`<!-- suite:NAME -->\` markers, and its raw numbers are in
-\`benchmarks/results/NAME.json\`. Every case runs normlab and its peers in the same process run,
-one after the other, so the **ratios** (normlab's speed over the peer's) are the figures to read:
-absolute times move with the load of the machine.
+\`benchmarks/results/NAME.json\`. Every suite runs normlab and its peers in the same process run
+(normlab's cases first, then the peers', so no library's leftover heap taxes another's timings),
+so the **ratios** (normlab's speed over the peer's) are the figures to read: absolute times move
+with the load of the machine.
 
 How to run (from the repository root, after \`npm ci\` has built the packages):
 
@@ -331,7 +358,7 @@ npm run bench -- --no-torch --no-docs           # skip PyTorch; do not touch thi
 \`\`\`
 
 Flags: \`--suite NAME\`, \`--backend cpu|gpu\`, \`--reps N\` (timed calls, default 10),
-\`--warmup N\` (default 2), \`--max-time MS\` (stop repeating a runner after this long once it has
+\`--warmup N\` (default 2) and \`--warmup-ms MS\` (default 500: warm-up calls go on until both are reached), \`--max-time MS\` (stop repeating a runner after this long once it has
 3 samples, default 5000; a runner slower than that per call gets 1 or 2 samples),
 \`--torch-threads N\` (default: the machine's core count), \`--no-torch\`, \`--no-docs\`,
 \`--docs-only\` (rebuild this file from \`benchmarks/results/*.json\` without measuring); other
@@ -343,7 +370,9 @@ with its load average: it is a shared 2-core VM, so absolute times vary by ±50%
 Peers: \`@tensorflow/tfjs-backend-cpu\` (pure JS), \`@tensorflow/tfjs-backend-wasm\` (XNNPACK,
 SIMD, loaded from \`node_modules\`; single-threaded in Node since it has no worker pool there) and
 PyTorch on CPU (Debian's \`python3-torch\`, through \`benchmarks/python/torch_bench.py\`) when
-\`/usr/bin/python3 -c "import torch"\` works. normlab's cpu kernels are single-threaded TypeScript.
+\`/usr/bin/python3 -c "import torch"\` works. normlab's cpu kernels are TypeScript; those that
+split their work across threads (the norm kernels) use \`NORMLAB_NUM_THREADS\` threads, by default
+every core: each section names the count (\`NORMLAB_NUM_THREADS=1 npm run bench\` times one thread).
 
 This file is regenerated: measurements that are not a suite (before/after comparisons of an
 optimization, training on the gpu backend) live in [performance.md](performance.md).
@@ -358,7 +387,7 @@ export function suiteMarkdown(r: SuiteResult): string {
   lines.push(
     `Measured ${r.createdAt.slice(0, 16).replace('T', ' ')} UTC on ${m.cpu} (${m.cores} cores, ${m.memoryGiB} GiB), ` +
       `Node ${m.node}, ${m.platform}; load average at start ${m.loadAverage.join(' / ')}. ` +
-      `normlab backend \`${r.backend}\`; ${r.timing.warmup} warm-up + up to ${r.timing.reps} timed calls per runner.`,
+      `normlab backend \`${r.backend}\`${m.normlabThreads !== undefined ? `, ${m.normlabThreads} thread${m.normlabThreads > 1 ? 's' : ''}` : ''}; ${r.timing.warmup} warm-up calls${r.timing.warmupMs ? ` and ≥ ${r.timing.warmupMs} ms of warm-up` : ''} + up to ${r.timing.reps} timed calls per runner.`,
     '',
   );
   lines.push('| case | implementation | median ms | samples | GFLOP/s | normlab speed-up vs this |');

@@ -3,7 +3,7 @@
  * default-exports a `Suite`), writes `results/<name>.json` and regenerates that suite's section
  * of `docs/benchmarks.md`.
  *
- *   node dist/run.js [--suite NAME[,NAME]]... [--backend cpu|gpu] [--reps N] [--warmup N]
+ *   node dist/run.js [--suite NAME[,NAME]]... [--backend cpu|gpu] [--reps N] [--warmup N] [--warmup-ms MS]
  *                    [--max-time MS] [--torch-threads N] [--no-torch] [--no-docs] [--docs-only]
  *                    [suite args...]
  */
@@ -67,6 +67,9 @@ function parseArgs(argv: string[]): Options {
         break;
       case '--warmup':
         timing.warmup = int(flag, value(), 0);
+        break;
+      case '--warmup-ms':
+        timing.warmupMs = int(flag, value(), 0);
         break;
       case '--max-time':
         timing.maxTimeMs = int(flag, value(), 0);

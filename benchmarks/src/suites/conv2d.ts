@@ -10,7 +10,7 @@ import {
   conv2dOutputShape,
   randn,
 } from '@normlab/tensor';
-import { type CaseResult, type Runner, type Suite, type SuiteContext, benchCase, targetNote, torchRunners } from '../harness.js';
+import { type CaseResult, type Runner, type Suite, type SuiteContext, benchCases, targetNote, torchRunners } from '../harness.js';
 import { type TfBackend, tf, tfHasKernel, tfPeerName, useTf } from '../tfjs.js';
 
 const N = 32;
@@ -115,18 +115,16 @@ const suite: Suite = {
         params: { x: [N, CIN, H, W], w: [COUT, CIN, K, K], padding: PAD },
       })),
     );
-    const cases: CaseResult[] = [];
-    for (const kind of KINDS) {
-      cases.push(
-        await benchCase(ctx, {
-          name: caseName(kind),
-          flops,
-          description: `x [${N},${CIN},${H},${W}], weight [${COUT},${CIN},${K},${K}], padding ${PAD}`,
-          subject: normlabRunner(ctx, kind),
-          peers: [tfRunner('cpu', kind), tfRunner('wasm', kind), ...torch.runners.get(caseName(kind))!],
-        }),
-      );
-    }
+    const cases: CaseResult[] = await benchCases(
+      ctx,
+      KINDS.map((kind) => ({
+        name: caseName(kind),
+        flops,
+        description: `x [${N},${CIN},${H},${W}], weight [${COUT},${CIN},${K},${K}], padding ${PAD}`,
+        subject: normlabRunner(ctx, kind),
+        peers: [tfRunner('cpu', kind), tfRunner('wasm', kind), ...torch.runners.get(caseName(kind))!],
+      })),
+    );
     return {
       cases,
       notes: [

@@ -17,7 +17,7 @@ import {
   randn,
   setBackend,
 } from '@normlab/tensor';
-import { type CaseResult, type Runner, type Suite, type SuiteContext, benchCase } from '../harness.js';
+import { type CaseResult, type Runner, type Suite, type SuiteContext, benchCases } from '../harness.js';
 import { KINDS, type Kind, tfRunner } from './conv2d.js';
 
 const CONV = { n: 32, cin: 16, cout: 32, h: 28, w: 28, k: 3, pad: 1 };
@@ -94,45 +94,82 @@ function normRunner(backend: 'cpu' | 'gpu', mode: string, kind: 'GN' | 'BN'): Ru
   };
 }
 
+interface GpujsKernel {
+  (...args: unknown[]): unknown;
+  setAsyncMode(flag: boolean): GpujsKernel;
+}
+
+/**
+ * gpu.js itself, in its asynchronous webasm mode: the only one where it splits a kernel across
+ * worker threads. normlab's backend cannot use it (its ops are synchronous, this mode returns a
+ * Promise per call); the row shows whether it would reach the targets if it could. Same kernel
+ * source and settings as the backend's conv2d forward.
+ */
+function gpujsAsyncConvRunner(): Runner {
+  let gpu: { createKernel: (fn: unknown, settings: object) => GpujsKernel; destroy: () => unknown } | undefined;
+  let kernel: GpujsKernel | undefined;
+  let args: Float32Array[] = [];
+  return {
+    name: 'gpu.js webasm, async mode (threads)',
+    setup: async () => {
+      const { kernelSources } = await import('@normlab/gpu');
+      const mod = (await import('gpu.js')) as unknown as { GPU?: unknown; default?: { GPU: unknown } };
+      const GPU = (mod.GPU ?? mod.default!.GPU) as new (s: object) => NonNullable<typeof gpu>;
+      gpu = new GPU({ mode: 'webasm' });
+      const { n, cin, cout, h, w, k, pad } = CONV;
+      const constants = { n, cin, h, w, cout, cg: cin, kh: k, kw: k, ho: h, wo: w, coutG: cout, hasBias: 0, sh: 1, sw: 1, ph: pad, pw: pad, dh: 1, dw: 1 };
+      kernel = gpu
+        .createKernel(kernelSources.conv2dForwardKernel, {
+          constants,
+          output: [h * w, n * cout],
+          returnType: 'Number',
+          precision: 'single',
+          tactic: 'precision',
+          loopMaxIterations: 1000,
+          dynamicOutput: false,
+          dynamicArguments: false,
+        })
+        .setAsyncMode(true);
+      args = [randn([n, cin, h, w], { seed: 1 }).data as Float32Array, randn([cout, cin, k, k], { seed: 2 }).data as Float32Array, new Float32Array(1)];
+    },
+    run: async () => kernel!(...args),
+    teardown: () => gpu?.destroy(),
+  };
+}
+
 const suite: Suite = {
   name: 'gpu',
   title: 'gpu backend (gpu.js) vs the pure-TS cpu kernels and tfjs-wasm',
   description:
     `conv2d at N ${CONV.n}, ${CONV.cin}→${CONV.cout} channels, ${CONV.h}×${CONV.w}, 3×3, padding 1; GN (G ${NORM.g}) and BN ` +
     `forward + backward at N ${NORM.n}, C ${NORM.c}, ${NORM.h}×${NORM.w}; float32. The subject is normlab with backend ` +
-    "`gpu`; gpu.js's webasm mode is single-threaded here (its threads need the async contract).",
+    "`gpu`; gpu.js's webasm mode is single-threaded here (its threads need the async contract, timed on its own in the forward case).",
   async run(ctx: SuiteContext) {
     const mode = gpuMode(ctx);
-    const cases: CaseResult[] = [];
     const convFlops = 2 * CONV.n * CONV.cout * CONV.h * CONV.w * CONV.cin * CONV.k * CONV.k;
-    for (const kind of CONV_KINDS) {
-      cases.push(
-        await benchCase(ctx, {
-          name: `conv2d ${kind}`,
-          flops: convFlops,
-          description: `x [${CONV.n},${CONV.cin},${CONV.h},${CONV.w}], weight [${CONV.cout},${CONV.cin},3,3]`,
-          subject: convRunner('gpu', mode, kind),
-          peers: [convRunner('cpu', mode, kind), tfRunner('wasm', kind)],
-        }),
-      );
-    }
     const elements = NORM.n * NORM.c * NORM.h * NORM.w;
-    for (const kind of ['GN', 'BN'] as const) {
-      cases.push(
-        await benchCase(ctx, {
-          name: `${kind} forward+backward`,
-          flops: 18 * elements,
-          description: `x [${NORM.n},${NORM.c},${NORM.h},${NORM.w}]${kind === 'GN' ? `, G ${NORM.g}` : ''}`,
-          subject: normRunner('gpu', mode, kind),
-          peers: [normRunner('cpu', mode, kind)],
-        }),
-      );
-    }
+    const cases: CaseResult[] = await benchCases(ctx, [
+      ...CONV_KINDS.map((kind) => ({
+        name: `conv2d ${kind}`,
+        flops: convFlops,
+        description: `x [${CONV.n},${CONV.cin},${CONV.h},${CONV.w}], weight [${CONV.cout},${CONV.cin},3,3]`,
+        subject: convRunner('gpu', mode, kind),
+        peers: [convRunner('cpu', mode, kind), tfRunner('wasm', kind), ...(kind === 'forward' && mode === 'webasm' ? [gpujsAsyncConvRunner()] : [])],
+      })),
+      ...(['GN', 'BN'] as const).map((kind) => ({
+        name: `${kind} forward+backward`,
+        flops: 18 * elements,
+        description: `x [${NORM.n},${NORM.c},${NORM.h},${NORM.w}]${kind === 'GN' ? `, G ${NORM.g}` : ''}`,
+        subject: normRunner('gpu', mode, kind),
+        peers: [normRunner('cpu', mode, kind)],
+      })),
+    ]);
     return {
       cases,
       notes: [
         'Ratios are normlab gpu speed / peer speed: below 1 means the gpu backend is slower than that peer.',
         'tfjs-backend-wasm 4.22 has no Conv2DBackpropFilter kernel, so it has no weight-gradient row.',
+        "The 'gpu.js webasm, async mode (threads)' row runs the backend's conv2d kernel source in gpu.js directly, with its worker pool: the one gpu.js path with threads, which normlab's synchronous ops cannot call. Above 1 the backend is faster; it shows how far even that path is from the pure-TS kernel.",
         'Which cases the gpu package makes the default is decided by these rows (a gpu kernel becomes the default only where it beats cpu): see packages/gpu/README.md, "Speed: the numbers decide".',
       ],
     };

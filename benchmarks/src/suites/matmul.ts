@@ -1,6 +1,6 @@
 /** matmul 512×512×512 (float32): normlab against tfjs-cpu, tfjs-wasm and PyTorch. */
 import { type Tensor, matmul, randn } from '@normlab/tensor';
-import { type CaseResult, type Runner, type Suite, type SuiteContext, benchCase, targetNote, torchRunners } from '../harness.js';
+import { type CaseResult, type Runner, type Suite, type SuiteContext, benchCases, targetNote, torchRunners } from '../harness.js';
 import { type TfBackend, tf, tfPeerName, useTf } from '../tfjs.js';
 
 const SIZES: Array<[number, number, number]> = [[512, 512, 512]];
@@ -53,13 +53,15 @@ const suite: Suite = {
         run: () => matmul(a!, b!),
       };
       cases.push(
-        await benchCase(ctx, {
-          name: name(m, k, n),
-          flops: 2 * m * n * k,
-          description: `float32 (${m}×${k}) · (${k}×${n})`,
-          subject,
-          peers: [tfRunner('cpu', m, k, n), tfRunner('wasm', m, k, n), ...torch.runners.get(name(m, k, n))!],
-        }),
+        ...(await benchCases(ctx, [
+          {
+            name: name(m, k, n),
+            flops: 2 * m * n * k,
+            description: `float32 (${m}×${k}) · (${k}×${n})`,
+            subject,
+            peers: [tfRunner('cpu', m, k, n), tfRunner('wasm', m, k, n), ...torch.runners.get(name(m, k, n))!],
+          },
+        ])),
       );
     }
     return {

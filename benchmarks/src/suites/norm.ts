@@ -7,7 +7,7 @@ import { Variable } from '@normlab/autograd';
 import type { Module } from '@normlab/nn';
 import { BatchNorm2d, GNPlus, GroupNorm, HybridNorm } from '@normlab/norm-layers';
 import { type Tensor, randn } from '@normlab/tensor';
-import { type CaseResult, type Runner, type Suite, type SuiteContext, benchCase, torchRunners } from '../harness.js';
+import { type CaseResult, type Runner, type Suite, type SuiteContext, benchCases, torchRunners } from '../harness.js';
 import { type TfBackend, tf, tfPeerName, useTf } from '../tfjs.js';
 
 const N = 16;
@@ -164,7 +164,7 @@ const suite: Suite = {
   description:
     `Forward and backward (gradients of input, weight, bias and, for GN+ and HybridNorm, the blend ρ) at ` +
     `N ${N}, C ${C}, ${H}×${W}, G ${G}, float32. normlab: the whole-layer kernels of @normlab/norm-layers ` +
-    '(two-pass statistics, float64 accumulation; one output array per forward and per backward) through autograd; tfjs: the same layer composed from reshape, moments, ' +
+    '(float64 statistics; one output array per forward and per backward; the threads of NORMLAB_NUM_THREADS, by default every core) through autograd; tfjs: the same layer composed from reshape, moments, ' +
     'normalize and affine ops, differentiated with tf.grads; PyTorch: native GroupNorm/BatchNorm2d, ' +
     "GN+ composed from torch ops as the authors' code does, HybridNorm from native group_norm and batch_norm. " +
     'GFLOP/s uses a rough per-element operation count.',
@@ -178,19 +178,19 @@ const suite: Suite = {
           kinds.map((k) => ({ name: name(k), op: TORCH_OPS[k], params: { n: N, c: C, h: H, w: W, g: G } })),
         )
       : { runners: new Map<string, Runner[]>(), notes: [] as string[] };
-    const cases: CaseResult[] = [];
-    for (const kind of kinds) {
-      const tfPeers = (['cpu', 'wasm'] as const).filter((b) => peers.includes(b)).map((b) => tfRunner(b, kind));
-      cases.push(
-        await benchCase(ctx, {
-          name: name(kind),
-          flops: FLOPS_PER_ELEMENT[kind] * N * C * H * W,
-          description: `${kind} forward + backward`,
-          subject: subjectRunner(ctx, kind),
-          peers: [...tfPeers, ...(torch.runners.get(name(kind)) ?? [])],
-        }),
-      );
-    }
+    const cases: CaseResult[] = await benchCases(
+      ctx,
+      kinds.map((kind) => ({
+        name: name(kind),
+        flops: FLOPS_PER_ELEMENT[kind] * N * C * H * W,
+        description: `${kind} forward + backward`,
+        subject: subjectRunner(ctx, kind),
+        peers: [
+          ...(['cpu', 'wasm'] as const).filter((b) => peers.includes(b)).map((b) => tfRunner(b, kind)),
+          ...(torch.runners.get(name(kind)) ?? []),
+        ],
+      })),
+    );
     return {
       cases,
       notes: [

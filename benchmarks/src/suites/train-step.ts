@@ -21,7 +21,7 @@ import {
   type Runner,
   type Suite,
   type SuiteContext,
-  benchCase,
+  benchCases,
   median,
   torchAvailable,
   torchRunners,
@@ -466,13 +466,15 @@ const suite: Suite = {
     const torch = torchRunners(ctx, [{ name: CASE, op: 'train_step_cnn', params: tParams }]);
 
     const phases: Phases = { forward: [], backward: [], step: [] };
-    const result: CaseResult = await benchCase(ctx, {
-      name: CASE,
-      flops,
-      description: `x [${BATCH},${IN_C},${SIZE},${SIZE}], ${spec.classes} classes`,
-      subject: normlabRunner(ctx, phases),
-      peers: [tfRunner('cpu', spec, counts), tfRunner('wasm', spec, counts), ...torch.runners.get(CASE)!],
-    });
+    const [result] = (await benchCases(ctx, [
+      {
+        name: CASE,
+        flops,
+        description: `x [${BATCH},${IN_C},${SIZE},${SIZE}], ${spec.classes} classes`,
+        subject: normlabRunner(ctx, phases),
+        peers: [tfRunner('cpu', spec, counts), tfRunner('wasm', spec, counts), ...torch.runners.get(CASE)!],
+      },
+    ])) as [CaseResult];
 
     const countLine = [...counts].map(([k, v]) => `${k} ${v.toLocaleString('en-US')}`).join(', ');
     ctx.log(`  trainable parameters: ${countLine}`);
