@@ -281,12 +281,14 @@ function slotCount(l: GroupedLayout): number {
  * one range when slots are per sample (slot n·G + g is the block of sample n's group g), one per
  * sample for groups pooled over the batch. What a worker's share of x, dy and the output is.
  */
-function slotRanges(l: { n: number; c: number; s: number; groups: number; perSample: boolean }, slot0: number, slot1: number): number[] {
+function slotSplit(l: { n: number; c: number; s: number; groups: number; perSample: boolean }): (slot0: number, slot1: number) => number[] {
   const block = (l.c / l.groups) * l.s;
-  if (l.perSample) return [slot0 * block, slot1 * block];
-  const ranges: number[] = [];
-  for (let n = 0; n < l.n; n++) ranges.push((n * l.groups + slot0) * block, (n * l.groups + slot1) * block);
-  return ranges;
+  return (slot0, slot1) => {
+    if (l.perSample) return [slot0 * block, slot1 * block];
+    const ranges: number[] = [];
+    for (let n = 0; n < l.n; n++) ranges.push((n * l.groups + slot0) * block, (n * l.groups + slot1) * block);
+    return ranges;
+  };
 }
 
 /** Two results of a helper that returns a pair of sums (no object allocated per call). */
@@ -783,7 +785,7 @@ function normBackwardCpu(
   parallelFor(normBackwardTask, args, slots, (2 * N * C * S) / slots, {
     out: ['out', 'rowDy', 'rowDyX'],
     inout: args.accumulate ? ['out'] : [],
-    split: { arrays: ['x', 'dy', 'out'], ranges: (s0, s1) => slotRanges(l, s0, s1) },
+    split: { x: slotSplit(l), dy: slotSplit(l), out: slotSplit(l) },
   });
   // The parameter gradients: row sums over n in order, whichever thread computed them.
   const dweight = new Float64Array(C);
@@ -1048,7 +1050,7 @@ function normForwardCpu(
   };
   parallelFor(normForwardTask, args, slots, (N * C * S) / slots, {
     out: ['out', 'mean', 'variance', 'rstd'],
-    split: { arrays: ['x', 'out'], ranges: (s0, s1) => slotRanges(l, s0, s1) },
+    split: { x: slotSplit(l), out: slotSplit(l) },
   });
   return { y: fromArray(args.out, [N, C, S]), mean: args.mean, variance: args.variance, rstd: args.rstd };
 }
@@ -1387,7 +1389,7 @@ function gnPlusForwardCpu(
   };
   parallelFor(gnPlusForwardTask, args, G, (5 * N * P) / G, {
     out: ['out', 'gnMean', 'gnRstd', 'gnK', 'posMean', 'posRstd', 'posK'],
-    split: { arrays: ['x', 'out'], ranges: (g0, g1) => slotRanges({ ...l, perSample: false }, g0, g1) },
+    split: { x: slotSplit({ ...l, perSample: false }), out: slotSplit({ ...l, perSample: false }) },
   });
   const { gnMean, gnRstd, gnK, posMean, posRstd, posK } = args;
   return { y: fromArray(args.out, [N, C, S]), saved: { gnMean, gnRstd, gnK, posMean, posRstd, posK } };
@@ -1517,7 +1519,7 @@ function gnPlusBackwardCpu(
   };
   parallelFor(gnPlusBackwardTask, args, G, (6 * N * P) / G, {
     out: ['out', 'sDy', 'sDyU', 'sDyV'],
-    split: { arrays: ['x', 'dy', 'out'], ranges: (g0, g1) => slotRanges({ ...l, perSample: false }, g0, g1) },
+    split: { x: slotSplit({ ...l, perSample: false }), dy: slotSplit({ ...l, perSample: false }), out: slotSplit({ ...l, perSample: false }) },
   });
   const { sDy, sDyU, sDyV } = args;
   const dweight = new Float64Array(C);

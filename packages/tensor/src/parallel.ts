@@ -181,17 +181,21 @@ function scratchView(p: Pool, key: string, a: TypedArrayLike): TypedArrayLike {
 
 /** What a kernel's range function reads and writes, so the pool knows what to copy where. */
 export interface ParallelIO<A> {
-  /** The typed arrays of `args` the kernel writes; every other one is only read. */
+  /**
+   * The typed arrays of `args` the kernel writes; every other one is only read. In a worker they
+   * start with unspecified contents (scratch memory): the kernel writes every element of its
+   * items, or lists the array in `inout` to have it copied in.
+   */
   out: readonly (keyof A & string)[];
   /** Written arrays it also reads (a gradient it adds to). */
   inout?: readonly (keyof A & string)[];
   /**
-   * The large arrays, and the element ranges [from, to) that items [start, end) touch in each of
-   * them (flat: from₀, to₀, from₁, to₁, …). The calling thread works on these arrays in place;
+   * The large arrays, each with the element ranges [from, to) that items [start, end) touch in
+   * it (flat: from₀, to₀, from₁, to₁, …). The calling thread works on these arrays in place;
    * only the workers' ranges are copied to and from scratch memory. Every other array is
    * mirrored whole (for everyone), which suits small ones: statistics, γ, per-row sums.
    */
-  split?: { arrays: readonly (keyof A & string)[]; ranges: (start: number, end: number) => number[] };
+  split?: { [K in keyof A & string]?: (start: number, end: number) => number[] };
 }
 
 function copyRanges(to: TypedArrayLike, from: TypedArrayLike, ranges: number[]): void {
@@ -213,11 +217,9 @@ export function parallelFor<A extends object>(kernel: RangeKernel<A>, args: A, c
   if (!pool) pool = openPool(wt, getNumThreads() - 1);
   const p0 = pool;
   const bound = (p: number) => Math.round((p * count) / parts);
-  const workerRanges: number[][] = [];
-  for (let p = 1; p < parts; p++) workerRanges.push(io.split ? io.split.ranges(bound(p), bound(p + 1)) : []);
   const written = new Set<string>(io.out);
   const read = (key: string) => !written.has(key) || (io.inout?.includes(key as keyof A & string) ?? false);
-  const split = new Set<string>(io.split?.arrays ?? []);
+  const split = (io.split ?? {}) as Record<string, ((start: number, end: number) => number[]) | undefined>;
   const mainArgs: Record<string, unknown> = {};
   const workerArgs: Record<string, unknown> = {};
   const copyBack: (() => void)[] = [];
@@ -230,7 +232,10 @@ export function parallelFor<A extends object>(kernel: RangeKernel<A>, args: A, c
     const a = value as TypedArrayLike;
     const view = scratchView(p0, key, a);
     workerArgs[key] = view;
-    if (split.has(key)) {
+    const ranges = split[key];
+    if (ranges) {
+      const workerRanges: number[][] = [];
+      for (let p = 1; p < parts; p++) workerRanges.push(ranges(bound(p), bound(p + 1)));
       mainArgs[key] = a;
       if (read(key)) for (const r of workerRanges) copyRanges(view, a, r);
       if (written.has(key)) copyBack.push(() => workerRanges.forEach((r) => copyRanges(a, view, r)));

@@ -15,7 +15,7 @@ function runBlockSums(count, k) {
   parallelFor(blockSums, a, count, k, {
     out: ['out', 'perItem', 'acc', 'tid'],
     inout: ['acc'],
-    split: { arrays: ['x', 'out'], ranges: (s, e) => [s * k, e * k] },
+    split: { x: (s, e) => [s * k, e * k], out: (s, e) => [s * k, e * k] },
   });
   let outOk = true;
   for (let i = 0; i < x.length; i++) if (a.out[i] !== Math.fround(2 * x[i])) outOk = false;

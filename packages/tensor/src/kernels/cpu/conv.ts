@@ -15,6 +15,7 @@
  * strided views: the GEMM's packing reads them in place. Accumulation is float64 throughout;
  * results are stored in the input dtype.
  */
+import { parallelFor, rangeKernel } from '../../parallel.js';
 import { registerKernel } from '../../registry.js';
 import { type TypedArray, Tensor, allocate } from '../../tensor.js';
 import type { Conv2dParams } from '../../ops/conv.js';
@@ -555,23 +556,20 @@ function forwardMerged(
   }
 }
 
-function conv2dForward(x: Tensor, weight: Tensor, bias: Tensor | null, p: Conv2dParams): Tensor {
-  const xc = x.contiguous();
-  const wc = weight.contiguous();
+/** The forward of the images in `xc` into `out` (their n·Cout·L outputs). */
+function convForwardInto(xc: Tensor, wc: Tensor, biasData: TypedArray | null, p: Conv2dParams, out: TypedArray): void {
   const { n, cin, h, w, cout, cg, kh, kw, ho, wo, G, coutG, kG, L } = convDims(xc.shape, wc.shape, p);
-  const out = allocate(xc.dtype, n * cout * L);
   if (n > 0 && useWinograd(kh, kw, p, cg)) {
-    winogradForward(xc, wc, bias ? bias.contiguous().data : null, p, n, cin, h, w, cout, cg, ho, wo, out);
-    return new Tensor(out, [n, cout, ho, wo]);
+    winogradForward(xc, wc, biasData, p, n, cin, h, w, cout, cg, ho, wo, out);
+    return;
   }
-  const biasData = bias ? bias.contiguous().data : null;
   // The weights of each group are packed once for the whole batch.
   const packed: PackedA[] = [];
   for (let g = 0; g < G; g++) packed.push(packA({ data: wc.data, offset: g * coutG * kG, rs: kG, cs: 1 }, coutG, kG));
   const nbMax = chunkImages(n, L);
   if (nbMax > 1) {
     forwardMerged(xc.data, packed, biasData, p, n, cin, h, w, cout, cg, kh, kw, ho, wo, nbMax, out);
-    return new Tensor(out, [n, cout, ho, wo]);
+    return;
   }
   // float64 outputs are accumulated in place; float32 ones through a per-image float64 buffer.
   const direct = out instanceof Float64Array;
@@ -601,15 +599,83 @@ function conv2dForward(x: Tensor, weight: Tensor, bias: Tensor | null, p: Conv2d
     }
     if (!direct) out.set(acc, img * cout * L);
   }
+}
+
+/**
+ * What the per-image conv2d range functions read and write. Forward: src = x, out = y; input
+ * gradient: src = dy, out = dx. Shapes are the whole batch's.
+ */
+export interface ConvImagesArgs {
+  src: TypedArray;
+  w: TypedArray;
+  bias: TypedArray | null;
+  out: TypedArray;
+  srcShape: number[];
+  wShape: number[];
+  outShape: number[];
+  p: Conv2dParams;
+}
+
+/** conv2d forward of images [i0, i1): a range function (threads split the batch). */
+export function conv2dForwardImages(a: ConvImagesArgs, i0: number, i1: number): void {
+  const [, cin, h, w] = a.srcShape as [number, number, number, number];
+  const [, cout, ho, wo] = a.outShape as [number, number, number, number];
+  const x = new Tensor(a.src.subarray(i0 * cin * h * w, i1 * cin * h * w), [i1 - i0, cin, h, w]);
+  const out = a.out.subarray(i0 * cout * ho * wo, i1 * cout * ho * wo);
+  // float64 outputs are accumulated in place, and a worker's share starts as scratch memory.
+  if (out instanceof Float64Array) out.fill(0);
+  convForwardInto(x, new Tensor(a.w, a.wShape), a.bias, a.p, out);
+}
+
+/** conv2d input gradient of images [i0, i1): a range function. */
+export function conv2dBackwardInputImages(a: ConvImagesArgs, i0: number, i1: number): void {
+  const [, cin, h, w] = a.outShape as [number, number, number, number];
+  const [, cout, ho, wo] = a.srcShape as [number, number, number, number];
+  const dy = new Tensor(a.src.subarray(i0 * cout * ho * wo, i1 * cout * ho * wo), [i1 - i0, cout, ho, wo]);
+  const dx = a.out.subarray(i0 * cin * h * w, i1 * cin * h * w);
+  if (dx instanceof Float64Array) dx.fill(0); // as in the forward
+  convBackwardInputInto(dy, new Tensor(a.w, a.wShape), [i1 - i0, cin, h, w], a.p, dx);
+}
+
+const conv2dForwardTask = rangeKernel(import.meta.url, 'conv2dForwardImages', conv2dForwardImages);
+const conv2dBackwardInputTask = rangeKernel(import.meta.url, 'conv2dBackwardInputImages', conv2dBackwardInputImages);
+
+/** The element range of images [i0, i1) in a batch array of `size` values per image. */
+function blocks(size: number): (i0: number, i1: number) => number[] {
+  return (i0, i1) => [i0 * size, i1 * size];
+}
+
+/** Run a per-image range function over the batch, images split across threads. */
+function overImages(task: typeof conv2dForwardTask, a: ConvImagesArgs, macsPerImage: number): void {
+  const n = a.srcShape[0]!;
+  const inBlock = a.srcShape[1]! * a.srcShape[2]! * a.srcShape[3]!;
+  const outBlock = a.outShape[1]! * a.outShape[2]! * a.outShape[3]!;
+  parallelFor(task, a, n, macsPerImage, { out: ['out'], split: { src: blocks(inBlock), out: blocks(outBlock) } });
+}
+
+function conv2dForward(x: Tensor, weight: Tensor, bias: Tensor | null, p: Conv2dParams): Tensor {
+  const xc = x.contiguous();
+  const wc = weight.contiguous();
+  const { n, cout, ho, wo, kG, L } = convDims(xc.shape, wc.shape, p);
+  const out = allocate(xc.dtype, n * cout * L);
+  const a: ConvImagesArgs = {
+    src: xc.data,
+    w: wc.data,
+    bias: bias ? bias.contiguous().data : null,
+    out,
+    srcShape: [...xc.shape],
+    wShape: [...wc.shape],
+    outShape: [n, cout, ho, wo],
+    p,
+  };
+  overImages(conv2dForwardTask, a, cout * L * kG);
   return new Tensor(out, [n, cout, ho, wo]);
 }
 
-function conv2dBackwardInput(dy: Tensor, weight: Tensor, inputShape: readonly number[], p: Conv2dParams): Tensor {
-  const dyc = dy.contiguous();
-  const wc = weight.contiguous();
+/** The input gradient of the images of `dyc` into `dx` (their n·Cin·H·W values). */
+function convBackwardInputInto(dyc: Tensor, wc: Tensor, inputShape: readonly number[], p: Conv2dParams, dx: TypedArray): void {
   const { n, cin, h, w, cout, cg, kh, kw, ho, wo, G, coutG, kG, L } = convDims(inputShape, wc.shape, p, dyc.shape);
   const plane = h * w;
-  const dx = allocate(dyc.dtype, n * cin * plane);
   // Stride 1: dx is the full correlation of dy with the flipped, transposed weight,
   // dx = conv2d(dy, W', padding k−1−p) with W'[g·Cin/g + ci, co, i, j] = W[g·Cout/g + co, ci,
   // kH−1−i, kW−1−j], so a 3×3 input gradient runs Winograd as the forward does.
@@ -629,7 +695,7 @@ function conv2dBackwardInput(dy: Tensor, weight: Tensor, inputShape: readonly nu
     }
     const wt = new Tensor(flipped, [cin, coutG, kh, kw]);
     winogradForward(dyc, wt, null, flipPad, n, cout, ho, wo, cin, coutG, h, w, dx);
-    return new Tensor(dx, [n, cin, h, w]);
+    return;
   }
   const direct = dx instanceof Float64Array;
   // A = W_gᵀ: element (k, co) of the (K × Cout/g) operand sits at co·K + k in the weight;
@@ -657,59 +723,115 @@ function conv2dBackwardInput(dy: Tensor, weight: Tensor, inputShape: readonly nu
     }
     if (!direct) dx.set(acc, img * cin * plane);
   }
+}
+
+function conv2dBackwardInput(dy: Tensor, weight: Tensor, inputShape: readonly number[], p: Conv2dParams): Tensor {
+  const dyc = dy.contiguous();
+  const wc = weight.contiguous();
+  const { n, cin, h, w, coutG, kG, L } = convDims(inputShape, wc.shape, p, dyc.shape);
+  const dx = allocate(dyc.dtype, n * cin * h * w);
+  const a: ConvImagesArgs = {
+    src: dyc.data,
+    w: wc.data,
+    bias: null,
+    out: dx,
+    srcShape: [...dyc.shape],
+    wShape: [...wc.shape],
+    outShape: [...inputShape],
+    p,
+  };
+  overImages(conv2dBackwardInputTask, a, coutG * L * kG * p.groups);
   return new Tensor(dx, [n, cin, h, w]);
 }
+
+/** What `conv2dBackwardWeightRows` reads and writes. */
+export interface ConvWeightArgs {
+  dy: TypedArray;
+  x: TypedArray;
+  /** dW (Cout × K), the input dtype. */
+  out: TypedArray;
+  xShape: number[];
+  wShape: number[];
+  dyShape: number[];
+  p: Conv2dParams;
+}
+
+/** Rows of dW per item: the GEMM's register tile height, so a split never cuts a tile. */
+const WEIGHT_ROWS = 4;
+
+/**
+ * dW for items [b0, b1), an item being WEIGHT_ROWS output channels of one group (the group's
+ * last item may be shorter). Each row is summed over the whole batch in image order, whichever
+ * thread computes it, so the result does not depend on the split; the im2col columns of every
+ * image are rebuilt by each thread (cheap beside the GEMM). A range function.
+ */
+export function conv2dBackwardWeightRows(a: ConvWeightArgs, b0: number, b1: number): void {
+  const p = a.p;
+  const { n, cin, h, w, cout, cg, kh, kw, ho, wo, coutG, kG, L } = convDims(a.xShape, a.wShape, p, a.dyShape);
+  const perGroup = Math.ceil(coutG / WEIGHT_ROWS);
+  const plane = h * w;
+  const nbMax = chunkImages(n, L);
+  const pointwise = isPointwise(kh, kw, p);
+  for (let b = b0; b < b1; ) {
+    // The items of [b, b1) in this group become one GEMM over rows [r0, r1).
+    const g = Math.floor(b / perGroup);
+    const last = Math.min(b1, (g + 1) * perGroup);
+    const r0 = g * coutG + (b - g * perGroup) * WEIGHT_ROWS;
+    const r1 = g * coutG + Math.min(coutG, (last - g * perGroup) * WEIGHT_ROWS);
+    b = last;
+    const rows = r1 - r0;
+    const acc = new Float64Array(rows * kG);
+    if (nbMax > 1) {
+      // dW rows += dy rows (rows × nb·L) · colᵀ (nb·L × K): the batch sum runs inside the GEMM's
+      // depth loop instead of re-reading and re-writing dW once per image.
+      const dyBuf = new Float64Array(rows * nbMax * L);
+      const colAll = new Float64Array(kG * nbMax * L);
+      const av = { data: dyBuf as TypedArray, offset: 0, rs: 0, cs: 1 };
+      const bv = { data: colAll as TypedArray, offset: 0, rs: 1, cs: 0 };
+      for (let img0 = 0; img0 < n; img0 += nbMax) {
+        const nb = Math.min(nbMax, n - img0);
+        const cols = nb * L;
+        av.rs = cols;
+        bv.cs = cols;
+        gatherRows(a.dy, img0, nb, cout, r0, rows, L, dyBuf);
+        for (let i = 0; i < nb; i++) {
+          im2colImage(a.x, ((img0 + i) * cin + g * cg) * plane, cg, h, w, kh, kw, p, ho, wo, colAll, i * L, cols);
+        }
+        gemm(rows, kG, cols, av, bv, acc, 0, kG);
+      }
+    } else {
+      const col = pointwise ? null : new Float64Array(kG * L);
+      const av = { data: a.dy, offset: 0, rs: L, cs: 1 };
+      // B = colᵀ (L × K): element (l, k) sits at k·L + l of the column buffer (or input plane).
+      const bv = { data: (col ?? a.x) as TypedArray, offset: 0, rs: 1, cs: L };
+      for (let img = 0; img < n; img++) {
+        const xOff = (img * cin + g * cg) * plane;
+        av.offset = (img * cout + r0) * L;
+        if (col) im2colImage(a.x, xOff, cg, h, w, kh, kw, p, ho, wo, col, 0);
+        else bv.offset = xOff;
+        gemm(rows, kG, L, av, bv, acc, 0, kG);
+      }
+    }
+    a.out.set(acc, r0 * kG);
+  }
+}
+
+const conv2dBackwardWeightTask = rangeKernel(import.meta.url, 'conv2dBackwardWeightRows', conv2dBackwardWeightRows);
 
 function conv2dBackwardWeight(dy: Tensor, x: Tensor, weightShape: readonly number[], p: Conv2dParams): Tensor {
   const dyc = dy.contiguous();
   const xc = x.contiguous();
-  const { n, cin, h, w, cout, cg, kh, kw, ho, wo, G, coutG, kG, L } = convDims(xc.shape, weightShape, p, dyc.shape);
+  const { n, cout, cg, kh, kw, G, coutG, kG, L } = convDims(xc.shape, weightShape, p, dyc.shape);
   const dw = allocate(dyc.dtype, cout * kG);
-  // Summed over the batch, so always accumulated in float64.
-  const acc = dw instanceof Float64Array ? dw : new Float64Array(cout * kG);
-  const nbMax = chunkImages(n, L);
-  if (nbMax > 1) {
-    // dW_g += dy_g (Cout/g × nb·L) · col_gᵀ (nb·L × K): the batch sum runs inside the GEMM's
-    // depth loop instead of re-reading and re-writing dW once per image.
-    const dyBuf = new Float64Array(coutG * nbMax * L);
-    const colAll = new Float64Array(kG * nbMax * L);
-    const av = { data: dyBuf as TypedArray, offset: 0, rs: 0, cs: 1 };
-    const bv = { data: colAll as TypedArray, offset: 0, rs: 1, cs: 0 };
-    const plane = h * w;
-    for (let img0 = 0; img0 < n; img0 += nbMax) {
-      const nb = Math.min(nbMax, n - img0);
-      const cols = nb * L;
-      av.rs = cols;
-      bv.cs = cols;
-      for (let g = 0; g < G; g++) {
-        gatherRows(dyc.data, img0, nb, cout, g * coutG, coutG, L, dyBuf);
-        for (let b = 0; b < nb; b++) {
-          im2colImage(xc.data, ((img0 + b) * cin + g * cg) * plane, cg, h, w, kh, kw, p, ho, wo, colAll, b * L, cols);
-        }
-        gemm(coutG, kG, cols, av, bv, acc, g * coutG * kG, kG);
-      }
-    }
-    if (acc !== dw) dw.set(acc);
-    return new Tensor(dw, [cout, cg, kh, kw]);
-  }
-  const pointwise = isPointwise(kh, kw, p);
-  const col = pointwise ? null : new Float64Array(kG * L);
-  const a = { data: dyc.data, offset: 0, rs: L, cs: 1 };
-  // B = col_gᵀ (L × K): element (l, k) sits at k·L + l of the column buffer (or input plane).
-  const b = { data: (col ?? xc.data) as TypedArray, offset: 0, rs: 1, cs: L };
-  for (let img = 0; img < n; img++) {
-    for (let g = 0; g < G; g++) {
-      const xOff = (img * cin + g * cg) * h * w;
-      a.offset = (img * cout + g * coutG) * L;
-      if (col) {
-        im2colImage(xc.data, xOff, cg, h, w, kh, kw, p, ho, wo, col, 0);
-      } else {
-        b.offset = xOff;
-      }
-      gemm(coutG, kG, L, a, b, acc, g * coutG * kG, kG);
-    }
-  }
-  if (acc !== dw) dw.set(acc);
+  const a: ConvWeightArgs = { dy: dyc.data, x: xc.data, out: dw, xShape: [...xc.shape], wShape: [...weightShape], dyShape: [...dyc.shape], p };
+  const perGroup = Math.ceil(coutG / WEIGHT_ROWS);
+  const items = G * perGroup;
+  // Item b starts at this row of dW; items [b0, b1) cover rows [row(b0), row(b1)).
+  const row = (b: number) => Math.floor(b / perGroup) * coutG + (b % perGroup) * WEIGHT_ROWS;
+  parallelFor(conv2dBackwardWeightTask, a, items, (n * L * kG * cout) / items, {
+    out: ['out'],
+    split: { out: (b0, b1) => [row(b0) * kG, row(b1) * kG] },
+  });
   return new Tensor(dw, [cout, cg, kh, kw]);
 }
 

@@ -16,6 +16,7 @@
  * specializes loads per typed-array kind) and float32 inputs accumulate in double precision.
  */
 import { type TypedArray, Tensor, allocate, shapeSize } from '../../tensor.js';
+import { parallelFor, rangeKernel } from '../../parallel.js';
 import { registerKernel } from '../../registry.js';
 
 /**
@@ -246,19 +247,78 @@ export function gemm(
   }
 }
 
+/**
+ * The dot-product loop for tiny products. Like the packed path it adds each KC-deep partial sum
+ * to C separately, so an element's bits do not depend on which path computed it (a split of the
+ * rows across threads may move a product below the tiny-product size).
+ */
 function smallGemm(m: number, n: number, k: number, a: MatrixView, b: MatrixView, c: Float64Array, cOffset: number, ldc: number): void {
   const ad = a.data, bd = b.data;
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < n; j++) {
-      let s = 0;
       let qa = a.offset + i * a.rs;
       let qb = b.offset + j * b.cs;
-      for (let p = 0; p < k; p++, qa += a.cs, qb += b.rs) s += ad[qa]! * bd[qb]!;
-      c[cOffset + i * ldc + j] += s;
+      for (let p0 = 0; p0 < k; p0 += KC) {
+        const p1 = Math.min(k, p0 + KC);
+        let s = 0;
+        for (let p = p0; p < p1; p++, qa += a.cs, qb += b.rs) s += ad[qa]! * bd[qb]!;
+        c[cOffset + i * ldc + j] += s;
+      }
     }
   }
 }
 
+
+/**
+ * Batched matmul kernel. `a` is (...batch, M, K) — or (...batch, K, M) with `transposeA` — and `b`
+ * is (...batch, K, N) — or (...batch, N, K) with `transposeB`; the batch shapes are equal (the op
+ * broadcasts them with stride-0 `expand` views, which this kernel walks without copying).
+ */
+/** What `matmulRows` reads and writes: operands, their per-batch offsets and strides, the output. */
+export interface MatmulArgs {
+  a: TypedArray;
+  b: TypedArray;
+  out: TypedArray;
+  /** Element offset of each batch entry's A and B (broadcast batch axes have stride 0). */
+  aOffsets: Float64Array;
+  bOffsets: Float64Array;
+  m: number;
+  n: number;
+  k: number;
+  ars: number;
+  acs: number;
+  brs: number;
+  bcs: number;
+}
+
+/** Rows of C per item: the GEMM's register tile height, so a split never cuts a tile. */
+const ROWS_PER_ITEM = MR;
+
+/**
+ * C rows for items [i0, i1), an item being ROWS_PER_ITEM rows of one batch entry (its last item
+ * may be shorter): one GEMM per batch entry over the items' rows. A range function: threads
+ * split the items, and every element is summed in the same order whatever the split.
+ */
+export function matmulRows(x: MatmulArgs, i0: number, i1: number): void {
+  const { m, n, k } = x;
+  const perBatch = Math.ceil(m / ROWS_PER_ITEM);
+  const av: MatrixView = { data: x.a, offset: 0, rs: x.ars, cs: x.acs };
+  const bv: MatrixView = { data: x.b, offset: 0, rs: x.brs, cs: x.bcs };
+  for (let it = i0; it < i1; ) {
+    const t = Math.floor(it / perBatch);
+    const last = Math.min(i1, (t + 1) * perBatch);
+    const r0 = (it - t * perBatch) * ROWS_PER_ITEM;
+    const r1 = Math.min(m, (last - t * perBatch) * ROWS_PER_ITEM);
+    it = last;
+    const acc = new Float64Array((r1 - r0) * n);
+    av.offset = x.aOffsets[t]! + r0 * x.ars;
+    bv.offset = x.bOffsets[t]!;
+    gemm(r1 - r0, n, k, av, bv, acc, 0, n);
+    x.out.set(acc, (t * m + r0) * n); // typed-array set converts float64 → float32
+  }
+}
+
+const matmulTask = rangeKernel(import.meta.url, 'matmulRows', matmulRows);
 
 /**
  * Batched matmul kernel. `a` is (...batch, M, K) — or (...batch, K, M) with `transposeA` — and `b`
@@ -277,20 +337,17 @@ function matmulKernel(a: Tensor, b: Tensor, transposeA: boolean, transposeB: boo
   let brs = b.strides[rb - 2]!, bcs = b.strides[rb - 1]!;
   if (transposeB) [brs, bcs] = [bcs, brs];
   const batch = shapeSize(batchShape);
-  const outShape = [...batchShape, m, n];
   const out = allocate(a.dtype, batch * m * n);
-  const acc = out instanceof Float64Array ? out : new Float64Array(batch * m * n);
-  const av: MatrixView = { data: a.data, offset: 0, rs: ars, cs: acs };
-  const bv: MatrixView = { data: b.data, offset: 0, rs: brs, cs: bcs };
   // Odometer over the batch axes, tracking both operands' offsets through their (maybe 0) strides.
+  const aOffsets = new Float64Array(batch);
+  const bOffsets = new Float64Array(batch);
   const nb = batchShape.length;
   const idx = new Array<number>(nb).fill(0);
   let oa = a.offset;
   let ob = b.offset;
   for (let t = 0; t < batch; t++) {
-    av.offset = oa;
-    bv.offset = ob;
-    gemm(m, n, k, av, bv, acc, t * m * n, n);
+    aOffsets[t] = oa;
+    bOffsets[t] = ob;
     for (let ax = nb - 1; ax >= 0; ax--) {
       idx[ax]!++;
       oa += a.strides[ax]!;
@@ -301,8 +358,15 @@ function matmulKernel(a: Tensor, b: Tensor, transposeA: boolean, transposeB: boo
       idx[ax] = 0;
     }
   }
-  if (acc !== out) out.set(acc); // typed-array set converts float64 → float32
-  return new Tensor(out, outShape);
+  const perBatch = Math.ceil(m / ROWS_PER_ITEM);
+  // Item i starts at this row of the (batch·M × N) output.
+  const row = (i: number) => Math.floor(i / perBatch) * m + Math.min(m, (i % perBatch) * ROWS_PER_ITEM);
+  const x: MatmulArgs = { a: a.data, b: b.data, out, aOffsets, bOffsets, m, n, k, ars, acs, brs, bcs };
+  parallelFor(matmulTask, x, batch * perBatch, ROWS_PER_ITEM * n * k, {
+    out: ['out'],
+    split: { out: (i0, i1) => [row(i0) * n, row(i1) * n] },
+  });
+  return new Tensor(out, [...batchShape, m, n]);
 }
 
 registerKernel('matmul', 'cpu', matmulKernel);
