@@ -371,7 +371,7 @@ Peers: \`@tensorflow/tfjs-backend-cpu\` (pure JS), \`@tensorflow/tfjs-backend-wa
 SIMD, loaded from \`node_modules\`; single-threaded in Node since it has no worker pool there) and
 PyTorch on CPU (Debian's \`python3-torch\`, through \`benchmarks/python/torch_bench.py\`) when
 \`/usr/bin/python3 -c "import torch"\` works. normlab's cpu kernels are TypeScript; those that
-split their work across threads (the norm kernels) use \`NORMLAB_NUM_THREADS\` threads, by default
+split their work across threads (conv2d, matmul, the norm kernels) use \`NORMLAB_NUM_THREADS\` threads, by default
 every core: each section names the count (\`NORMLAB_NUM_THREADS=1 npm run bench\` times one thread).
 
 This file is regenerated: measurements that are not a suite (before/after comparisons of an
