@@ -7,6 +7,7 @@
  *                    [--max-time MS] [--torch-threads N] [--no-torch] [--no-docs] [--docs-only]
  *                    [suite args...]
  */
+import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -117,6 +118,16 @@ async function activateBackend(name: 'cpu' | 'gpu'): Promise<void> {
   setBackend(name);
 }
 
+/** The command line without its `--suite` choices (`--suite NAME`, `--suite=NAME`). */
+function withoutSuiteArgs(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--suite') i++;
+    else if (!args[i]!.startsWith('--suite=')) out.push(args[i]!);
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const all = await loadSuites();
@@ -129,6 +140,16 @@ async function main(): Promise<void> {
       const r = readResults(n);
       if (r) updateDocs(r);
       process.stderr.write(r ? `docs: regenerated section ${n}\n` : `docs: no results/${n}.json yet, skipped\n`);
+    }
+    return;
+  }
+  if (names.length > 1) {
+    // One process per suite: a suite's peers leave their heaps behind (tfjs-wasm's WebAssembly
+    // memory, tfjs-cpu's tensors), which slowed the next suite's normlab runs by up to 2×.
+    const rest = withoutSuiteArgs(process.argv.slice(2));
+    for (const n of names) {
+      const r = spawnSync(process.execPath, [process.argv[1]!, ...rest, '--suite', n], { stdio: 'inherit' });
+      if (r.status !== 0) process.exit(r.status ?? 1);
     }
     return;
   }
