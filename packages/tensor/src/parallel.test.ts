@@ -21,6 +21,7 @@ interface CheckResult {
   small?: BlockRun;
   error?: { name: string; isParallelError: boolean; message: string } | null;
   afterError?: BlockRun;
+  nested?: number[];
   status?: { threads: number; workers: number; broken?: string };
 }
 
@@ -69,6 +70,12 @@ describe('parallelFor across worker threads', () => {
     expect(two.afterError!.threads).toBe(2);
     expect(two.afterError!.perItem).toEqual(one.big!.perItem);
     expect(two.status!.broken).toBeUndefined();
+  });
+
+  it('runs a parallelFor nested in a part in its caller\'s thread, with the same numbers', () => {
+    expect(one.nested).toHaveLength(64);
+    expect(two.nested).toEqual(one.nested);
+    expect(three.nested).toEqual(one.nested);
   });
 
   it('rejects a malformed NORMLAB_NUM_THREADS with a named error', () => {

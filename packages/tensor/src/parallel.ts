@@ -14,15 +14,17 @@
  * Tensors stay on ordinary ArrayBuffers, which workers cannot see: the calling thread works on
  * them in place, and each worker's share of the large arrays is copied into the pool's scratch
  * SharedArrayBuffers (kept and reused, one per argument name) and its results copied back
- * (`ParallelIO`). Copies cost memory bandwidth (about 0.2–1 ms per 4 MB here), so only kernels
- * that pass over their data several times gain. Tensors are not themselves put on
+ * (`ParallelIO`). Copies cost memory bandwidth (about 0.2–1 ms per 4 MB here): compute-bound
+ * kernels (conv2d, matmul) gain nearly 2× on two cores, memory-bound ones (the norm kernels) only
+ * when they pass over their data several times. Tensors are not themselves put on
  * SharedArrayBuffers because V8 (Node 20) frees those only at a full GC and does not count them
  * towards starting one: 3000 4 MB allocations grew the process to 10 GB.
  *
  * It runs the range function on [0, count) in the calling thread instead when: one thread is
  * configured; the work is too small to pay for a wake-up; the module is not a `.js` file a worker
- * can import (TypeScript sources under a test runner); worker threads do not exist (browsers);
- * the pool was given up after a failure; or already inside a worker.
+ * can import (TypeScript sources under a test runner); worker threads do not exist (browsers, or
+ * Node before 20.16, which lacks process.getBuiltinModule); the pool was given up after a
+ * failure; inside a worker; or inside another parallelFor's part (nesting would reuse busy workers).
  *
  * Threads: `NORMLAB_NUM_THREADS`, else the machine's available parallelism (at most 8);
  * `setNumThreads(n)` at run time.
@@ -54,8 +56,6 @@ export function rangeKernel<A>(moduleUrl: string, exportName: string, fn: RangeF
 
 /** Work (about one element visit) below which a part is not worth a thread's wake-up (~50 µs). */
 const MIN_WORK_PER_PART = 1 << 16;
-/** Arrays at least this large are allocated on shared memory while threads are on. */
-const SHARED_MIN_BYTES = 1 << 16;
 /** How long the calling thread waits for a worker before it gives up (first call: start-up too). */
 const WORKER_TIMEOUT_MS = 120_000;
 const MAX_DEFAULT_THREADS = 8;
@@ -135,6 +135,8 @@ interface Pool {
 }
 
 let pool: Pool | undefined;
+/** True while a parallelFor has parts out: a nested call runs in its caller's thread. */
+let busy = false;
 /** Why the pool was given up (a worker that died or hung); parallelFor then runs serially. */
 let poolBroken: string | undefined;
 
@@ -209,7 +211,8 @@ function copyRanges(to: TypedArrayLike, from: TypedArrayLike, ranges: number[]):
  */
 export function parallelFor<A extends object>(kernel: RangeKernel<A>, args: A, count: number, workPerItem: number, io: ParallelIO<A>): void {
   const parts = Math.min(getNumThreads(), count, Math.floor((count * workPerItem) / MIN_WORK_PER_PART));
-  const wt = parts > 1 && poolBroken === undefined && WORKER_IMPORTABLE.test(kernel.moduleUrl) && threadsAvailable() ? workerThreads() : undefined;
+  const usable = parts > 1 && !busy && poolBroken === undefined && WORKER_IMPORTABLE.test(kernel.moduleUrl);
+  const wt = usable && threadsAvailable() ? workerThreads() : undefined;
   if (!wt) {
     kernel.fn(args, 0, count);
     return;
@@ -245,7 +248,12 @@ export function parallelFor<A extends object>(kernel: RangeKernel<A>, args: A, c
       if (written.has(key)) copyBack.push(() => a.set(view));
     }
   }
-  runParts(wt, p0, kernel, mainArgs as A, workerArgs as A, bound, parts);
+  busy = true;
+  try {
+    runParts(wt, p0, kernel, mainArgs as A, workerArgs as A, bound, parts);
+  } finally {
+    busy = false;
+  }
   for (const f of copyBack) f();
 }
 

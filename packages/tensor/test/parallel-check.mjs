@@ -7,6 +7,7 @@ import * as kernels from './range-kernels.mjs';
 const url = new URL('./range-kernels.mjs', import.meta.url).href;
 const blockSums = rangeKernel(url, 'blockSums', kernels.blockSums);
 const failsOnLast = rangeKernel(url, 'failsOnLast', kernels.failsOnLast);
+const nestedSums = rangeKernel(url, 'nestedSums', kernels.nestedSums);
 
 function runBlockSums(count, k) {
   const x = new Float32Array(count * k);
@@ -41,6 +42,11 @@ if (!threadsError) {
     result.error = { name: e.name, isParallelError: e instanceof ParallelError, message: e.message };
   }
   result.afterError = runBlockSums(64, 4096);
+  const nx = new Float32Array(64 * 4096);
+  for (let i = 0; i < nx.length; i++) nx[i] = Math.sin(i * 0.37) * 100 + (i % 7);
+  const n = { k: 4096, x: nx, perItem: new Float64Array(64) };
+  parallelFor(nestedSums, n, 64, 4096, { out: ['perItem'], split: { x: (s, e) => [s * 4096, e * 4096] } });
+  result.nested = Array.from(n.perItem);
   result.status = parallelStatus();
 }
 console.log(JSON.stringify(result));

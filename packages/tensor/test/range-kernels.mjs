@@ -23,3 +23,23 @@ export function failsOnLast(a, start, end) {
     a.tid[i] = threadId;
   }
 }
+
+const { parallelFor, rangeKernel } = await import('../dist/index.js');
+const innerSums = rangeKernel(import.meta.url, 'blockSums', blockSums);
+
+/**
+ * perItem[i] = Σ of item i's block as 16 sub-blocks summed by blockSums through a parallelFor
+ * called from inside a part: the nested call must run in its caller's thread (the workers are
+ * busy with the outer parts), not hang, and give the one-thread numbers.
+ */
+export function nestedSums(a, start, end) {
+  const k = a.k / 16;
+  for (let i = start; i < end; i++) {
+    const x = a.x.subarray(i * a.k, (i + 1) * a.k);
+    const b = { k, count: 16, x, out: new Float32Array(a.k), perItem: new Float64Array(16), acc: new Float64Array(16), tid: new Float64Array(16) };
+    parallelFor(innerSums, b, 16, k * 1000, { out: ['out', 'perItem', 'acc', 'tid'], inout: ['acc'] });
+    let s = 0;
+    for (let j = 0; j < 16; j++) s += b.perItem[j];
+    a.perItem[i] = s;
+  }
+}
