@@ -447,9 +447,9 @@ function gradInPlace(out: TypedArray, xd: TypedArray, start: number, end: number
 }
 
 /**
- * GN+ chunk helpers. A segment is one channel's positions [q0, q1) of one sample inside the
- * current chunk [p0, …): x and dy at `xo + p`, per-position chunk arrays at `p − p0`. u is
- * recomputed from x wherever it is needed: cheaper than storing and reloading it.
+ * GN+ helpers. They work on one channel's positions [q0, q1) (p0 = the channel's first position):
+ * x and dy of sample n at `n·P + p`, per-position scratch arrays at `p − p0`. u is recomputed from
+ * x wherever it is needed: cheaper than storing and reloading it.
  */
 
 /**
@@ -1318,10 +1318,10 @@ export interface GNPlusForwardArgs {
 
 /**
  * GN+ forward (gn-first) for channel groups [g0, g1). Everything of one group stays in L2 (N
- * samples × C/G channels × S values): its GN statistics per sample (two passes, the unbiased std
- * s and r = 1/(s + eps)), then channel by channel the batch statistics of u = (x − m)·r per
- * position (two passes, u recomputed from x in float64) and y = γ·(w·u + (1 − w)·v) + β in one
- * pass. Neither u nor v is materialized. A range function: threads split the groups.
+ * samples × C/G channels × S values): its GN statistics per sample (one shifted read, the
+ * unbiased std s and r = 1/(s + eps)), then channel by channel the batch statistics of
+ * u = (x − m)·r per position (one shifted read, u recomputed from x in float64) and
+ * y = γ·(w·u + (1 − w)·v) + β in one pass. Neither u nor v is materialized. A range function: threads split the groups.
  */
 export function gnPlusForwardGroups(a: GNPlusForwardArgs, g0: number, g1: number): void {
   const { x: xd, out, w, b, blend, gnMean, gnRstd, gnK, posMean, posRstd, posK, n: N, c: C, s: S, groups: G, eps } = a;

@@ -5,9 +5,9 @@ import { createHash } from 'node:crypto';
 import { parallelStatus, randn, runKernel } from '@normlab/tensor';
 import '../dist/index.js';
 
-const N = 8;
+const N = 16;
 const C = 32;
-const S = 1024;
+const S = 2048;
 const G = 8;
 const x = randn([N, C, S], { seed: 11, mean: 3, std: 2 });
 const dy = randn([N, C, S], { seed: 12 });

@@ -1,7 +1,9 @@
 /**
- * The body of a `parallel.ts` worker thread: it imports a kernel's module (once), runs the named
- * range function on its part of the shared arrays, and sets its status word (DONE, or FAILED
- * with the error's text on its error port) before waking the waiting thread.
+ * The body of a `parallel.ts` worker thread: it imports a kernel's module (once), claims its part
+ * (status tag + PENDING → RUNNING; if the calling thread took the part back meanwhile, or the
+ * message is older than the current task, there is nothing to do), runs the named range function
+ * on its part of the shared arrays, and sets DONE, or FAILED with the error's text on its error
+ * port, before waking the waiting thread.
  */
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 
@@ -14,30 +16,53 @@ interface Task {
   args: object;
   start: number;
   end: number;
+  /** This task's tag in the status word (a multiple of 4; the phase is added to it). */
+  tag: number;
 }
 
-const DONE = 1;
-const FAILED = 2;
+const PENDING = 0;
+const RUNNING = 1;
+const DONE = 2;
+const FAILED = 3;
 const { status, index, errorPort } = workerData as { status: Int32Array; index: number; errorPort: MessagePort };
 const modules = new Map<string, Promise<Record<string, unknown>>>();
 
-async function run(task: Task): Promise<void> {
-  let mod = modules.get(task.moduleUrl);
+/** The imported kernel module, once per module URL. */
+function load(url: string): Promise<Record<string, unknown>> {
+  let mod = modules.get(url);
   if (!mod) {
-    mod = import(task.moduleUrl) as Promise<Record<string, unknown>>;
-    modules.set(task.moduleUrl, mod);
+    mod = import(url) as Promise<Record<string, unknown>>;
+    modules.set(url, mod);
   }
-  const fn = (await mod)[task.exportName];
-  if (typeof fn !== 'function') throw new Error(`${task.moduleUrl} exports no function '${task.exportName}'`);
-  fn(task.args, task.start, task.end);
+  return mod;
+}
+
+function finish(task: Task, phase: number): void {
+  Atomics.store(status, index, task.tag + phase);
+  Atomics.notify(status, index);
+}
+
+function fail(task: Task, e: unknown): void {
+  errorPort.postMessage(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+  finish(task, FAILED);
 }
 
 parentPort!.on('message', (task: Task) => {
-  run(task).then(
-    () => Atomics.store(status, index, DONE),
-    (e: unknown) => {
-      errorPort.postMessage(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
-      Atomics.store(status, index, FAILED);
+  load(task.moduleUrl).then(
+    (mod) => {
+      // Claim the part; if the calling thread took it back (or this message is stale), stop.
+      if (Atomics.compareExchange(status, index, task.tag + PENDING, task.tag + RUNNING) !== task.tag + PENDING) return;
+      try {
+        const fn = mod[task.exportName];
+        if (typeof fn !== 'function') throw new Error(`${task.moduleUrl} exports no function '${task.exportName}'`);
+        fn(task.args, task.start, task.end);
+        finish(task, DONE);
+      } catch (e) {
+        fail(task, e);
+      }
     },
-  ).finally(() => Atomics.notify(status, index));
+    (e: unknown) => {
+      if (Atomics.compareExchange(status, index, task.tag + PENDING, task.tag + RUNNING) === task.tag + PENDING) fail(task, e);
+    },
+  );
 });

@@ -54,16 +54,25 @@ export function rangeKernel<A>(moduleUrl: string, exportName: string, fn: RangeF
   return { moduleUrl, exportName, fn };
 }
 
-/** Work (about one element visit) below which a part is not worth a thread's wake-up (~50 µs). */
-const MIN_WORK_PER_PART = 1 << 16;
+/**
+ * Work (inner-loop iterations: element visits, multiply-adds) below which a part is not worth a
+ * thread: about 0.1–0.3 ms. A wake-up costs ~50 µs on an idle machine, but a busy one (several
+ * processes, each with its threads) may not run the worker for a scheduler slice, so small ops
+ * stay in the calling thread.
+ */
+const MIN_WORK_PER_PART = 1 << 18;
 /** How long the calling thread waits for a worker before it gives up (first call: start-up too). */
 const WORKER_TIMEOUT_MS = 120_000;
 const MAX_DEFAULT_THREADS = 8;
 const MAX_THREADS = 256;
 
+// A worker's status word is tag + phase: each task gets a fresh tag (a multiple of 4), so a
+// worker that wakes up late to a task the calling thread already did cannot claim a newer one.
 const PENDING = 0;
-const DONE = 1;
-const FAILED = 2;
+const RUNNING = 1;
+const DONE = 2;
+const FAILED = 3;
+let lastTag = 0;
 
 const WORKER_FLAG = Symbol.for('normlab.parallel.worker');
 /** Module URLs a worker thread can import as they are (not TypeScript sources under a test runner). */
@@ -128,7 +137,10 @@ function threadsAvailable(): boolean {
 interface Pool {
   workers: Worker[];
   errorPorts: MessagePort[];
-  /** One status word per worker: PENDING while it works on a part, then DONE or FAILED. */
+  /**
+   * One status word per worker: tag + PENDING once a part is posted; the worker claims it
+   * (RUNNING) and ends with DONE or FAILED, unless the calling thread took it first (DONE).
+   */
   status: Int32Array;
   /** Scratch shared memory per argument name, grown as needed and reused. */
   scratch: Map<string, SharedArrayBuffer>;
@@ -267,9 +279,11 @@ function runParts<A>(
   parts: number,
 ): void {
   const { workers, errorPorts, status } = p0;
+  lastTag = (lastTag + 4) % 0x40000000;
+  const tag = lastTag;
   for (let p = 1; p < parts; p++) {
-    Atomics.store(status, p - 1, PENDING);
-    const task = { moduleUrl: kernel.moduleUrl, exportName: kernel.exportName, args: workerArgs, start: bound(p), end: bound(p + 1) };
+    Atomics.store(status, p - 1, tag + PENDING);
+    const task = { moduleUrl: kernel.moduleUrl, exportName: kernel.exportName, args: workerArgs, start: bound(p), end: bound(p + 1), tag };
     workers[p - 1]!.postMessage(task);
   }
   let ownError: unknown;
@@ -278,21 +292,30 @@ function runParts<A>(
   } catch (e) {
     ownError = e;
   }
-  // Wait for every worker even when our own part failed: none may still write into args after
-  // we return.
+  // Every part must be finished before we return (nothing may write into args afterwards), even
+  // when our own failed. A part whose worker has not started yet (a busy machine may not have
+  // scheduled it) is taken back and done here rather than waited for.
   const deadline = Date.now() + WORKER_TIMEOUT_MS;
   let failure: string | undefined;
   for (let p = 1; p < parts; p++) {
     const i = p - 1;
-    while (Atomics.load(status, i) === PENDING) {
+    if (Atomics.compareExchange(status, i, tag + PENDING, tag + DONE) === tag + PENDING) {
+      try {
+        kernel.fn(workerArgs, bound(p), bound(p + 1));
+      } catch (e) {
+        ownError ??= e;
+      }
+      continue;
+    }
+    while (Atomics.load(status, i) === tag + RUNNING) {
       if (Date.now() > deadline) {
         poolBroken = `worker ${i + 1} did not finish within ${WORKER_TIMEOUT_MS / 1000} s`;
         closePool();
         throw new ParallelError(kernel.exportName, `${poolBroken}; later ops run in one thread`);
       }
-      Atomics.wait(status, i, PENDING, 1000);
+      Atomics.wait(status, i, tag + RUNNING, 1000);
     }
-    if (Atomics.load(status, i) === FAILED) {
+    if (Atomics.load(status, i) === tag + FAILED) {
       const message = wt.receiveMessageOnPort(errorPorts[i]!)?.message as string | undefined;
       failure ??= message ?? 'a worker failed without a message';
     }

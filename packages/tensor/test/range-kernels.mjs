@@ -16,8 +16,13 @@ export function blockSums(a, start, end) {
   }
 }
 
-/** Throws on the last item (a worker's part when split), after writing the others. */
+/**
+ * Throws on the last item (a worker's part when split), after writing the others. The first part
+ * lingers 100 ms, so that a worker has claimed the last one before the calling thread could take
+ * it back.
+ */
 export function failsOnLast(a, start, end) {
+  if (start === 0 && end < a.count) for (const t0 = Date.now(); Date.now() - t0 < 100; );
   for (let i = start; i < end; i++) {
     if (i === a.count - 1) throw new RangeError(`item ${i} is bad`);
     a.tid[i] = threadId;
@@ -37,7 +42,7 @@ export function nestedSums(a, start, end) {
   for (let i = start; i < end; i++) {
     const x = a.x.subarray(i * a.k, (i + 1) * a.k);
     const b = { k, count: 16, x, out: new Float32Array(a.k), perItem: new Float64Array(16), acc: new Float64Array(16), tid: new Float64Array(16) };
-    parallelFor(innerSums, b, 16, k * 1000, { out: ['out', 'perItem', 'acc', 'tid'], inout: ['acc'] });
+    parallelFor(innerSums, b, 16, 1 << 17, { out: ['out', 'perItem', 'acc', 'tid'], inout: ['acc'] });
     let s = 0;
     for (let j = 0; j < 16; j++) s += b.perItem[j];
     a.perItem[i] = s;
