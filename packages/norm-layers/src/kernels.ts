@@ -295,50 +295,6 @@ function slotSplit(l: { n: number; c: number; s: number; groups: number; perSamp
 const pair = new Float64Array(2);
 
 /**
- * Σ d[start..end) with four independent accumulators: one float64 add chain is latency bound
- * (about 1 ns per element); four chains let the adds overlap.
- */
-function blockSum(d: TypedArray, start: number, end: number): number {
-  let a0 = 0;
-  let a1 = 0;
-  let a2 = 0;
-  let a3 = 0;
-  let i = start;
-  for (; i + 3 < end; i += 4) {
-    a0 += d[i]!;
-    a1 += d[i + 1]!;
-    a2 += d[i + 2]!;
-    a3 += d[i + 3]!;
-  }
-  for (; i < end; i++) a0 += d[i]!;
-  return a0 + a1 + (a2 + a3);
-}
-
-/** Σ (d − m)² over d[start..end), `d − m` in float64, four accumulators. */
-function blockSqDev(d: TypedArray, start: number, end: number, m: number): number {
-  let a0 = 0;
-  let a1 = 0;
-  let a2 = 0;
-  let a3 = 0;
-  let i = start;
-  for (; i + 3 < end; i += 4) {
-    const d0 = d[i]! - m;
-    const d1 = d[i + 1]! - m;
-    const d2 = d[i + 2]! - m;
-    const d3 = d[i + 3]! - m;
-    a0 += d0 * d0;
-    a1 += d1 * d1;
-    a2 += d2 * d2;
-    a3 += d3 * d3;
-  }
-  for (; i < end; i++) {
-    const d0 = d[i]! - m;
-    a0 += d0 * d0;
-  }
-  return a0 + a1 + (a2 + a3);
-}
-
-/**
  * Σ (d[i] − K) and Σ (d[i] − K)² over d[start..end) in float64 into `pair` (two accumulators
  * per sum): one read of the data for both moments of values shifted by K.
  */
@@ -1134,25 +1090,25 @@ function hybridNormForwardCpu(
   const gnRstd = new Float64Array(N * G);
   const rowMean = new Float64Array(N * C);
   const rowM2 = new Float64Array(N * C);
-  // GN statistics per (n, g), its rows' statistics on the way (the slot is in L1 for pass 2).
+  // Each row's mean and M2 in one shifted read, then the GN statistics per (n, g) combined
+  // from its rows (Chan et al.).
   for (let n = 0; n < N; n++) {
     for (let g = 0; g < G; g++) {
       let total = 0;
       for (let c = g * cpg; c < (g + 1) * cpg; c++) {
         const start = (n * C + c) * S;
-        const rs = blockSum(xd, start, start + S);
-        rowMean[n * C + c] = rs / S;
-        total += rs;
+        const K = xd[start]!;
+        shiftedSums(xd, start, start + S, K);
+        shiftedMoments(K, pair[0]!, pair[1]!, S);
+        rowMean[n * C + c] = pair[0]!;
+        rowM2[n * C + c] = pair[1]!;
+        total += pair[0]!;
       }
-      const m = total / block;
+      const m = total / cpg;
       let m2 = 0;
       for (let c = g * cpg; c < (g + 1) * cpg; c++) {
-        const start = (n * C + c) * S;
-        const rm = rowMean[n * C + c]!;
-        const q = blockSqDev(xd, start, start + S, rm);
-        rowM2[n * C + c] = q;
-        const d = rm - m;
-        m2 += q + S * d * d;
+        const d = rowMean[n * C + c]! - m;
+        m2 += rowM2[n * C + c]! + S * d * d;
       }
       gnMean[n * G + g] = m;
       gnRstd[n * G + g] = 1 / Math.sqrt(m2 / block + eps);
