@@ -13,7 +13,8 @@
  *
  * Tensors stay on ordinary ArrayBuffers, which workers cannot see: the calling thread works on
  * them in place, and each worker's share of the large arrays is copied into the pool's scratch
- * SharedArrayBuffers (kept and reused, one per argument name) and its results copied back
+ * SharedArrayBuffers (kept and reused, one per argument name, each as large as the largest array
+ * passed under that name; `setNumThreads(1)` frees them with the pool) and its results copied back
  * (`ParallelIO`). Copies cost memory bandwidth (about 0.2–1 ms per 4 MB here): compute-bound
  * kernels (conv2d, matmul) gain nearly 2× on two cores, memory-bound ones (the norm kernels) only
  * when they pass over their data several times. Tensors are not themselves put on
@@ -300,10 +301,13 @@ function runParts<A>(
   for (let p = 1; p < parts; p++) {
     const i = p - 1;
     if (Atomics.compareExchange(status, i, tag + PENDING, tag + DONE) === tag + PENDING) {
-      try {
-        kernel.fn(workerArgs, bound(p), bound(p + 1));
-      } catch (e) {
-        ownError ??= e;
+      // Not started: ours now (and not worth running once our own part has failed).
+      if (ownError === undefined) {
+        try {
+          kernel.fn(workerArgs, bound(p), bound(p + 1));
+        } catch (e) {
+          ownError = e;
+        }
       }
       continue;
     }
