@@ -634,7 +634,7 @@ function normApplyCpu(
 }
 
 /** What `normBackwardSlots` reads and writes. */
-export interface NormBackwardArgs {
+export interface NormBackwardArgs extends GroupedLayout {
   x: TypedArray;
   dy: TypedArray;
   /** dx, or the gradient dx is added to when `accumulate`. */
@@ -648,11 +648,6 @@ export interface NormBackwardArgs {
   /** Per (n, c) row: Σ dy and Σ dy·x̂, summed over n per channel by the caller in n order. */
   rowDy: Float64Array;
   rowDyX: Float64Array;
-  n: number;
-  c: number;
-  s: number;
-  groups: number;
-  perSample: boolean;
 }
 
 /**
@@ -732,11 +727,7 @@ function normBackwardCpu(
     statsConstant,
     rowDy: new Float64Array(N * C),
     rowDyX: new Float64Array(N * C),
-    n: N,
-    c: C,
-    s: S,
-    groups: G,
-    perSample,
+    ...l,
   };
   parallelFor(normBackwardTask, args, slots, (2 * N * C * S) / slots, {
     out: ['out', 'rowDy', 'rowDyX'],
@@ -931,7 +922,7 @@ function blendAffineBackwardCpu(
 // no intermediate (N, C, H, W) tensor is materialized. Statistics stay float64 and stable.
 
 /** What `normForwardSlots` reads and writes: normForward's arguments as arrays and numbers. */
-export interface NormForwardArgs {
+export interface NormForwardArgs extends GroupedLayout {
   x: TypedArray;
   out: TypedArray;
   w: TypedArray | null;
@@ -939,11 +930,6 @@ export interface NormForwardArgs {
   mean: Float64Array;
   variance: Float64Array;
   rstd: Float64Array;
-  n: number;
-  c: number;
-  s: number;
-  groups: number;
-  perSample: boolean;
   eps: number;
 }
 
@@ -997,11 +983,7 @@ function normForwardCpu(
     mean: new Float64Array(slots),
     variance: new Float64Array(slots),
     rstd: new Float64Array(slots),
-    n: N,
-    c: C,
-    s: S,
-    groups: G,
-    perSample,
+    ...l,
     eps,
   };
   parallelFor(normForwardTask, args, slots, (N * C * S) / slots, {
@@ -1251,24 +1233,12 @@ function hybridNormBackwardCpu(
 }
 
 /** What `gnPlusForwardGroups` reads and writes. */
-export interface GNPlusForwardArgs {
+export interface GNPlusForwardArgs extends TwoStageLayout, GNPlusSaved {
   x: TypedArray;
   out: TypedArray;
   w: TypedArray | null;
   b: TypedArray | null;
   blend: Float64Array;
-  /** GN statistics per (n, g) slot in the authors' form: mean, r = 1/(s + eps), k. */
-  gnMean: Float64Array;
-  gnRstd: Float64Array;
-  gnK: Float64Array;
-  /** Batch-stage statistics per (c, h, w) position. */
-  posMean: Float64Array;
-  posRstd: Float64Array;
-  posK: Float64Array;
-  n: number;
-  c: number;
-  s: number;
-  groups: number;
   eps: number;
 }
 
@@ -1337,10 +1307,7 @@ function gnPlusForwardCpu(
     posMean: new Float64Array(P),
     posRstd: new Float64Array(P),
     posK: new Float64Array(P),
-    n: N,
-    c: C,
-    s: S,
-    groups: G,
+    ...l,
     eps,
   };
   parallelFor(gnPlusForwardTask, args, G, (5 * N * P) / G, {
@@ -1352,7 +1319,7 @@ function gnPlusForwardCpu(
 }
 
 /** What `gnPlusBackwardGroups` reads and writes. */
-export interface GNPlusBackwardArgs extends GNPlusSaved {
+export interface GNPlusBackwardArgs extends TwoStageLayout, GNPlusSaved {
   x: TypedArray;
   dy: TypedArray;
   /** dx, or null when the input gradient is not needed. */
@@ -1363,10 +1330,6 @@ export interface GNPlusBackwardArgs extends GNPlusSaved {
   sDy: Float64Array;
   sDyU: Float64Array;
   sDyV: Float64Array;
-  n: number;
-  c: number;
-  s: number;
-  groups: number;
 }
 
 /**
@@ -1468,10 +1431,7 @@ function gnPlusBackwardCpu(
     sDy: new Float64Array(C),
     sDyU: new Float64Array(C),
     sDyV: new Float64Array(C),
-    n: N,
-    c: C,
-    s: S,
-    groups: G,
+    ...l,
   };
   parallelFor(gnPlusBackwardTask, args, G, (6 * N * P) / G, {
     out: ['out', 'sDy', 'sDyU', 'sDyV'],
