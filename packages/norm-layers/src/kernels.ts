@@ -291,6 +291,11 @@ function slotSplit(l: { n: number; c: number; s: number; groups: number; perSamp
   };
 }
 
+/** `slotSplit` for items that are channel groups over the whole batch (the GN+ kernels). */
+function groupSplit(l: TwoStageLayout): (g0: number, g1: number) => number[] {
+  return slotSplit({ ...l, perSample: false });
+}
+
 /** Two results of a helper that returns a pair of sums (no object allocated per call). */
 const pair = new Float64Array(2);
 
@@ -1312,7 +1317,7 @@ function gnPlusForwardCpu(
   };
   parallelFor(gnPlusForwardTask, args, G, (5 * N * P) / G, {
     out: ['out', 'gnMean', 'gnRstd', 'gnK', 'posMean', 'posRstd', 'posK'],
-    split: { x: slotSplit({ ...l, perSample: false }), out: slotSplit({ ...l, perSample: false }) },
+    split: { x: groupSplit(l), out: groupSplit(l) },
   });
   const { gnMean, gnRstd, gnK, posMean, posRstd, posK } = args;
   return { y: fromArray(args.out, [N, C, S]), saved: { gnMean, gnRstd, gnK, posMean, posRstd, posK } };
@@ -1435,7 +1440,7 @@ function gnPlusBackwardCpu(
   };
   parallelFor(gnPlusBackwardTask, args, G, (6 * N * P) / G, {
     out: ['out', 'sDy', 'sDyU', 'sDyV'],
-    split: { x: slotSplit({ ...l, perSample: false }), dy: slotSplit({ ...l, perSample: false }), out: slotSplit({ ...l, perSample: false }) },
+    split: { x: groupSplit(l), dy: groupSplit(l), out: groupSplit(l) },
   });
   const { sDy, sDyU, sDyV } = args;
   const dweight = new Float64Array(C);

@@ -19,7 +19,7 @@ import { parallelFor, rangeKernel } from '../../parallel.js';
 import { registerKernel } from '../../registry.js';
 import { type TypedArray, Tensor, allocate } from '../../tensor.js';
 import type { Conv2dParams } from '../../ops/conv.js';
-import { type BPacker, type PackedA, PACK_NR, gemm, macroKernel, packA } from './matmul.js';
+import { type BPacker, type PackedA, PACK_MR, PACK_NR, gemm, macroKernel, packA } from './matmul.js';
 
 /** Output spatial size (the op has validated that the kernel fits). */
 function outDim(input: number, kernel: number, stride: number, pad: number, dilation: number): number {
@@ -757,7 +757,7 @@ export interface ConvWeightArgs {
 }
 
 /** Rows of dW per item: the GEMM's register tile height, so a split never cuts a tile. */
-const WEIGHT_ROWS = 4;
+const WEIGHT_ROWS = PACK_MR;
 
 /**
  * dW for items [b0, b1), an item being WEIGHT_ROWS output channels of one group (the group's

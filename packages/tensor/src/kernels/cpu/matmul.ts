@@ -175,6 +175,9 @@ export type BPacker = (p0: number, kc: number, j0: number, nc: number, dst: Floa
 /** Column-strip width of packed B blocks (for `BPacker` implementations). */
 export const PACK_NR = NR;
 
+/** Row height of the GEMM's register tile: row splits at its multiples keep every tile whole. */
+export const PACK_MR = MR;
+
 /** A whole M×K left operand packed once, to be reused by several `gemm` calls (conv weights). */
 export interface PackedA {
   data: Float64Array;
