@@ -19,6 +19,7 @@ interface CheckResult {
   threads?: number;
   big?: BlockRun;
   threadsSeen?: number;
+  newModuleOk?: boolean;
   small?: BlockRun;
   error?: { name: string; isParallelError: boolean; message: string } | null;
   afterError?: BlockRun;
@@ -55,6 +56,10 @@ describe('parallelFor across worker threads', () => {
     // acc was read (inout) and added to.
     expect(two.big!.acc).toEqual(one.big!.perItem.map((s) => 1 + s));
     expect(three.big!.acc).toEqual(two.big!.acc);
+  });
+
+  it('runs a kernel from a module the polling workers have not imported yet', () => {
+    for (const r of [one, two, three]) expect(r.newModuleOk).toBe(true);
   });
 
   it('keeps small work in the calling thread', () => {

@@ -8,13 +8,15 @@ const url = new URL('./range-kernels.mjs', import.meta.url).href;
 const blockSums = rangeKernel(url, 'blockSums', kernels.blockSums);
 const failsOnLast = rangeKernel(url, 'failsOnLast', kernels.failsOnLast);
 const nestedSums = rangeKernel(url, 'nestedSums', kernels.nestedSums);
+// The same function under another URL: a module a spinning worker has not imported yet.
+const blockSumsElsewhere = rangeKernel(`${url}?elsewhere`, 'blockSums', kernels.blockSums);
 
-function runBlockSums(count, k, work = 1 << 16) {
+function runBlockSums(count, k, work = 1 << 16, kernel = blockSums) {
   const x = new Float32Array(count * k);
   for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.37) * 100 + (i % 7);
   const a = { k, count, x, out: new Float32Array(count * k), perItem: new Float64Array(count), acc: new Float64Array(count).fill(1), tid: new Float64Array(count) };
   // Declared work per item: enough for every thread to get a part (the real work is the block).
-  parallelFor(blockSums, a, count, work, {
+  parallelFor(kernel, a, count, work, {
     out: ['out', 'perItem', 'acc', 'tid'],
     inout: ['acc'],
     split: { x: (s, e) => [s * k, e * k], out: (s, e) => [s * k, e * k] },
@@ -45,6 +47,10 @@ if (!threadsError) {
     for (const t of r.tids) seen.add(t);
   }
   result.threadsSeen = seen.size;
+  // Straight after those calls the workers are polling for their next task; this one needs a
+  // module import first (the worker leaves its polling loop for it).
+  const other = runBlockSums(64, 4096, 1 << 16, blockSumsElsewhere);
+  result.newModuleOk = other.outOk && JSON.stringify(other.perItem) === JSON.stringify(result.big.perItem);
   result.small = runBlockSums(4, 16, 16);
   // The failing item lies in the last part: a worker's, or the calling thread's if it took the
   // part back. Either way the error names it; from a worker it comes as a ParallelError.
