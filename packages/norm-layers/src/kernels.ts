@@ -15,6 +15,7 @@
  * / `hybridNormBackward`, `gnPlusForward` / `gnPlusBackward`) run a whole layer's forward or
  * backward with one output array and no intermediate (N, C, H, W) tensor; the layers use them on
  * `cpu`, and on another backend only when it registers them too (else the basic kernels).
+ * Their outputs, which they write whole, start uninitialized (`allocateUninitialized`).
  *
  * Statistics accumulate in float64 (a JS number) over values shifted by one value of their slot
  * (`shiftedMoments`: one read of the data, two-pass accuracy), and `x − mean` is formed in
@@ -32,6 +33,7 @@ import {
   type Tensor,
   type TypedArray,
   allocate,
+  allocateUninitialized,
   fromArray,
   parallelFor,
   rangeKernel,
@@ -779,7 +781,7 @@ function normApplyCpu(
   const cpg = C / G;
   const w = weight ? dataOf(weight) : null;
   const b = bias ? dataOf(bias) : null;
-  const out = allocate(x.dtype, N * C * S);
+  const out = allocateUninitialized(x.dtype, N * C * S);
   for (let n = 0; n < N; n++) {
     const slotBase = perSample ? n * G : 0;
     for (let c = 0; c < C; c++) {
@@ -879,7 +881,7 @@ function normBackwardCpu(
   const args: NormBackwardArgs = {
     x: dataOf(x),
     dy: dataOf(dy),
-    out: accumulateInto ? accumulateInto.data : allocate(x.dtype, N * C * S),
+    out: accumulateInto ? accumulateInto.data : allocateUninitialized(x.dtype, N * C * S),
     accumulate: accumulateInto !== null,
     w: weight ? dataOf(weight) : null,
     mean,
@@ -1138,7 +1140,7 @@ function normForwardCpu(
   const slots = slotCount(l);
   const args: NormForwardArgs = {
     x: dataOf(x),
-    out: allocate(x.dtype, N * C * S),
+    out: allocateUninitialized(x.dtype, N * C * S),
     w: weight ? dataOf(weight) : null,
     b: bias ? dataOf(bias) : null,
     mean: new Float64Array(slots),
@@ -1284,7 +1286,7 @@ function hybridNormForwardCpu(
     }
     bnMoments = { mean: bnMean, variance: bnVar };
   }
-  const out = allocate(x.dtype, N * C * S);
+  const out = allocateUninitialized(x.dtype, N * C * S);
   for (let n = 0; n < N; n++) {
     for (let c = 0; c < C; c++) {
       const slot = n * G + ((c / cpg) | 0);
@@ -1362,7 +1364,7 @@ function hybridNormBackwardCpu(
     ce[c] = rc * (c1 * rc * mu - c0);
   }
   if (!needInputGrad) return { dx: null, dweight, dbias, dblend };
-  const out = allocate(x.dtype, N * C * S);
+  const out = allocateUninitialized(x.dtype, N * C * S);
   for (let n = 0; n < N; n++) {
     for (let g = 0; g < G; g++) {
       const slot = n * G + g;
@@ -1457,7 +1459,7 @@ function gnPlusForwardCpu(
   const P = C * S;
   const args: GNPlusForwardArgs = {
     x: dataOf(x),
-    out: allocate(x.dtype, N * P),
+    out: allocateUninitialized(x.dtype, N * P),
     w: weight ? dataOf(weight) : null,
     b: bias ? dataOf(bias) : null,
     blend,
@@ -1557,7 +1559,7 @@ function gnPlusBackwardCpu(
     ...saved,
     x: dataOf(x),
     dy: dataOf(dy),
-    out: needInputGrad ? allocate(x.dtype, N * P) : null,
+    out: needInputGrad ? allocateUninitialized(x.dtype, N * P) : null,
     w,
     blend,
     sDy: new Float64Array(C),

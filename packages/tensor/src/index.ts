@@ -20,6 +20,7 @@ export {
   type NestedArray,
   DTYPES,
   allocate,
+  allocateUninitialized,
   checkDType,
   checkShape,
   checkSameDType,

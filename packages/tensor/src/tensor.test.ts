@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { arange, tensor, zeros } from './creation.js';
 import { AxisError, DTypeError, ShapeError, TensorError, fmtShape } from './errors.js';
 import {
-  type Shape, Tensor, checkDType, checkSameDType, checkShape, contiguousStrides, copyStrided, inferShape, normalizeAxis,
+  type Shape, Tensor, allocate, allocateUninitialized, checkDType, checkSameDType, checkShape, contiguousStrides, copyStrided, inferShape, normalizeAxis,
   shapeSize, shapesEqual,
 } from './tensor.js';
 
@@ -193,5 +193,28 @@ describe('views', () => {
     expect(x.unsqueeze(0).shape).toEqual([1, 2, 3, 4]);
     expect(x.transpose().unsqueeze(1).reshape(-1).toArray()).toEqual(readAll(x.transpose()));
     expect(() => x.unsqueeze(5)).toThrow(AxisError);
+  });
+});
+
+describe('allocateUninitialized', () => {
+  it('gives an array of the dtype and length, on its own memory, for small and large sizes', () => {
+    for (const dtype of ['float32', 'float64'] as const) {
+      for (const size of [0, 5, 1 << 20]) {
+        const a = allocateUninitialized(dtype, size);
+        expect(a).toBeInstanceOf(dtype === 'float32' ? Float32Array : Float64Array);
+        expect(a.length).toBe(size);
+        expect(a.byteLength).toBe(a.buffer.byteLength); // not a slice of a shared pool
+      }
+    }
+    // Two large arrays never alias.
+    const a = allocateUninitialized('float32', 1 << 20);
+    const b = allocateUninitialized('float32', 1 << 20);
+    a.fill(1);
+    b.fill(2);
+    expect(a[12345]).toBe(1);
+  });
+
+  it('zeroes small arrays like allocate (nothing to gain there)', () => {
+    expect(Array.from(allocateUninitialized('float64', 7))).toEqual(Array.from(allocate('float64', 7)));
   });
 });
