@@ -298,6 +298,12 @@ function groupSplit(l: TwoStageLayout): (g0: number, g1: number) => number[] {
   return slotSplit({ ...l, perSample: false });
 }
 
+/**
+ * Pieces per worker part (`parallelFor`'s `pieces`): the range functions below have no per-call
+ * setup, so the calling thread can take over what a slow worker has not started, piece by piece.
+ */
+const PIECES = 8;
+
 /** Two results of a helper that returns a pair of sums (no object allocated per call). */
 const pair = new Float64Array(2);
 
@@ -896,6 +902,7 @@ function normBackwardCpu(
     out: ['out', 'rowDy', 'rowDyX'],
     inout: args.accumulate ? ['out'] : [],
     split: { x: slotSplit(l), dy: slotSplit(l), out: slotSplit(l) },
+    pieces: PIECES,
   });
   // The parameter gradients: row sums over n in order, whichever thread computed them.
   const dweight = new Float64Array(C);
@@ -1152,6 +1159,7 @@ function normForwardCpu(
   parallelFor(normForwardTask, args, slots, (N * C * S) / slots, {
     out: ['out', 'mean', 'variance', 'rstd'],
     split: { x: slotSplit(l), out: slotSplit(l) },
+    pieces: PIECES,
   });
   return { y: fromArray(args.out, [N, C, S]), mean: args.mean, variance: args.variance, rstd: args.rstd };
 }
@@ -1475,6 +1483,7 @@ function gnPlusForwardCpu(
   parallelFor(gnPlusForwardTask, args, G, (5 * N * P) / G, {
     out: ['out', 'gnMean', 'gnRstd', 'gnK', 'posMean', 'posRstd', 'posK'],
     split: { x: groupSplit(l), out: groupSplit(l) },
+    pieces: PIECES,
   });
   const { gnMean, gnRstd, gnK, posMean, posRstd, posK } = args;
   return { y: fromArray(args.out, [N, C, S]), saved: { gnMean, gnRstd, gnK, posMean, posRstd, posK } };
@@ -1570,6 +1579,7 @@ function gnPlusBackwardCpu(
   parallelFor(gnPlusBackwardTask, args, G, (6 * N * P) / G, {
     out: ['out', 'sDy', 'sDyU', 'sDyV'],
     split: { x: groupSplit(l), dy: groupSplit(l), out: groupSplit(l) },
+    pieces: PIECES,
   });
   const { sDy, sDyU, sDyV } = args;
   const dweight = new Float64Array(C);

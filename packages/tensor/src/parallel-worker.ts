@@ -1,16 +1,16 @@
 /**
  * The body of a `parallel.ts` worker thread: it imports a kernel's module (once), claims its part
- * (status tag + PENDING → RUNNING; if the calling thread took the part back meanwhile, or the
+ * (status tag + PENDING → RUNNING; if the calling thread voided the task meanwhile, or the
  * message is older than the current task, there is nothing to do), runs the named range function
- * on its part of the shared arrays, and sets DONE, or FAILED with the error's text on its error
- * port, before waking the waiting thread.
+ * on each piece of its part it can claim (the calling thread takes the others), and sets DONE, or
+ * FAILED with the error's text on its error port, before waking the waiting thread.
  *
  * After a part it stays awake for SPIN_MS, polling for the next task, before it goes back to
  * its event loop to sleep: ops come in bursts (forward, then backward; layer after layer), and a
  * sleeping worker took 0.1–0.3 ms here to wake up for a message.
  */
 import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { SPIN_MS } from './parallel.js';
+import { SPIN_MS, claimFirst, pieceBound } from './parallel.js';
 
 // Kernels that a range function calls must not try to open a pool of their own in here.
 (globalThis as Record<symbol, unknown>)[Symbol.for('normlab.parallel.worker')] = true;
@@ -21,6 +21,8 @@ interface Task {
   args: object;
   start: number;
   end: number;
+  /** The part is cut into this many pieces, claimed one by one (the calling thread may take some). */
+  pieces: number;
   /** This task's tag in the status word (a multiple of 4; the phase is added to it). */
   tag: number;
 }
@@ -29,7 +31,7 @@ const PENDING = 0;
 const RUNNING = 1;
 const DONE = 2;
 const FAILED = 3;
-const { status, index, errorPort } = workerData as { status: Int32Array; index: number; errorPort: MessagePort };
+const { status, claims, index, errorPort } = workerData as { status: Int32Array; claims: Int32Array; index: number; errorPort: MessagePort };
 const modules = new Map<string, Promise<Record<string, unknown>>>();
 /** Modules already imported, so a task polled for while spinning can run at once. */
 const loaded = new Map<string, Record<string, unknown>>();
@@ -61,7 +63,9 @@ function run(task: Task, mod: Record<string, unknown>): void {
   try {
     const fn = mod[task.exportName];
     if (typeof fn !== 'function') throw new Error(`${task.moduleUrl} exports no function '${task.exportName}'`);
-    fn(task.args, task.start, task.end);
+    for (let j = claimFirst(claims, index); j >= 0; j = claimFirst(claims, index)) {
+      fn(task.args, pieceBound(task.start, task.end, task.pieces, j), pieceBound(task.start, task.end, task.pieces, j + 1));
+    }
     finish(task, DONE);
   } catch (e) {
     fail(task, e);

@@ -20,6 +20,7 @@ interface CheckResult {
   big?: BlockRun;
   threadsSeen?: number;
   newModuleOk?: boolean;
+  slowWorkers?: { ok: boolean; takenOver: number; byWorkers: number };
   small?: BlockRun;
   error?: { name: string; isParallelError: boolean; message: string } | null;
   afterError?: BlockRun;
@@ -60,6 +61,17 @@ describe('parallelFor across worker threads', () => {
 
   it('runs a kernel from a module the polling workers have not imported yet', () => {
     for (const r of [one, two, three]) expect(r.newModuleOk).toBe(true);
+  });
+
+  it("runs the pieces of a slow worker's part that the worker has not claimed in the calling thread", () => {
+    for (const r of [one, two, three]) expect(r.slowWorkers!.ok).toBe(true);
+    expect(one.slowWorkers!.takenOver).toBe(0); // one thread: nothing to take over
+    // Whatever a worker has not claimed when the calling thread is done with its own part (all of
+    // it, if the worker has not woken up yet; else the pieces after the one it sleeps through).
+    for (const r of [two, three]) {
+      expect(r.slowWorkers!.takenOver).toBeGreaterThan(0);
+      expect(r.slowWorkers!.takenOver + r.slowWorkers!.byWorkers).toBe(64 - Math.round(64 / r.threads!));
+    }
   });
 
   it('keeps small work in the calling thread', () => {

@@ -12,6 +12,10 @@
  * results are bit-identical for every thread count; reductions across items go through per-item
  * partial results that the caller combines in a fixed order.
  *
+ * A kernel may cut each worker's part into pieces (`ParallelIO.pieces`): the calling thread,
+ * done with its own part, runs the pieces a worker has not claimed yet, so a worker that starts
+ * late or runs slowly (a busy or shared machine) holds the op up by one piece, not a whole part.
+ *
  * Tensors stay on ordinary ArrayBuffers, which workers cannot see: the calling thread works on
  * them in place, and each worker's share of the large arrays is copied into the pool's scratch
  * SharedArrayBuffers (kept and reused, one per argument name, each as large as the largest array
@@ -151,6 +155,8 @@ interface Pool {
    * (RUNNING) and ends with DONE or FAILED, unless the calling thread took it first (DONE).
    */
   status: Int32Array;
+  /** One word per worker: the pieces of its part not yet claimed (see `claimFirst`). */
+  claims: Int32Array;
   /** Scratch shared memory per argument name, grown as needed and reused. */
   scratch: Map<string, SharedArrayBuffer>;
 }
@@ -170,13 +176,14 @@ function closePool(): void {
 
 function openPool(wt: WorkerThreadsModule, count: number): Pool {
   const status = new Int32Array(new SharedArrayBuffer(4 * count));
+  const claims = new Int32Array(new SharedArrayBuffer(4 * count));
   const workers: Worker[] = [];
   const errorPorts: MessagePort[] = [];
   const script = new URL('./parallel-worker.js', import.meta.url);
   for (let i = 0; i < count; i++) {
     const { port1, port2 } = new wt.MessageChannel();
     const worker = new wt.Worker(script, {
-      workerData: { status, index: i, errorPort: port2 },
+      workerData: { status, claims, index: i, errorPort: port2 },
       transferList: [port2],
     });
     // Workers must not keep a finished program alive, nor crash it from their thread.
@@ -186,7 +193,7 @@ function openPool(wt: WorkerThreadsModule, count: number): Pool {
     workers.push(worker);
     errorPorts.push(port1);
   }
-  return { workers, errorPorts, status, scratch: new Map() };
+  return { workers, errorPorts, status, claims, scratch: new Map() };
 }
 
 type TypedArrayLike = Float32Array | Float64Array;
@@ -219,6 +226,49 @@ export interface ParallelIO<A> {
    * mirrored whole (for everyone), which suits small ones: statistics, γ, per-row sums.
    */
   split?: { [K in keyof A & string]?: (start: number, end: number) => number[] };
+  /**
+   * Cut each worker's part into up to this many pieces (default 1): the worker runs them in
+   * order, and the calling thread, once done with its own part, runs those the worker has not
+   * claimed yet (from the end). A worker slowed down (a busy or shared machine) then costs one
+   * piece, not its whole part. For range functions with no per-call setup worth repeating.
+   */
+  pieces?: number;
+}
+
+/** Item bound of piece j of a part [start, end) cut into `pieces`: the same in every thread. */
+export function pieceBound(start: number, end: number, pieces: number, j: number): number {
+  return start + Math.round((j * (end - start)) / pieces);
+}
+
+// A claims word holds the unclaimed pieces [first, end) of one worker's part as first + end·2^16:
+// the worker takes them from the front, the calling thread from the back, each by compare-and-swap.
+const PIECE_BITS = 16;
+const MAX_PIECES = (1 << (PIECE_BITS - 1)) - 1;
+
+export function claimsWord(pieces: number): number {
+  return pieces << PIECE_BITS;
+}
+
+/** Claim the first unclaimed piece of worker `i`'s part; -1 when none is left. */
+export function claimFirst(claims: Int32Array, i: number): number {
+  for (;;) {
+    const word = Atomics.load(claims, i);
+    const first = word & 0xffff;
+    const end = word >>> PIECE_BITS;
+    if (first >= end) return -1;
+    if (Atomics.compareExchange(claims, i, word, first + 1 + (end << PIECE_BITS)) === word) return first;
+  }
+}
+
+/** Claim the last unclaimed piece of worker `i`'s part; -1 when none is left. */
+function claimLast(claims: Int32Array, i: number): number {
+  for (;;) {
+    const word = Atomics.load(claims, i);
+    const first = word & 0xffff;
+    const end = word >>> PIECE_BITS;
+    if (first >= end) return -1;
+    if (Atomics.compareExchange(claims, i, word, first + ((end - 1) << PIECE_BITS)) === word) return end - 1;
+  }
 }
 
 function copyRanges(to: TypedArrayLike, from: TypedArrayLike, ranges: number[]): void {
@@ -271,7 +321,8 @@ export function parallelFor<A extends object>(kernel: RangeKernel<A>, args: A, c
   }
   busy = true;
   try {
-    runParts(wt, p0, kernel, mainArgs as A, workerArgs as A, bound, parts);
+    const pieces = Math.max(1, Math.min(MAX_PIECES, Math.floor(io.pieces ?? 1)));
+    runParts(wt, p0, kernel, mainArgs as A, workerArgs as A, bound, parts, pieces);
   } finally {
     busy = false;
   }
@@ -286,13 +337,16 @@ function runParts<A>(
   workerArgs: A,
   bound: (part: number) => number,
   parts: number,
+  pieces: number,
 ): void {
-  const { workers, errorPorts, status } = p0;
+  const { workers, errorPorts, status, claims } = p0;
   lastTag = (lastTag + 4) % 0x40000000;
   const tag = lastTag;
+  const piecesOf = (p: number) => Math.min(pieces, bound(p + 1) - bound(p));
   for (let p = 1; p < parts; p++) {
+    Atomics.store(claims, p - 1, claimsWord(piecesOf(p)));
     Atomics.store(status, p - 1, tag + PENDING);
-    const task = { moduleUrl: kernel.moduleUrl, exportName: kernel.exportName, args: workerArgs, start: bound(p), end: bound(p + 1), tag };
+    const task = { moduleUrl: kernel.moduleUrl, exportName: kernel.exportName, args: workerArgs, start: bound(p), end: bound(p + 1), pieces: piecesOf(p), tag };
     workers[p - 1]!.postMessage(task);
   }
   let ownError: unknown;
@@ -302,25 +356,26 @@ function runParts<A>(
     ownError = e;
   }
   // Every part must be finished before we return (nothing may write into args afterwards), even
-  // when our own failed. A part whose worker has not started yet (a busy machine may not have
-  // scheduled it) is taken back and done here rather than waited for.
+  // when our own failed. The pieces a worker has not claimed yet (a busy machine may not have
+  // scheduled it, or slowed it down) are done here rather than waited for, last first.
   const deadline = Date.now() + WORKER_TIMEOUT_MS;
   // Poll for up to SPIN_MS before sleeping: a futex wake-up took 0.05–0.3 ms here.
   const spinUntil = performance.now() + SPIN_MS;
   let failure: string | undefined;
   for (let p = 1; p < parts; p++) {
     const i = p - 1;
-    if (Atomics.compareExchange(status, i, tag + PENDING, tag + DONE) === tag + PENDING) {
-      // Not started: ours now (and not worth running once our own part has failed).
-      if (ownError === undefined) {
-        try {
-          kernel.fn(workerArgs, bound(p), bound(p + 1));
-        } catch (e) {
-          ownError = e;
-        }
+    const n = piecesOf(p);
+    for (let j = claimLast(claims, i); j >= 0; j = claimLast(claims, i)) {
+      // Ours now (and not worth running once our own part has failed).
+      if (ownError !== undefined) continue;
+      try {
+        kernel.fn(workerArgs, pieceBound(bound(p), bound(p + 1), n, j), pieceBound(bound(p), bound(p + 1), n, j + 1));
+      } catch (e) {
+        ownError = e;
       }
-      continue;
     }
+    // A worker that never started has nothing left to do: its task is void from here on.
+    if (Atomics.compareExchange(status, i, tag + PENDING, tag + DONE) === tag + PENDING) continue;
     while (Atomics.load(status, i) === tag + RUNNING) {
       if (Date.now() > deadline) {
         poolBroken = `worker ${i + 1} did not finish within ${WORKER_TIMEOUT_MS / 1000} s`;

@@ -8,10 +8,11 @@ const url = new URL('./range-kernels.mjs', import.meta.url).href;
 const blockSums = rangeKernel(url, 'blockSums', kernels.blockSums);
 const failsOnLast = rangeKernel(url, 'failsOnLast', kernels.failsOnLast);
 const nestedSums = rangeKernel(url, 'nestedSums', kernels.nestedSums);
+const slowInWorkers = rangeKernel(url, 'slowInWorkers', kernels.slowInWorkers);
 // The same function under another URL: a module a spinning worker has not imported yet.
 const blockSumsElsewhere = rangeKernel(`${url}?elsewhere`, 'blockSums', kernels.blockSums);
 
-function runBlockSums(count, k, work = 1 << 16, kernel = blockSums) {
+function runBlockSums(count, k, work = 1 << 16, kernel = blockSums, pieces = 1) {
   const x = new Float32Array(count * k);
   for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.37) * 100 + (i % 7);
   const a = { k, count, x, out: new Float32Array(count * k), perItem: new Float64Array(count), acc: new Float64Array(count).fill(1), tid: new Float64Array(count) };
@@ -20,11 +21,12 @@ function runBlockSums(count, k, work = 1 << 16, kernel = blockSums) {
     out: ['out', 'perItem', 'acc', 'tid'],
     inout: ['acc'],
     split: { x: (s, e) => [s * k, e * k], out: (s, e) => [s * k, e * k] },
+    pieces,
   });
   let outOk = true;
   for (let i = 0; i < x.length; i++) if (a.out[i] !== Math.fround(2 * x[i])) outOk = false;
   const tids = [...new Set(a.tid)];
-  return { outOk, perItem: Array.from(a.perItem), acc: Array.from(a.acc), threads: tids.length, tids };
+  return { outOk, perItem: Array.from(a.perItem), acc: Array.from(a.acc), threads: tids.length, tids, tid: Array.from(a.tid) };
 }
 
 let threadsError = null;
@@ -51,6 +53,15 @@ if (!threadsError) {
   // module import first (the worker leaves its polling loop for it).
   const other = runBlockSums(64, 4096, 1 << 16, blockSumsElsewhere);
   result.newModuleOk = other.outOk && JSON.stringify(other.perItem) === JSON.stringify(result.big.perItem);
+  // Workers that sleep 50 ms per piece: the calling thread, done with its own part at once,
+  // runs the pieces they have not claimed. Count the items outside its own part that it ran.
+  const slow = runBlockSums(64, 4096, 1 << 16, slowInWorkers, 4);
+  const ownEnd = Math.round(64 / result.threads);
+  result.slowWorkers = {
+    ok: slow.outOk && JSON.stringify(slow.perItem) === JSON.stringify(result.big.perItem),
+    takenOver: slow.tid.filter((t, i) => i >= ownEnd && t === 0).length,
+    byWorkers: slow.tid.filter((t) => t !== 0).length,
+  };
   result.small = runBlockSums(4, 16, 16);
   // The failing item lies in the last part: a worker's, or the calling thread's if it took the
   // part back. Either way the error names it; from a worker it comes as a ParallelError.

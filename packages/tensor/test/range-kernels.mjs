@@ -16,6 +16,12 @@ export function blockSums(a, start, end) {
   }
 }
 
+/** blockSums, but a worker thread first sleeps 50 ms per call: a worker on a busy machine. */
+export function slowInWorkers(a, start, end) {
+  if (threadId !== 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+  blockSums(a, start, end);
+}
+
 /**
  * Throws on the last item (a worker's part when split), after writing the others. The first part
  * lingers 100 ms, so that a worker has claimed the last one before the calling thread could take
