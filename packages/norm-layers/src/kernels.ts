@@ -827,6 +827,10 @@ export interface NormBackwardArgs extends GroupedLayout {
 export function normBackwardSlots(a: NormBackwardArgs, slot0: number, slot1: number): void {
   const { x: xd, dy: gd, out, accumulate, w, mean, rstd, k, statsConstant, rowDy, rowDyX } = a;
   const { n: N, c: C, s: S, groups: G, perSample } = a;
+  if (!perSample) {
+    pooledBackward(a, slot0, slot1);
+    return;
+  }
   const cpg = C / G;
   const samplesPerSlot = perSample ? 1 : N;
   const count = cpg * S * samplesPerSlot;
@@ -864,6 +868,58 @@ export function normBackwardSlots(a: NormBackwardArgs, slot0: number, slot1: num
         const base = (n * C + c) * S;
         if (accumulate) gradAffineAdd(out, gd, xd, base, base + S, a, c1, m, c0);
         else gradAffine(out, gd, xd, base, base + S, a, c1, m, c0);
+      }
+    }
+  }
+}
+
+/** normBackward for slots pooled over the batch, sample by sample as `pooledForward`. */
+function pooledBackward(a: NormBackwardArgs, slot0: number, slot1: number): void {
+  const { x: xd, dy: gd, out, accumulate, w, mean, rstd, k, statsConstant, rowDy, rowDyX } = a;
+  const { n: N, c: C, s: S, groups: G } = a;
+  const cpg = C / G;
+  const count = cpg * S * N;
+  const slots = slot1 - slot0;
+  const sumG = new Float64Array(slots);
+  const sumGX = new Float64Array(slots);
+  // Pass 1: per (n, c) row Σ dy and Σ dy·x̂, folded into the slot's Σ g and Σ g·x̂ (g = dy·γ).
+  for (let n = 0; n < N; n++) {
+    for (let g = slot0; g < slot1; g++) {
+      const m = mean[g]!;
+      const r = rstd[g]!;
+      for (let c = g * cpg; c < (g + 1) * cpg; c++) {
+        const base = (n * C + c) * S;
+        dyMoments(gd, xd, base, base + S, m);
+        const sdy = pair[0]!;
+        const sdyx = pair[1]! * r;
+        rowDy[n * C + c] = sdy;
+        rowDyX[n * C + c] = sdyx;
+        const gamma = w ? w[c]! : 1;
+        sumG[g - slot0]! += gamma * sdy;
+        sumGX[g - slot0]! += gamma * sdyx;
+      }
+    }
+  }
+  // Pass 2: dx = r·γ·dy − r·mean(g) − r²·k·mean(g·x̂)·(x − μ); sumG, sumGX become c0, c1.
+  for (let g = slot0; g < slot1; g++) {
+    const r = rstd[g]!;
+    const i = g - slot0;
+    const c0 = statsConstant ? 0 : (-r * sumG[i]!) / count;
+    const c1 = statsConstant ? 0 : (-r * r * (k ? k[g]! : 1) * sumGX[i]!) / count;
+    sumG[i] = c0;
+    sumGX[i] = c1;
+  }
+  for (let n = 0; n < N; n++) {
+    for (let g = slot0; g < slot1; g++) {
+      const m = mean[g]!;
+      const r = rstd[g]!;
+      const c0 = sumG[g - slot0]!;
+      const c1 = sumGX[g - slot0]!;
+      for (let c = g * cpg; c < (g + 1) * cpg; c++) {
+        const base = (n * C + c) * S;
+        const scale = r * (w ? w[c]! : 1);
+        if (accumulate) gradAffineAdd(out, gd, xd, base, base + S, scale, c1, m, c0);
+        else gradAffine(out, gd, xd, base, base + S, scale, c1, m, c0);
       }
     }
   }
@@ -1110,6 +1166,10 @@ export interface NormForwardArgs extends GroupedLayout {
  */
 export function normForwardSlots(a: NormForwardArgs, slot0: number, slot1: number): void {
   const { x: xd, out, w, b, mean, variance, rstd, n: N, c: C, s: S, groups: G, perSample, eps } = a;
+  if (!perSample) {
+    pooledForward(a, slot0, slot1);
+    return;
+  }
   const cpg = C / G;
   const samplesPerSlot = perSample ? 1 : N;
   const count = cpg * S * samplesPerSlot;
@@ -1129,6 +1189,49 @@ export function normForwardSlots(a: NormForwardArgs, slot0: number, slot1: numbe
         const shift = b ? b[c]! : 0;
         const base = (n * C + c) * S;
         applyAffine(out, xd, base, base + S, m, scale, shift);
+      }
+    }
+  }
+}
+
+/**
+ * normForward for slots pooled over the batch (BN, BGN), sample by sample: each sample's rows of
+ * slots [slot0, slot1) are one contiguous run of memory, read in order, where slot by slot the
+ * reads jumped between samples (N runs of C/G·S values, C·S apart) for every slot. The sums per
+ * slot are added in the same order (sample 0 to N − 1), so the numbers are those of the
+ * slot-by-slot loop.
+ */
+function pooledForward(a: NormForwardArgs, slot0: number, slot1: number): void {
+  const { x: xd, out, w, b, mean, variance, rstd, n: N, c: C, s: S, groups: G, eps } = a;
+  const cpg = C / G;
+  const block = cpg * S;
+  const slots = slot1 - slot0;
+  const shift = new Float64Array(slots);
+  const t1 = new Float64Array(slots);
+  const t2 = new Float64Array(slots);
+  for (let g = slot0; g < slot1; g++) shift[g - slot0] = xd[g * block]!;
+  for (let n = 0; n < N; n++) {
+    for (let g = slot0; g < slot1; g++) {
+      const start = (n * C + g * cpg) * S;
+      shiftedSums(xd, start, start + block, shift[g - slot0]!);
+      t1[g - slot0]! += pair[0]!;
+      t2[g - slot0]! += pair[1]!;
+    }
+  }
+  for (let g = slot0; g < slot1; g++) {
+    shiftedMoments(shift[g - slot0]!, t1[g - slot0]!, t2[g - slot0]!, block * N);
+    const v = pair[1]! / (block * N);
+    mean[g] = pair[0]!;
+    variance[g] = v;
+    rstd[g] = 1 / Math.sqrt(v + eps);
+  }
+  for (let n = 0; n < N; n++) {
+    for (let g = slot0; g < slot1; g++) {
+      const m = mean[g]!;
+      const r = rstd[g]!;
+      for (let c = g * cpg; c < (g + 1) * cpg; c++) {
+        const base = (n * C + c) * S;
+        applyAffine(out, xd, base, base + S, m, r * (w ? w[c]! : 1), b ? b[c]! : 0);
       }
     }
   }
