@@ -820,9 +820,10 @@ export interface NormBackwardArgs extends GroupedLayout {
 }
 
 /**
- * normBackward for slots [slot0, slot1), both passes over one slot's rows (C/G·S values per
- * sample: 8 KiB for GN at 32×32 with 2 channels a group, N·S for BN) while they are still in
- * L1/L2, instead of two sweeps over the whole tensor from memory. A range function.
+ * normBackward for slots [slot0, slot1). Per-sample slots (GN, LN, IN): both passes over one
+ * slot's rows (8 KiB for GN at 32×32 with 2 channels a group) while they are still in L1, instead
+ * of two sweeps over the whole tensor from memory; slots pooled over the batch (BN, BGN): see
+ * `pooledBackward`. A range function.
  */
 export function normBackwardSlots(a: NormBackwardArgs, slot0: number, slot1: number): void {
   const { x: xd, dy: gd, out, accumulate, w, mean, rstd, k, statsConstant, rowDy, rowDyX } = a;
@@ -1160,9 +1161,10 @@ export interface NormForwardArgs extends GroupedLayout {
 }
 
 /**
- * normForward for slots [slot0, slot1): the statistics of a slot and its normalized output back
- * to back, so the second and third reads of the slot's values hit L1 (GN) or L2 (BN) instead of
- * memory. A range function: threads split the slots (see `parallelFor`).
+ * normForward for slots [slot0, slot1). Per-sample slots (GN, LN, IN): the statistics of a slot
+ * and its normalized output back to back, so the second read of the slot's values hits L1
+ * instead of memory; slots pooled over the batch (BN, BGN): see `pooledForward`. A range
+ * function: threads split the slots (see `parallelFor`).
  */
 export function normForwardSlots(a: NormForwardArgs, slot0: number, slot1: number): void {
   const { x: xd, out, w, b, mean, variance, rstd, n: N, c: C, s: S, groups: G, perSample, eps } = a;

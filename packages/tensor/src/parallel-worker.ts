@@ -58,7 +58,7 @@ function fail(task: Task, e: unknown): void {
 
 /** Claim the task's part and run it (see the file comment). */
 function run(task: Task, mod: Record<string, unknown>): void {
-  // Claim the part; if the calling thread took it back (or this message is stale), stop.
+  // Claim the part; if the calling thread voided the task (or this message is stale), stop.
   if (Atomics.compareExchange(status, index, task.tag + PENDING, task.tag + RUNNING) !== task.tag + PENDING) return;
   try {
     const fn = mod[task.exportName];

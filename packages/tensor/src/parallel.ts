@@ -152,7 +152,8 @@ interface Pool {
   errorPorts: MessagePort[];
   /**
    * One status word per worker: tag + PENDING once a part is posted; the worker claims it
-   * (RUNNING) and ends with DONE or FAILED, unless the calling thread took it first (DONE).
+   * (RUNNING) and ends with DONE or FAILED, unless the calling thread has already done all its
+   * pieces and voided the task (DONE) before the worker woke up.
    */
   status: Int32Array;
   /** One word per worker: the pieces of its part not yet claimed (see `claimFirst`). */
@@ -245,7 +246,7 @@ export function pieceBound(start: number, end: number, pieces: number, j: number
 const PIECE_BITS = 16;
 const MAX_PIECES = (1 << (PIECE_BITS - 1)) - 1;
 
-export function claimsWord(pieces: number): number {
+function claimsWord(pieces: number): number {
   return pieces << PIECE_BITS;
 }
 
