@@ -16,6 +16,16 @@ export function blockSums(a, start, end) {
   }
 }
 
+/**
+ * blockSums, but the part starting at item 0 (the calling thread's) first sleeps 20 ms, so that
+ * the workers claim theirs before the calling thread could take them over, even on a loaded
+ * machine: for the test that every thread takes part.
+ */
+export function blockSumsFirstPartLate(a, start, end) {
+  if (start === 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+  blockSums(a, start, end);
+}
+
 /** blockSums, but a worker thread first sleeps 50 ms per call: a worker on a busy machine. */
 export function slowInWorkers(a, start, end) {
   if (threadId !== 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
