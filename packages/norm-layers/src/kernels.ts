@@ -447,7 +447,10 @@ function dyMoments(gd: TypedArray, xd: TypedArray, start: number, end: number, m
   pair[1] = b0 + b1;
 }
 
-/** out[i] = a·dy[i] + c1·(x[i] − m) + c0 over [start, end), eight elements a step as `applyAffine`. */
+/**
+ * out[i] = a·dy[i] + c1·(x[i] − m) + c0 over [start, end), eight elements a step as `applyAffine`.
+ * `out` may be `dy` itself (each element reads only its own dy).
+ */
 function gradAffine(out: TypedArray, gd: TypedArray, xd: TypedArray, start: number, end: number, a: number, c1: number, m: number, c0: number): void {
   let i = start;
   for (; i + 7 < end; i += 8) {
@@ -482,38 +485,6 @@ function gradAffine(out: TypedArray, gd: TypedArray, xd: TypedArray, start: numb
 /** out[i] += a·dy[i] + c1·(x[i] − m) + c0 over [start, end): dx added to a gradient (rarely taken). */
 function gradAffineAdd(out: TypedArray, gd: TypedArray, xd: TypedArray, start: number, end: number, a: number, c1: number, m: number, c0: number): void {
   for (let i = start; i < end; i++) out[i] = out[i]! + (a * gd[i]! + c1 * (xd[i]! - m) + c0);
-}
-
-/** out[i] = r·out[i] + c1·(x[i] − m) + c0 over [start, end): a stored gradient turned into dx in place. */
-function gradInPlace(out: TypedArray, xd: TypedArray, start: number, end: number, r: number, c1: number, m: number, c0: number): void {
-  let i = start;
-  for (; i + 7 < end; i += 8) {
-    const o7 = out[i + 7]!;
-    const x7 = xd[i + 7]!;
-    const o0 = out[i]!;
-    const o1 = out[i + 1]!;
-    const o2 = out[i + 2]!;
-    const o3 = out[i + 3]!;
-    const o4 = out[i + 4]!;
-    const o5 = out[i + 5]!;
-    const o6 = out[i + 6]!;
-    const x0 = xd[i]!;
-    const x1 = xd[i + 1]!;
-    const x2 = xd[i + 2]!;
-    const x3 = xd[i + 3]!;
-    const x4 = xd[i + 4]!;
-    const x5 = xd[i + 5]!;
-    const x6 = xd[i + 6]!;
-    out[i] = r * o0 + c1 * (x0 - m) + c0;
-    out[i + 1] = r * o1 + c1 * (x1 - m) + c0;
-    out[i + 2] = r * o2 + c1 * (x2 - m) + c0;
-    out[i + 3] = r * o3 + c1 * (x3 - m) + c0;
-    out[i + 4] = r * o4 + c1 * (x4 - m) + c0;
-    out[i + 5] = r * o5 + c1 * (x5 - m) + c0;
-    out[i + 6] = r * o6 + c1 * (x6 - m) + c0;
-    out[i + 7] = r * o7 + c1 * (x7 - m) + c0;
-  }
-  for (; i < end; i++) out[i] = r * out[i]! + c1 * (xd[i]! - m) + c0;
 }
 
 /**
@@ -1650,7 +1621,8 @@ export function gnPlusBackwardGroups(a: GNPlusBackwardArgs, g0: number, g1: numb
       const r = gnRstd[slot]!;
       const k0 = (-r * sumDu[n]!) / block;
       const k1 = (-r * r * gnK[slot]! * sumDuU[n]!) / block;
-      gradInPlace(out, xd, slot * block, (slot + 1) * block, r, k1, gnMean[slot]!, k0);
+      // In place: dx = r·du + k1·(x − m) + k0, du being what the sweep above stored in out.
+      gradAffine(out, out, xd, slot * block, (slot + 1) * block, r, k1, gnMean[slot]!, k0);
     }
   }
 }
