@@ -20,6 +20,7 @@ interface CheckResult {
   big?: BlockRun;
   threadsSeen?: number;
   newModuleOk?: boolean;
+  newModuleWorkers?: number;
   slowWorkers?: { ok: boolean; takenOver: number; byWorkers: number };
   small?: BlockRun;
   error?: { name: string; isParallelError: boolean; message: string } | null;
@@ -61,6 +62,10 @@ describe('parallelFor across worker threads', () => {
 
   it('runs a kernel from a module the polling workers have not imported yet', () => {
     for (const r of [one, two, three]) expect(r.newModuleOk).toBe(true);
+    expect(one.newModuleWorkers).toBe(0);
+    // A worker imported the module and ran its part (its thread id, not the calling thread's).
+    expect(two.newModuleWorkers).toBe(1);
+    expect(three.newModuleWorkers).toBe(2);
   });
 
   it("runs the pieces of a slow worker's part that the worker has not claimed in the calling thread", () => {

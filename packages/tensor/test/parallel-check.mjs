@@ -10,13 +10,13 @@ const failsOnLast = rangeKernel(url, 'failsOnLast', kernels.failsOnLast);
 const nestedSums = rangeKernel(url, 'nestedSums', kernels.nestedSums);
 const slowInWorkers = rangeKernel(url, 'slowInWorkers', kernels.slowInWorkers);
 const firstPartLate = rangeKernel(url, 'blockSumsFirstPartLate', kernels.blockSumsFirstPartLate);
-// The same function under another URL: a module a spinning worker has not imported yet.
-const blockSumsElsewhere = rangeKernel(`${url}?elsewhere`, 'blockSums', kernels.blockSums);
+// The same function from another module: one a polling worker has not imported yet.
+const elsewhere = rangeKernel(new URL('./range-kernels-elsewhere.mjs', import.meta.url).href, 'blockSumsFirstPartLate', kernels.blockSumsFirstPartLate);
 
-function runBlockSums(count, k, work = 1 << 16, kernel = blockSums, pieces = 1) {
+function runBlockSums(count, k, work = 1 << 16, kernel = blockSums, pieces = 1, lateMs = undefined) {
   const x = new Float32Array(count * k);
   for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.37) * 100 + (i % 7);
-  const a = { k, count, x, out: new Float32Array(count * k), perItem: new Float64Array(count), acc: new Float64Array(count).fill(1), tid: new Float64Array(count) };
+  const a = { k, count, x, out: new Float32Array(count * k), perItem: new Float64Array(count), acc: new Float64Array(count).fill(1), tid: new Float64Array(count), ...(lateMs === undefined ? {} : { lateMs }) };
   // Declared work per item: enough for every thread to get a part (the real work is the block).
   parallelFor(kernel, a, count, work, {
     out: ['out', 'perItem', 'acc', 'tid'],
@@ -51,9 +51,11 @@ if (!threadsError) {
   }
   result.threadsSeen = seen.size;
   // Straight after those calls the workers are polling for their next task; this one needs a
-  // module import first (the worker leaves its polling loop for it).
-  const other = runBlockSums(64, 4096, 1 << 16, blockSumsElsewhere);
+  // module import first (a worker leaves its polling loop for it, then runs its part; the calling
+  // thread's part sleeps 200 ms meanwhile).
+  const other = runBlockSums(64, 4096, 1 << 16, elsewhere, 1, 200);
   result.newModuleOk = other.outOk && JSON.stringify(other.perItem) === JSON.stringify(result.big.perItem);
+  result.newModuleWorkers = other.tids.filter((t) => t !== 0).length;
   // Workers that sleep 50 ms per piece: the calling thread, done with its own part at once,
   // runs the pieces they have not claimed. Count the items outside its own part that it ran.
   const slow = runBlockSums(64, 4096, 1 << 16, slowInWorkers, 4);

@@ -17,12 +17,12 @@ export function blockSums(a, start, end) {
 }
 
 /**
- * blockSums, but the part starting at item 0 (the calling thread's) first sleeps 20 ms, so that
- * the workers claim theirs before the calling thread could take them over, even on a loaded
- * machine: for the test that every thread takes part.
+ * blockSums, but the part starting at item 0 (the calling thread's) first sleeps `a.lateMs`
+ * (default 20 ms), so that the workers claim theirs before the calling thread could take them
+ * over, even on a loaded machine: for the tests that workers take part.
  */
 export function blockSumsFirstPartLate(a, start, end) {
-  if (start === 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+  if (start === 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, a.lateMs ?? 20);
   blockSums(a, start, end);
 }
 
