@@ -1,0 +1,17 @@
+// The one vitest configuration every package's vitest.config.ts re-exports.
+//
+// Why these limits: the suite must pass on a slow 2-core laptop that is busy with other work,
+// with turbo running several packages' vitest processes at once. vitest's default 5 s per test
+// was measured to fail there (a small CNN trained to near-zero loss took 5.5 s on an idle
+// machine). No test asserts a time; these limits only decide when a stuck test is given up.
+import { defineConfig } from 'vitest/config';
+
+export const TEST_TIMEOUT_MS = 120_000;
+
+export default defineConfig({
+  test: {
+    testTimeout: TEST_TIMEOUT_MS,
+    hookTimeout: TEST_TIMEOUT_MS,
+    teardownTimeout: 30_000,
+  },
+});
