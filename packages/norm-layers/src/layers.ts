@@ -4,7 +4,7 @@
  * arithmetic is the fused ops of `functional.ts`.
  */
 import { F, Variable } from '@normlab/autograd';
-import { Module, Parameter } from '@normlab/nn';
+import { type BufferOptions, Module, Parameter } from '@normlab/nn';
 import { type DType, type Tensor, fmtShape, full, ones, zeros } from '@normlab/tensor';
 import { NormLayerError } from './errors.js';
 import {
@@ -110,14 +110,14 @@ function asFloat64(t: Tensor): Float64Array {
 
 /**
  * The running-statistics buffers, in PyTorch's state-dict order: `running_mean` (zeros) and
- * `running_var` (ones) of length `size`, and `num_batches_tracked` (0). The layer registers them
- * itself (`registerBuffer` is protected).
+ * `running_var` (ones) of length `size`, and `num_batches_tracked` (0: a float64 tensor saved as
+ * int64, PyTorch's dtype). The layer registers them itself (`registerBuffer` is protected).
  */
-function runningStatBuffers(size: number, dtype: DType): Array<[string, Tensor]> {
+function runningStatBuffers(size: number, dtype: DType): Array<[string, Tensor, BufferOptions]> {
   return [
-    ['running_mean', zeros([size], { dtype })],
-    ['running_var', ones([size], { dtype })],
-    ['num_batches_tracked', full([], 0, { dtype: 'float64' })],
+    ['running_mean', zeros([size], { dtype }), {}],
+    ['running_var', ones([size], { dtype }), {}],
+    ['num_batches_tracked', full([], 0, { dtype: 'float64' }), { savedAs: 'int64' }],
   ];
 }
 
@@ -329,7 +329,7 @@ abstract class BatchNormBase extends Module {
     const dtype = options.dtype ?? 'float32';
     ({ weight: this.weight, bias: this.bias } = affineParams(numFeatures, this.affine, dtype));
     if (this.trackRunningStats) {
-      for (const [key, t] of runningStatBuffers(numFeatures, dtype)) this.registerBuffer(key, t);
+      for (const [key, t, o] of runningStatBuffers(numFeatures, dtype)) this.registerBuffer(key, t, o);
     }
   }
 
@@ -466,7 +466,7 @@ export class InstanceNorm2d extends Module {
     ({ weight: this.weight, bias: this.bias } = affineParams(numFeatures, this.affine, dtype));
     // PyTorch registers num_batches_tracked too (state-dict parity) but InstanceNorm never advances it.
     if (this.trackRunningStats) {
-      for (const [key, t] of runningStatBuffers(numFeatures, dtype)) this.registerBuffer(key, t);
+      for (const [key, t, o] of runningStatBuffers(numFeatures, dtype)) this.registerBuffer(key, t, o);
     }
   }
 
@@ -529,7 +529,7 @@ export class BatchGroupNorm extends Module {
     this.checkFinite = options.checkFinite ?? false;
     const dtype = options.dtype ?? 'float32';
     ({ weight: this.weight, bias: this.bias } = affineParams(numChannels, this.affine, dtype));
-    for (const [key, t] of runningStatBuffers(numGroups, dtype)) this.registerBuffer(key, t);
+    for (const [key, t, o] of runningStatBuffers(numGroups, dtype)) this.registerBuffer(key, t, o);
   }
 
   forward(input: Variable): Variable {
@@ -690,7 +690,7 @@ export class HybridNorm extends Module {
     ({ weight: this.weight, bias: this.bias } = affineParams(numChannels, this.affine, dtype));
     const rho0 = checkRhoInit(name, options.rhoInit ?? 1);
     this.rho = typeof blend === 'number' ? null : new Parameter(full([blend === 'layer' ? 1 : numChannels], rho0, { dtype }));
-    for (const [key, t] of runningStatBuffers(numChannels, dtype)) this.registerBuffer(key, t);
+    for (const [key, t, o] of runningStatBuffers(numChannels, dtype)) this.registerBuffer(key, t, o);
   }
 
   forward(input: Variable): Variable {
