@@ -209,7 +209,7 @@ function unstorableStatistic(
  *
  * Unlike PyTorch, running statistics never become non-finite: a batch with any statistic that is
  * not finite in the buffers' dtype (NaN or ±Infinity from such input, or a float32 overflow: a
- * variance above 3.4e38, from values of about 1e19 and more) is not folded in, in any slot, and
+ * variance above 3.4e38, from values spread by about 1.8e19 or more) is not folded in, in any slot, and
  * num_batches_tracked stays. With `checkFinite` that is a NormLayerError; otherwise the layer
  * counts it in `skippedStatisticsUpdates` and the package warns once (`setWarningHandler`).
  * The whole batch rather than the bad slots: num_batches_tracked then stays the number of batches
@@ -311,8 +311,8 @@ abstract class BatchNormBase extends Module {
   normalize = true;
   /**
    * Training batches not folded into the running statistics because a statistic was not finite
-   * in the buffers' dtype (docs/norm-layers.md, "Non-finite and huge inputs"). Counted in this
-   * process, not saved: the state dict keeps PyTorch's keys.
+   * in the buffers' dtype (docs/norm-layers.md, "Running statistics under non-finite and huge
+   * inputs"). Counted in this process, not saved: the state dict keeps PyTorch's keys.
    */
   skippedStatisticsUpdates = 0;
   protected abstract readonly layerName: string;
@@ -448,8 +448,8 @@ export class InstanceNorm2d extends Module {
   normalize = true;
   /**
    * Training batches not folded into the running statistics because a statistic was not finite
-   * in the buffers' dtype (docs/norm-layers.md, "Non-finite and huge inputs"). Counted in this
-   * process, not saved: the state dict keeps PyTorch's keys.
+   * in the buffers' dtype (docs/norm-layers.md, "Running statistics under non-finite and huge
+   * inputs"). Counted in this process, not saved: the state dict keeps PyTorch's keys.
    */
   skippedStatisticsUpdates = 0;
 
@@ -514,8 +514,8 @@ export class BatchGroupNorm extends Module {
   normalize = true;
   /**
    * Training batches not folded into the running statistics because a statistic was not finite
-   * in the buffers' dtype (docs/norm-layers.md, "Non-finite and huge inputs"). Counted in this
-   * process, not saved: the state dict keeps PyTorch's keys.
+   * in the buffers' dtype (docs/norm-layers.md, "Running statistics under non-finite and huge
+   * inputs"). Counted in this process, not saved: the state dict keeps PyTorch's keys.
    */
   skippedStatisticsUpdates = 0;
 
@@ -666,8 +666,8 @@ export class HybridNorm extends Module {
   normalize = true;
   /**
    * Training batches not folded into the running statistics because a statistic was not finite
-   * in the buffers' dtype (docs/norm-layers.md, "Non-finite and huge inputs"). Counted in this
-   * process, not saved: the state dict keeps PyTorch's keys.
+   * in the buffers' dtype (docs/norm-layers.md, "Running statistics under non-finite and huge
+   * inputs"). Counted in this process, not saved: the state dict keeps PyTorch's keys.
    */
   skippedStatisticsUpdates = 0;
 

@@ -1,8 +1,9 @@
 /**
  * Where this package's warnings go. Today there is one kind: a training batch whose statistics
- * were not folded into a layer's running statistics (see `docs/norm-layers.md`, "Non-finite and
- * huge inputs"). Each reason is warned once, so a 10-hour run that meets a bad batch every few
- * minutes logs one line; the layers count every occurrence (`skippedStatisticsUpdates`).
+ * were not folded into a layer's running statistics (`docs/norm-layers.md`, "Running statistics
+ * under non-finite and huge inputs"). Each reason is warned once, so a 10-hour run that meets a
+ * bad batch every few minutes logs one line; the layers count every occurrence
+ * (`skippedStatisticsUpdates`).
  */
 import { NormLayerError } from './errors.js';
 
