@@ -119,7 +119,13 @@ describe('train', () => {
     // The third batch of the run carries one NaN pixel: its loss is NaN, so the loop stops there.
     const poisonThird = () => {
       let calls = 0;
-      return { name: 'poison', apply: (x: Float32Array) => void (++calls === 3 && (x[0] = Number.NaN)) };
+      return {
+        name: 'poison',
+        apply: (x: Float32Array) => {
+          calls++;
+          if (calls === 3) x[0] = Number.NaN;
+        },
+      };
     };
     const warnings: string[] = [];
     setNormWarningHandler((m) => warnings.push(m));
