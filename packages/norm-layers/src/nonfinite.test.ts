@@ -188,6 +188,8 @@ describe('the warning', () => {
     a.forward(nan([2, 4, 2, 2]));
     expect(warnings).toHaveLength(1);
     expect(a.skippedStatisticsUpdates).toBe(2);
+    expect(() => setWarningHandler('log' as never)).toThrow(NormLayerError);
+    expect(() => setWarningHandler('log' as never)).toThrow(/handler must be a function or undefined, got string/);
   });
 
   it('a layer without running statistics (or in eval) takes no statistics to skip', () => {
