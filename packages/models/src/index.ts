@@ -7,6 +7,7 @@ export {
   MAX_IMAGE_SIZE,
   MAX_LAYERS,
   MAX_WIDTH,
+  MAX_PARAMETERS,
   type ModelOptions,
   type ModelConfig,
   type DistortionConfig,

@@ -127,6 +127,8 @@ describe('models: bad configs', () => {
     [{ name: 'cnn', channels: [70000], width: 1 }, /channels\[0\] must be <= 65536, got 70000/],
     [{ name: 'cnn', channels: [60000], width: 2 }, /width 2 makes a layer 120000 channels wide, more than the 65536 allowed/],
     [{ name: 'resnet1208' }, /depth must be 6n \+ 2 .* at most 1202, got 1208/],
+    [JSON.parse('{"name": "cnn", "__proto__": {"width": 4}}') as ModelConfig, /unknown option '__proto__'/],
+    [{ name: 'cnn', normOptions: JSON.parse('{"__proto__": {"eps": 1}}') }, /normOptions has an unknown option '__proto__'/],
     [{ name: 'cnn', distortion: { kind: 'loud' as 'additive' } }, /distortion.kind must be one of/],
   ];
   for (const [config, message] of bad) {
