@@ -122,6 +122,7 @@ describe('models: bad configs', () => {
     [{ name: 'cnn', pool: 'yes' as unknown as boolean }, /pool must be a boolean, got "yes"/],
     [{ name: 'cnn', normOptions: { eps: '1e-5' as unknown as number } }, /normOptions.eps must be a number, got "1e-5"/],
     [{ name: 'cnn', normOptions: { groups: 2 } as object }, /normOptions has an unknown option 'groups'/],
+    [{ name: 'cnn', normOptions: { blend: true as unknown as number } }, /normOptions.blend must be one of "layer", "channel" or a number, got true/],
     [{ name: 'resnet20', width: 2000 }, /width must be <= 1024, got 2000/],
     [{ name: 'resnet20', width: 1000 }, /resnet20: the model would have more than 536870912 weights/],
     [{ name: 'cnn', channels: [70000], width: 1 }, /channels\[0\] must be <= 65536, got 70000/],

@@ -7,7 +7,6 @@
  * against it), and `modelStateShapes(config)` lists the state dict a config builds without
  * allocating it.
  */
-import type { Tensor } from '@normlab/tensor';
 import { ModelError } from './errors.js';
 import { COMMON_SCHEMA, type ClassifierModel, type ModelConfig, type ModelSchema, shapeOnly } from './models/common.js';
 import { CNN_SCHEMA, cnn } from './models/cnn.js';
@@ -81,6 +80,5 @@ export function modelConfigProblems(config: unknown, prefix = ''): string | null
  */
 export function modelStateShapes(config: ModelConfig): { config: ModelConfig; shapes: Map<string, readonly number[]> } {
   const model = shapeOnly(() => buildModel(config));
-  const state: Record<string, Tensor> = model.stateDict();
-  return { config: model.config, shapes: new Map(Object.entries(state).map(([k, t]) => [k, t.shape])) };
+  return { config: model.config, shapes: new Map(Object.entries(model.stateDict()).map(([k, t]) => [k, t.shape])) };
 }

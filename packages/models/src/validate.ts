@@ -86,6 +86,27 @@ function bound(issue: { origin: string; inclusive?: boolean }, value: number | b
   return `${op} ${String(value)}`;
 }
 
+/** What an issue says the value must be ("an integer", ">= 1", "one of \"bn\", \"gn\""), or null. */
+function expectation(issue: z.core.$ZodIssue): string | null {
+  switch (issue.code) {
+    case 'invalid_type':
+      return ARTICLE_TYPES[issue.expected] ?? issue.expected;
+    case 'too_small':
+      return bound(issue, issue.minimum, true);
+    case 'too_big':
+      return bound(issue, issue.maximum, false);
+    case 'invalid_value':
+      return issue.values.length === 1 ? show(issue.values[0]) : `one of ${issue.values.map(show).join(', ')}`;
+    case 'invalid_union': {
+      // Each alternative's first complaint says what it would have taken.
+      const forms = issue.errors.map((branch) => (branch[0] ? expectation(branch[0]) : null)).filter((f): f is string => f !== null);
+      return forms.length ? forms.join(' or ') : null;
+    }
+    default:
+      return null;
+  }
+}
+
 /**
  * One line for a failed parse: each issue as `<field> must be <what>, got <value>` (or `<object>
  * has an unknown <keyNoun> '<key>'`), joined with '; '. `prefix` names the value parsed
@@ -98,30 +119,18 @@ export function describeIssues(error: z.ZodError, input: unknown, options: { pre
     const field = fieldName(prefix, issue.path);
     const got = `got ${show(valueAt(input, issue.path))}`;
     const subject = field || 'the value';
-    switch (issue.code) {
-      case 'invalid_type':
-        return `${subject} must be ${ARTICLE_TYPES[issue.expected] ?? issue.expected}, ${got}`;
-      case 'too_small':
-        return `${subject} must be ${bound(issue, issue.minimum, true)}, ${got}`;
-      case 'too_big':
-        return `${subject} must be ${bound(issue, issue.maximum, false)}, ${got}`;
-      case 'invalid_value':
-        return `${subject} must be ${issue.values.length === 1 ? show(issue.values[0]) : `one of ${issue.values.map(show).join(', ')}`}, ${got}`;
-      case 'unrecognized_keys': {
-        const keys = issue.keys.map((k) => `'${k}'`).join(', ');
-        return `${field ? `${field} has an ` : ''}unknown ${keyNoun}${issue.keys.length === 1 ? '' : 's'} ${keys}`;
-      }
-      case 'invalid_key': {
-        // The path ends with the key itself; the subject is the record holding it.
-        const record = fieldName(prefix, issue.path.slice(0, -1)) || 'the value';
-        return `${record} has an invalid key ${show(issue.path[issue.path.length - 1])}: ${issue.issues.map((i) => i.message).join('; ')}`;
-      }
-      case 'invalid_format':
-        return `${subject} must match ${issue.format === 'regex' && 'pattern' in issue ? String(issue.pattern) : issue.format}, ${got}`;
-      default:
-        // Our own refinements carry a readable message.
-        return `${subject} ${issue.message}, ${got}`;
+    if (issue.code === 'unrecognized_keys') {
+      const keys = issue.keys.map((k) => `'${k}'`).join(', ');
+      return `${field ? `${field} has an ` : ''}unknown ${keyNoun}${issue.keys.length === 1 ? '' : 's'} ${keys}`;
     }
+    if (issue.code === 'invalid_key') {
+      // The path ends with the key itself; the subject is the record holding it.
+      const record = fieldName(prefix, issue.path.slice(0, -1)) || 'the value';
+      return `${record} has an invalid key ${show(issue.path[issue.path.length - 1])}: ${issue.issues.map((i) => i.message).join('; ')}`;
+    }
+    const what = expectation(issue);
+    // Our own refinements carry a readable message ("must be a parameter index in decimal digits").
+    return what !== null ? `${subject} must be ${what}, ${got}` : `${subject} ${issue.message}, ${got}`;
   });
   return lines.join('; ');
 }

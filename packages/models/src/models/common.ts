@@ -150,15 +150,10 @@ export type ModelSchema = ReturnType<typeof modelSchema>;
 /** Options for models with no options of their own (the resnets). */
 export const COMMON_SCHEMA = modelSchema({});
 
-/** Validate `options` against a model's schema; a wrong field is a `ModelError` naming it. */
-export function checkOptions(model: string, schema: ModelSchema, options: unknown): void {
+/** Check the options against the model's schema (a `ModelError` naming each wrong field); fill in the common defaults. */
+export function resolveCommon(model: string, options: Record<string, unknown>, schema: ModelSchema): ResolvedCommon {
   const r = schema.safeParse(options);
   if (!r.success) throw new ModelError(model, describeIssues(r.error, options, { keyNoun: 'option' }));
-}
-
-/** Check the options against the model's schema; fill in the common defaults. */
-export function resolveCommon(model: string, options: Record<string, unknown>, schema: ModelSchema): ResolvedCommon {
-  checkOptions(model, schema, options);
   const o = options as ModelOptions;
   const normOptions: NormOptions = { ...(o.normOptions ?? {}) };
   if (o.order !== undefined) normOptions.order = o.order;
@@ -325,8 +320,8 @@ class ShapeOnlyModule extends Module {
   static mirror(template: Module): ShapeOnlyModule {
     const m = new ShapeOnlyModule();
     for (const [name, p] of Object.entries(template)) if (p instanceof Parameter) m.addParameter(name, p.data.shape);
-    const own = new Set(template.namedBuffers().filter(([name]) => !name.includes('.')).map(([name]) => name));
-    for (const [name, b] of template.namedBuffers()) if (own.has(name)) m.registerBuffer(name, shapeOnlyTensor(b.shape));
+    // Buffer names cannot contain '.', so the undotted ones are the template's own.
+    for (const [name, b] of template.namedBuffers()) if (!name.includes('.')) m.registerBuffer(name, shapeOnlyTensor(b.shape));
     for (const [name, child] of template.namedChildren()) m.registerModule(name, ShapeOnlyModule.mirror(child));
     return m;
   }
