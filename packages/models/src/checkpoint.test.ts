@@ -255,7 +255,7 @@ function savedCheckpoint(): { tensors: Record<string, Tensor>; metadata: Record<
 }
 
 describe('checkpoints: metadata is checked before anything is built', () => {
-  it("refuses a config whose weights are not in the file without building the model (the issue's 104-byte file)", () => {
+  it("refuses a config whose weights are not in the file without building the model (the issue's ~100-byte file)", () => {
     const path = checkpointFile({}, { model_config: JSON.stringify({ name: 'mlp', hidden: [20000, 20000], imageSize: 28 }) });
     // loadCheckpoint itself refuses it: eval, train --resume and analyze --run all start there.
     expect(() => loadCheckpoint(path)).toThrow(CheckpointError);
