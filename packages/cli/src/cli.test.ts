@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { buildModel, loadSafetensors, saveCheckpoint, saveSafetensors } from '@normlab/models';
+import { tensor } from '@normlab/tensor';
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'bin.js');
 const TINY = ['--dataset', 'synthetic', '--train-limit', '64', '--test-limit', '40', '--width', '0.25', '--groups', '4', '--batch-size', '16'];
@@ -77,6 +79,41 @@ describe.concurrent('normlab CLI', { timeout: 120_000 }, () => {
     const f = join(d, 'model.safetensors');
     writeFileSync(f, Buffer.from([200, 0, 0, 0, 0, 0, 0, 0, 123, 34]));
     expectUserError(await normlab(['eval', '--checkpoint', f]), /header length 200 exceeds the 2 bytes after the length field/);
+  });
+
+  it("eval, train --resume and analyze --run refuse a config whose weights are not in the file, before building it", async () => {
+    // The issue's file: only metadata, a model config whose weights would take 1.7 GB.
+    const d = dir();
+    const f = join(d, 'model.safetensors');
+    saveSafetensors(f, {}, { model_config: JSON.stringify({ name: 'mlp', hidden: [20000, 20000], imageSize: 28 }) });
+    const fits = /weights do not fit the model \(the model has 16 tensors of 416080012 values, the file 0 of 0\): missing keys: fc.weight/;
+    expectUserError(await normlab(['eval', '--checkpoint', f]), fits);
+    expectUserError(await normlab(['train', '--out', d, '--resume']), fits);
+    writeFileSync(join(d, 'metrics.jsonl'), '{"step":1,"epoch":0,"loss":2.3,"accuracy":0.1,"gradNorm":1,"lr":0.1}\n');
+    expectUserError(await normlab(['analyze', '--run', d, '--quiet']), fits);
+    // Absurd sizes are refused by the config's schema, naming the field.
+    saveSafetensors(f, {}, { model_config: JSON.stringify({ name: 'cnn', inChannels: 1000000 }) });
+    expectUserError(await normlab(['eval', '--checkpoint', f]), /metadata model_config.inChannels must be <= 65536, got 1000000/);
+  });
+
+  it('eval refuses a checkpoint with a tensor named __proto__ that the model does not have', async () => {
+    const f = join(dir(), 'model.safetensors');
+    saveCheckpoint(f, { model: buildModel({ name: 'cnn', width: 0.125, channels: [8] }), extra: { cli: { dataset: 'synthetic' } } });
+    const { tensors, metadata } = loadSafetensors(f);
+    tensors['__proto__'] = tensor([1, 2]);
+    saveSafetensors(f, tensors, metadata);
+    expectUserError(await normlab(['eval', '--checkpoint', f, '--test-limit', '8']), /weights do not fit the model .*unexpected keys: __proto__/);
+  });
+
+  it('train --resume refuses a checkpoint whose extra.history is [null] with one line, exit 2', async () => {
+    const d = dir();
+    const model = buildModel({ name: 'cnn', norm: 'gn', groups: 4, width: 0.25, inChannels: 1, numClasses: 10, imageSize: 28, seed: 0 });
+    saveCheckpoint(join(d, 'model.safetensors'), { model, step: 2, extra: { cli: { dataset: 'synthetic', norm: 'gn', groups: 4, width: 0.25 }, history: [null] } });
+    expectUserError(await normlab(['train', '--out', d, '--resume', '--quiet']), /model.safetensors: metadata extra.history\[0\] must be an object, got null/);
+    // So is a step that is not decimal digits.
+    const { tensors, metadata } = loadSafetensors(join(d, 'model.safetensors'));
+    saveSafetensors(join(d, 'model.safetensors'), tensors, { ...metadata, extra: JSON.stringify({ cli: { dataset: 'synthetic' } }), step: '1e2' });
+    expectUserError(await normlab(['train', '--out', d, '--resume', '--quiet']), /metadata step must be a non-negative integer in decimal digits, got "1e2"/);
   });
 
   it('--threads sets the cpu kernels\' threads, and the run is the same bit for bit on 1 and 2', async () => {

@@ -50,6 +50,33 @@ describe('IDX round trip', () => {
     }
   }
 
+  it('round-trips empty arrays, a zero in any dimension (what encodeIdx writes)', () => {
+    const shapes = [[5, 0], [3, 0, 0, 4], [60000, 28, 0], [0]];
+    for (const shape of shapes) {
+      for (const dtype of ['uint8', 'int16', 'float64'] as const) {
+        const a: IdxArray = { dtype, shape, data: dtype === 'uint8' ? new Uint8Array(0) : dtype === 'int16' ? new Int16Array(0) : new Float64Array(0) };
+        for (const gzip of [false, true]) {
+          const b = parseIdx(encodeIdx(a, { gzip }));
+          expect(b.shape, `${dtype} [${shape}]`).toEqual(shape);
+          expect(b.dtype).toBe(dtype);
+          expect(b.data.length).toBe(0);
+          expect(b.data.constructor).toBe(a.data.constructor);
+        }
+      }
+    }
+    // The issue's file: uint8 of shape [5, 0].
+    const bytes = Buffer.from('000008020000000500000000', 'hex');
+    expect(parseIdx(bytes)).toEqual({ dtype: 'uint8', shape: [5, 0], data: new Uint8Array(0) });
+    // An empty array with data after it still has trailing bytes.
+    expectDatasetError(() => parseIdx(Buffer.concat([bytes, Buffer.from([1])])), 'header claims shape [5,0] uint8 = 0 data bytes, file has 1 (1 trailing bytes)');
+  });
+
+  it('encodeIdx refuses dtype names that are Object.prototype properties', () => {
+    for (const dtype of ['constructor', '__proto__', 'toString']) {
+      expectDatasetError(() => encodeIdx({ dtype: dtype as 'uint8', shape: [1], data: new Uint8Array(1) }), `unknown dtype`);
+    }
+  });
+
   it('writes big-endian bytes as the IDX spec says', () => {
     const bytes = encodeIdx({ dtype: 'int32', shape: [2], data: Int32Array.from([1, 0x01020304]) });
     expect(Array.from(bytes)).toEqual([0, 0, 0x0c, 1, 0, 0, 0, 2, 0, 0, 0, 1, 1, 2, 3, 4]);

@@ -79,27 +79,18 @@ function decodeIdx(buf: Uint8Array, file: string | undefined): IdxArray {
   }
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const shape: number[] = [];
+  for (let i = 0; i < rank; i++) shape.push(view.getUint32(4 + 4 * i, false));
   const item = ITEM_SIZE[dtype];
   const available = buf.length - headerBytes;
-  let count = 1;
-  for (let i = 0; i < rank; i++) {
-    const d = view.getUint32(4 + 4 * i, false);
-    shape.push(d);
-    count *= d;
-    // Each dimension is < 2^32, so the running product stays exact while it is this small; once it
-    // passes the bytes present the header is wrong and we stop before any allocation.
-    if (count * item > available) {
-      // Keep reading the dims so the message shows the whole claimed shape.
-      for (let j = i + 1; j < rank; j++) shape.push(view.getUint32(4 + 4 * j, false));
-      const claimed = shape.reduce((a, b) => a * b, 1) * item;
-      throw new DatasetError(
-        op,
-        `truncated or corrupt: header claims shape [${shape.join(',')}] ${dtype} = ${claimed} data bytes, file has ${available}`,
-        file,
-      );
-    }
+  // All the dimensions first: a zero anywhere makes an empty array ([5,0], [60000,28,0]) however
+  // large the others. Exact in BigInt (16 dimensions below 2^32 pass 2^53), and compared with the
+  // bytes present before anything is allocated, so a corrupt header cannot trigger a huge one.
+  const claimed = shape.reduce((a, d) => a * BigInt(d), 1n) * BigInt(item);
+  if (claimed > BigInt(available)) {
+    throw new DatasetError(op, `truncated or corrupt: header claims shape [${shape.join(',')}] ${dtype} = ${claimed} data bytes, file has ${available}`, file);
   }
-  const dataBytes = count * item;
+  const dataBytes = Number(claimed);
+  const count = dataBytes / item;
   if (dataBytes !== available) {
     throw new DatasetError(
       op,
@@ -129,7 +120,7 @@ export function readIdx(path: string, options: ReadOptions = {}): IdxArray {
 /** Encode an array as IDX bytes (big-endian), gzip-compressed when `gzip` is true. */
 export function encodeIdx(array: IdxArray, options: { gzip?: boolean } = {}): Uint8Array {
   const { dtype, shape, data } = array;
-  const code = DTYPE_TO_CODE[dtype];
+  const code = Object.hasOwn(DTYPE_TO_CODE, dtype) ? DTYPE_TO_CODE[dtype] : undefined;
   if (code === undefined) throw new DatasetError('encodeIdx', `unknown dtype ${String(dtype)}`);
   if (shape.length === 0 || shape.length > MAX_RANK) {
     throw new DatasetError('encodeIdx', `rank must be 1..${MAX_RANK}, got ${shape.length}`);

@@ -8,6 +8,7 @@ import { encodeIdx } from './idx.js';
 import { channelStats, validateDataset, type ImageDataset } from './dataset.js';
 import { clearDatasetCache, fashionMnist, mnist, FASHION_MNIST_DEFAULT_DIR } from './sources.js';
 import { loadDataset } from './load.js';
+import { DataLoader } from './loader.js';
 
 // The repository root is three levels above this file (packages/datasets/src); the shared data
 // folder sits beside the repository, in this checkout and in the CI clone alike.
@@ -107,6 +108,24 @@ describe('fashionMnist() errors', () => {
     writeFileSync(join(d, 't10k-labels-idx1-ubyte'), encodeIdx({ dtype: 'uint8', shape: [3], data: Uint8Array.from([1, 0, 2]) }));
     const ds = fashionMnist({ dataDir: d, split: 'test' });
     expect(Array.from(ds.labels)).toEqual([1, 0, 2]);
+    clearDatasetCache();
+  });
+});
+
+describe('empty IDX sets', () => {
+  it('an empty set loads, and what cannot work on it says so; images without pixels are refused', () => {
+    const d = mkdtempSync(join(dir, 'fm-empty-'));
+    writeFileSync(join(d, 't10k-images-idx3-ubyte'), encodeIdx({ dtype: 'uint8', shape: [0, 28, 28], data: new Uint8Array(0) }));
+    writeFileSync(join(d, 't10k-labels-idx1-ubyte'), encodeIdx({ dtype: 'uint8', shape: [0], data: new Uint8Array(0) }));
+    const ds = fashionMnist({ dataDir: d, split: 'test' });
+    expect(ds.n).toBe(0);
+    expect(new DataLoader(ds, { batchSize: 4 }).length).toBe(0);
+    expect(() => channelStats(ds)).toThrow(/dataset fashion-mnist-test has no pixels to average/);
+    clearDatasetCache();
+    writeFileSync(join(d, 't10k-images-idx3-ubyte'), encodeIdx({ dtype: 'uint8', shape: [3, 28, 0], data: new Uint8Array(0) }));
+    writeFileSync(join(d, 't10k-labels-idx1-ubyte'), encodeIdx({ dtype: 'uint8', shape: [3], data: new Uint8Array(3) }));
+    expect(() => fashionMnist({ dataDir: d, split: 'test' })).toThrow(DatasetError);
+    expect(() => fashionMnist({ dataDir: d, split: 'test' })).toThrow(/images are 28×0 pixels \(shape \[3,28,0\]\); an image needs at least one/);
     clearDatasetCache();
   });
 });

@@ -59,6 +59,10 @@ function readIdxPair(op: string, name: string, imagesPath: string, labelsPath: s
     throw new DatasetError(op, `expected uint8 labels of shape [n], got ${labels.dtype} [${labels.shape.join(',')}]`, labelsPath);
   }
   const [n, height, width] = images.shape as [number, number, number];
+  // An empty set ([0,28,28]) is a valid file; an image without pixels ([n,28,0]) is not.
+  if (height === 0 || width === 0) {
+    throw new DatasetError(op, `images are ${height}×${width} pixels (shape [${images.shape.join(',')}]); an image needs at least one`, imagesPath);
+  }
   if (labels.shape[0] !== n) {
     throw new DatasetError(op, `${labels.shape[0]} labels for ${n} images in ${imagesPath}`, labelsPath);
   }

@@ -1,13 +1,14 @@
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { F, Variable } from '@normlab/autograd';
 import { SGD } from '@normlab/nn';
 import { Tensor, randn, tensor } from '@normlab/tensor';
 import {
   CheckpointError,
   buildModel,
+  checkResume,
   decodeSafetensors,
   encodeSafetensors,
   loadCheckpoint,
@@ -94,6 +95,76 @@ describe('safetensors', () => {
     expect(() => loadSafetensors('/nonexistent/model.safetensors')).toThrow(/nonexistent\/model.safetensors: cannot read the checkpoint \(ENOENT\)/);
   });
 
+  it('refuses tensors that overlap before copying any tensor data (5,000 views of one MiB)', () => {
+    // The issue's file: 1.3 MiB that made the reader copy 5.2 GB before noticing the overlap.
+    const entry = { dtype: 'F32', shape: [262144], data_offsets: [0, 1048576] };
+    const header = Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`t${i}`, entry]));
+    const bytes = rawFile(header, new Uint8Array(1 << 20));
+    // Tensor data is copied with Uint8Array's slice: no call may happen before the header is refused.
+    const slice = vi.spyOn(Uint8Array.prototype, 'slice').mockImplementation(() => {
+      throw new Error('tensor data was copied before the header was validated');
+    });
+    try {
+      expect(() => decodeSafetensors(bytes, 'bomb.safetensors')).toThrow(CheckpointError);
+      expect(() => decodeSafetensors(bytes, 'bomb.safetensors')).toThrow(/tensor 't1' starts at data offset 0, expected 1048576 \(overlapping data\)/);
+      expect(slice).not.toHaveBeenCalled();
+    } finally {
+      slice.mockRestore();
+    }
+  });
+
+  it('refuses a header that is not valid UTF-8 (no U+FFFD replacement)', () => {
+    const good = rawFile({ w: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }, new Uint8Array(4));
+    const bad = good.slice();
+    bad[10] = 0xff; // inside the name "w"
+    expect(decodeSafetensors(good).tensors.w!.shape).toEqual([1]);
+    expect(() => decodeSafetensors(bad, 'f.safetensors')).toThrow(CheckpointError);
+    expect(() => decodeSafetensors(bad, 'f.safetensors')).toThrow(/f.safetensors: header is not valid UTF-8/);
+  });
+
+  it("loads a tensor named __proto__ as a tensor (the issue's file), and round-trips such names", () => {
+    const hex =
+      '74000000000000007b225f5f70726f746f5f5f223a7b226474797065223a22463332222c227368617065223a5b325d2c22646174615f6f666673657473223a5b302c385d7d2c2277223a7b226474797065223a22463332222c227368617065223a5b315d2c22646174615f6f666673657473223a5b382c31325d7d7d0000803f0000004000004040';
+    const { tensors } = decodeSafetensors(Buffer.from(hex, 'hex'));
+    expect(Object.getPrototypeOf(tensors)).toBeNull();
+    expect(Object.keys(tensors).sort()).toEqual(['__proto__', 'w']);
+    expect(Array.from(tensors['__proto__']!.toTypedArray())).toEqual([1, 2]);
+    expect(Array.from(tensors.w!.toTypedArray())).toEqual([3]);
+    // Writing and reading back keeps every such name (and metadata key) as an ordinary entry.
+    const path = join(dir(), 'odd.safetensors');
+    const odd = JSON.parse('{"__proto__": "p", "constructor": "c"}') as Record<string, string>;
+    saveSafetensors(path, tensors, odd);
+    const back = loadSafetensors(path);
+    expect(Object.keys(back.tensors).sort()).toEqual(['__proto__', 'w']);
+    expect(Array.from(back.tensors['__proto__']!.toTypedArray())).toEqual([1, 2]);
+    expect({ ...back.metadata }).toEqual(odd);
+    expect(Object.getPrototypeOf(back.metadata)).toBeNull();
+  });
+
+  it('refuses dtype names that are Object.prototype properties', () => {
+    for (const code of ['constructor', '__proto__', 'toString']) {
+      const bytes = rawFile({ w: { dtype: code, shape: [1], data_offsets: [0, 4] } }, new Uint8Array(4));
+      expect(() => decodeSafetensors(bytes)).toThrow(new RegExp(`dtype "${code}"; only F32, F64 and I64 are supported`));
+    }
+  });
+
+  it('refuses a file over 2 GiB before reading it', () => {
+    const d = dir();
+    const path = join(d, 'huge.safetensors');
+    const fd = openSync(path, 'w');
+    try {
+      ftruncateSync(fd, 2 ** 31 + 1); // sparse: no disk used
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      expect(() => loadSafetensors(path)).toThrow(CheckpointError);
+      expect(() => loadSafetensors(path)).toThrow(/huge.safetensors: file is 2147483649 bytes, more than the 2147483647-byte \(2 GiB\) limit/);
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+
   it('writes atomically: no temporary file is left behind', () => {
     const d = dir();
     saveSafetensors(join(d, 'a.safetensors'), { x: tensor([1]) });
@@ -160,5 +231,136 @@ describe('checkpoints', () => {
     const path = join(dir(), 'plain.safetensors');
     saveSafetensors(path, { w: tensor([1]) });
     expect(() => loadModel(path)).toThrow(/has no model config/);
+  });
+});
+
+/** A checkpoint file with these tensors and metadata strings, as another writer could make it. */
+function checkpointFile(tensors: Record<string, Tensor>, metadata: Record<string, string>): string {
+  const path = join(dir(), 'model.safetensors');
+  saveSafetensors(path, tensors, metadata);
+  return path;
+}
+
+/** A real checkpoint of a small trained cnn, its metadata decoded, to be edited by a test. */
+function savedCheckpoint(): { tensors: Record<string, Tensor>; metadata: Record<string, string>; json: (key: string) => any } {
+  const model = buildModel({ name: 'cnn', norm: 'bn', width: 0.125, channels: [8, 8] });
+  const opt = new SGD(model.parameters(), { lr: 0.1, momentum: 0.9 });
+  opt.zeroGrad();
+  F.crossEntropy(model.forward(new Variable(randn([2, 1, 8, 8], { seed: 3 }))), [0, 1]).backward();
+  opt.step();
+  const path = join(dir(), 'model.safetensors');
+  saveCheckpoint(path, { model, optimizer: opt, optimizerName: 'sgd', step: 1, epoch: 0, extra: { seed: 0, stepsPerEpoch: 4, history: [] } });
+  const { tensors, metadata } = loadSafetensors(path);
+  return { tensors, metadata, json: (key) => JSON.parse(metadata[key]!) };
+}
+
+describe('checkpoints: metadata is checked before anything is built', () => {
+  it("refuses a config whose weights are not in the file without building the model (the issue's ~100-byte file)", () => {
+    const path = checkpointFile({}, { model_config: JSON.stringify({ name: 'mlp', hidden: [20000, 20000], imageSize: 28 }) });
+    // loadCheckpoint itself refuses it: eval, train --resume and analyze --run all start there.
+    expect(() => loadCheckpoint(path)).toThrow(CheckpointError);
+    expect(() => loadCheckpoint(path)).toThrow(/weights do not fit the model \(the model has 16 tensors of 416080012 values, the file 0 of 0\): missing keys: fc\.weight, fc\.bias, hidden0\.linear\.weight, .* … \(6 more\)$/);
+    expect(() => loadModel(path)).toThrow(/missing keys/);
+  });
+
+  it('refuses an absurd model config, naming the field', () => {
+    const path = checkpointFile({}, { model_config: JSON.stringify({ name: 'cnn', inChannels: 1000000 }) });
+    expect(() => loadCheckpoint(path)).toThrow(/metadata model_config.inChannels must be <= 65536, got 1000000/);
+    const other = checkpointFile({}, { model_config: JSON.stringify({ name: 'mlp', hidden: '20', depth: 3 }) });
+    expect(() => loadCheckpoint(other)).toThrow(/metadata model_config.hidden must be an array, got "20"; model_config has an unknown option 'depth'/);
+    const unbuildable = checkpointFile({}, { model_config: JSON.stringify({ name: 'cnn', channels: [6], norm: 'gn', groups: 4 }) });
+    expect(() => loadCheckpoint(unbuildable)).toThrow(/its model config cannot be built: cnn: a layer has 6 channels, not divisible by groups 4/);
+  });
+
+  const counts: Array<[string, string]> = [
+    ['step', '1e2'],
+    ['step', ''],
+    ['step', '0x10'],
+    ['step', '-1'],
+    ['step', '1.5'],
+    ['step', ' 7'],
+    ['epoch', '0x10'],
+    ['epoch', '9007199254740993'],
+  ];
+  for (const [key, text] of counts) {
+    it(`refuses ${key} ${JSON.stringify(text)}: integers are decimal digits`, () => {
+      const { tensors, metadata } = savedCheckpoint();
+      const path = checkpointFile(tensors, { ...metadata, [key]: text });
+      expect(() => loadCheckpoint(path)).toThrow(`metadata ${key} must be a non-negative integer in decimal digits, got ${JSON.stringify(text)}`);
+    });
+  }
+
+  it('reads optimizer indices as decimal digits only, in tensor names and in the counters', () => {
+    const { tensors, metadata, json } = savedCheckpoint();
+    const t = tensors['optimizer.0.momentumBuffer']!;
+    const renamed: Record<string, Tensor> = { ...tensors, 'optimizer.1e1.momentumBuffer': t };
+    delete renamed['optimizer.0.momentumBuffer'];
+    expect(() => loadCheckpoint(checkpointFile(renamed, metadata))).toThrow(/optimizer tensor 'optimizer.1e1.momentumBuffer' is not named optimizer.<index in decimal digits>.<name>/);
+    const opt = json('optimizer');
+    opt.numbers = { '1e1': { step: 1 } };
+    expect(() => loadCheckpoint(checkpointFile(tensors, { ...metadata, optimizer: JSON.stringify(opt) }))).toThrow(
+      /metadata optimizer.numbers has an invalid key "1e1": must be a parameter index in decimal digits/,
+    );
+  });
+
+  const shapes: Array<[string, (m: any) => void, RegExp]> = [
+    ['extra.history=[null]', (m) => (m.extra.history = [null]), /metadata extra.history\[0\] must be an object, got null/],
+    ['a history entry without testLoss', (m) => (m.extra.history = [{ epoch: 1, step: 4, trainLoss: 1, trainAccuracy: 0.5, testAccuracy: null }]), /extra.history\[0\].testLoss must be a number, got nothing/],
+    ['extra.stepsPerEpoch "4"', (m) => (m.extra.stepsPerEpoch = '4'), /metadata extra.stepsPerEpoch must be a number, got "4"/],
+    ['extra.epochStats.correct 1.5', (m) => (m.extra.epochStats = { lossSum: 1, correct: 1.5, seen: 2, steps: 1 }), /extra.epochStats.correct must be an integer, got 1.5/],
+    ['extra.cli.epochs "3"', (m) => (m.extra.cli = { epochs: '3' }), /metadata extra.cli.epochs must be a number, got "3"/],
+    ['extra.cli.norm "xx"', (m) => (m.extra.cli = { norm: 'xx' }), /metadata extra.cli.norm must be one of "bn", .*got "xx"/],
+    ['an unknown extra.cli flag', (m) => (m.extra.cli = { bogus: 1 }), /metadata extra.cli has an unknown key 'bogus'/],
+    ['extra.__proto__', (m) => (m.extra = JSON.parse('{"__proto__": {"seed": 5}}')), /metadata extra.__proto__: a key named __proto__ is not accepted/],
+    ['extra that is an array', (m) => (m.extra = [1]), /metadata extra must be an object, got \[1\]/],
+    ['scheduler.lastEpoch 1.5', (m) => (m.scheduler = { lastEpoch: 1.5, baseLrs: [0.1] }), /metadata scheduler.lastEpoch must be an integer, got 1.5/],
+    ['scheduler.baseLrs null', (m) => (m.scheduler = { lastEpoch: 1, baseLrs: null }), /metadata scheduler.baseLrs must be an array, got null/],
+    ['optimizer.paramGroups[0].params [-1]', (m) => (m.optimizer.paramGroups[0].params = [-1]), /metadata optimizer.paramGroups\[0\].params\[0\] must be >= 0, got -1/],
+    ['optimizer.numbers with a string counter', (m) => (m.optimizer.numbers = { 0: { step: '1' } }), /metadata optimizer.numbers.0.step must be a number, got "1"/],
+    ['a model_config with a __proto__ key', (m) => (m.model_config = JSON.parse('{"name": "cnn", "__proto__": {"width": 4}}')), /metadata model_config.__proto__: a key named __proto__ is not accepted/],
+    ['model_config that is not JSON', (m) => (m.model_config = undefined), /metadata model_config is not valid JSON/],
+  ];
+  for (const [what, edit, message] of shapes) {
+    it(`refuses ${what} with a CheckpointError naming the field`, () => {
+      const { tensors, metadata, json } = savedCheckpoint();
+      const m: Record<string, unknown> = {};
+      for (const key of ['model_config', 'optimizer', 'scheduler', 'extra']) if (metadata[key] !== undefined) m[key] = json(key);
+      m.scheduler ??= null;
+      edit(m);
+      const strings: Record<string, string> = { ...metadata };
+      for (const [key, v] of Object.entries(m)) if (v !== null) strings[key] = v === undefined ? '{not json' : JSON.stringify(v);
+      const path = checkpointFile(tensors, strings);
+      expect(() => loadCheckpoint(path)).toThrow(CheckpointError);
+      expect(() => loadCheckpoint(path)).toThrow(message);
+    });
+  }
+
+  it('keeps extra keys it does not know, and refuses to save a __proto__ key', () => {
+    const model = buildModel({ name: 'cnn', width: 0.125, channels: [8] });
+    const path = join(dir(), 'model.safetensors');
+    saveCheckpoint(path, { model, extra: { note: 'x', nested: { constructor: 1 }, cli: { epochs: 2, dataset: 'synthetic' } } });
+    expect(loadCheckpoint(path).extra).toEqual({ note: 'x', nested: { constructor: 1 }, cli: { epochs: 2, dataset: 'synthetic' } });
+    expect(() => saveCheckpoint(path, { model, extra: JSON.parse('{"a": {"__proto__": 1}}') })).toThrow(/extra.a.__proto__: a key named __proto__ cannot be saved/);
+  });
+
+  it('a plain safetensors file with a __proto__ tensor loads it into the model state as a key', () => {
+    const path = checkpointFile({ ['__proto__']: tensor([1, 2]), w: tensor([3]) }, {});
+    const ckpt = loadCheckpoint(path);
+    expect(Object.keys(ckpt.modelState).sort()).toEqual(['__proto__', 'w']);
+    // With a config, it is a tensor the model does not have.
+    const model = buildModel({ name: 'cnn', width: 0.125, channels: [8] });
+    const withConfig = checkpointFile({ ...model.stateDict(), ['__proto__']: tensor([1, 2]) }, { model_config: JSON.stringify(model.config) });
+    expect(() => loadModel(withConfig)).toThrow(/weights do not fit the model .*unexpected keys: __proto__/);
+  });
+
+  it('checkResume refuses a config that differs from the checkpoint, or whose tensors are not in it, before building', () => {
+    const model = buildModel({ name: 'cnn', norm: 'bn', width: 0.125, channels: [8] });
+    const path = join(dir(), 'model.safetensors');
+    saveCheckpoint(path, { model });
+    const ckpt = loadCheckpoint(path);
+    expect(() => checkResume(ckpt, { ...model.config })).not.toThrow();
+    expect(() => checkResume(ckpt, { ...model.config, norm: 'gn' })).toThrow(/the model differs \(norm: checkpoint "bn", model "gn"\)/);
+    const plain = checkpointFile({ w: tensor([1]) }, {});
+    expect(() => checkResume(loadCheckpoint(plain), { name: 'mlp', hidden: [20000, 20000] })).toThrow(/weights do not fit the model .*missing keys: fc.weight, fc.bias, hidden0.linear.weight.*; unexpected keys: w$/);
   });
 });

@@ -3,7 +3,7 @@ import { F, Variable } from '@normlab/autograd';
 import { Conv2d } from '@normlab/nn';
 import { Distortion, NORM_KINDS, type NormKind } from '@normlab/norm-layers';
 import { Tensor, randn } from '@normlab/tensor';
-import { ModelError, buildModel, type ClassifierModel, type ModelConfig } from './index.js';
+import { MAX_CHANNELS, ModelError, buildModel, modelConfigProblems, modelStateShapes, type ClassifierModel, type ModelConfig } from './index.js';
 
 /** Each model at a tiny width, with an input size whose deepest feature map is still > 1×1. */
 const CASES: Array<{ config: ModelConfig; size: number }> = [
@@ -113,10 +113,23 @@ describe('models: bad configs', () => {
     [{ name: 'resnet10' }, /unknown model "resnet10"/],
     [{ name: 'cnn', norm: 'xx' as NormKind }, /norm must be one of .*got "xx"/],
     [{ name: 'cnn', widht: 2 }, /unknown option 'widht'/],
-    [{ name: 'cnn', width: 0 }, /width must be a positive number, got 0/],
+    [{ name: 'cnn', width: 0 }, /width must be > 0, got 0/],
     [{ name: 'cnn', channels: [6], norm: 'gn', groups: 4 }, /6 channels, not divisible by groups 4/],
-    [{ name: 'mlp', hidden: [0] }, /hidden must be an array of positive integers/],
-    [{ name: 'vgg11', dropout: 1 }, /dropout must be a probability in \[0, 1\), got 1/],
+    [{ name: 'mlp', hidden: [0] }, /hidden\[0\] must be >= 1, got 0/],
+    [{ name: 'vgg11', dropout: 1 }, /dropout must be < 1, got 1/],
+    [{ name: 'mlp', hidden: [20, 2.5] }, /hidden\[1\] must be an integer, got 2.5/],
+    [{ name: 'cnn', inChannels: 1_000_000 }, /inChannels must be <= 65536, got 1000000/],
+    [{ name: 'cnn', pool: 'yes' as unknown as boolean }, /pool must be a boolean, got "yes"/],
+    [{ name: 'cnn', normOptions: { eps: '1e-5' as unknown as number } }, /normOptions.eps must be a number, got "1e-5"/],
+    [{ name: 'cnn', normOptions: { groups: 2 } as object }, /normOptions has an unknown option 'groups'/],
+    [{ name: 'cnn', normOptions: { blend: true as unknown as number } }, /normOptions.blend must be one of "layer", "channel" or a number, got true/],
+    [{ name: 'resnet20', width: 2000 }, /width must be <= 1024, got 2000/],
+    [{ name: 'resnet20', width: 1000 }, /resnet20: the model would have more than 536870912 weights/],
+    [{ name: 'cnn', channels: [70000], width: 1 }, /channels\[0\] must be <= 65536, got 70000/],
+    [{ name: 'cnn', channels: [60000], width: 2 }, /width 2 makes a layer 120000 channels wide, more than the 65536 allowed/],
+    [{ name: 'resnet1208' }, /depth must be 6n \+ 2 .* at most 1202, got 1208/],
+    [JSON.parse('{"name": "cnn", "__proto__": {"width": 4}}') as ModelConfig, /unknown option '__proto__'/],
+    [{ name: 'cnn', normOptions: JSON.parse('{"__proto__": {"eps": 1}}') }, /normOptions has an unknown option '__proto__'/],
     [{ name: 'cnn', distortion: { kind: 'loud' as 'additive' } }, /distortion.kind must be one of/],
   ];
   for (const [config, message] of bad) {
@@ -129,5 +142,46 @@ describe('models: bad configs', () => {
   it('a wrong input channel count is reported by the first conv', () => {
     const m = buildModel({ name: 'cnn', norm: 'bn', inChannels: 3, width: 0.125 });
     expect(() => m.forward(new Variable(new Tensor(new Float32Array(2 * 1 * 8 * 8), [2, 1, 8, 8])))).toThrow(/Conv2d: expected 3 input channels/);
+  });
+});
+
+describe('models: shape-only builds', () => {
+  const configs: ModelConfig[] = [
+    ...CASES.map((c) => c.config),
+    ...(['bn', 'gn', 'gnplus', 'hybrid', 'bgn', 'in', 'ln', 'none'] as const).map((norm) => ({ name: 'resnet8', norm, groups: 2, width: 0.25 })),
+    { name: 'cnn', norm: 'hybrid', normOptions: { blend: 'channel' }, groups: 2, width: 0.125, distortion: { kind: 'additive' } },
+    { name: 'resnet14', norm: 'gnplus', order: 'parallel', groups: 4, width: 0.25, zeroInitResidual: true },
+  ];
+  for (const config of configs) {
+    it(`${JSON.stringify(config)}: the same state-dict names and shapes as the real build`, () => {
+      const real = buildModel(config);
+      const plan = modelStateShapes(config);
+      expect(plan.config).toEqual(real.config);
+      const state = real.stateDict();
+      expect([...plan.shapes.keys()].sort()).toEqual(Object.keys(state).sort());
+      for (const [k, t] of Object.entries(state)) expect(plan.shapes.get(k), k).toEqual(t.shape);
+    });
+  }
+
+  it('lists a large model without allocating it', () => {
+    // 784×20000 + 20000² weights: 1.7 GB if built, a few small objects per layer here.
+    const { shapes } = modelStateShapes({ name: 'mlp', hidden: [20000, 20000], imageSize: 28 });
+    expect(shapes.get('hidden1.linear.weight')).toEqual([20000, 20000]);
+    expect(shapes.get('hidden1.norm.norm.running_var')).toEqual([20000]);
+    expect(shapes.get('fc.weight')).toEqual([10, 20000]);
+    // Past MAX_PARAMETERS a model is refused in either build, before anything is allocated.
+    const huge = { name: 'mlp', hidden: Array.from({ length: 4 }, () => MAX_CHANNELS) };
+    expect(() => modelStateShapes(huge)).toThrow(/mlp: the model would have more than 536870912 weights/);
+    expect(() => buildModel(huge)).toThrow(/mlp: the model would have more than 536870912 weights/);
+  });
+
+  it('modelConfigProblems names each wrong field under a prefix, or returns null', () => {
+    expect(modelConfigProblems({ name: 'cnn', width: 0.5 })).toBeNull();
+    expect(modelConfigProblems({ name: 'cnn', inChannels: 'x', extra: 1 }, 'model_config')).toBe(
+      `model_config.inChannels must be a number, got "x"; model_config has an unknown option 'extra'`,
+    );
+    expect(modelConfigProblems({ name: 'alexnet' }, 'model_config')).toMatch(/^model_config.name: unknown model "alexnet"/);
+    expect(modelConfigProblems([1], 'model_config')).toBe('model_config must be an object, got [1]');
+    expect(modelConfigProblems({ hidden: [1] }, 'model_config')).toBe('model_config.name must be a string, got nothing');
   });
 });

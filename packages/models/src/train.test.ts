@@ -7,7 +7,20 @@ import { BatchNorm2d, Distortion, setWarningHandler as setNormWarningHandler } f
 import { SGD } from '@normlab/nn';
 import { Variable } from '@normlab/autograd';
 import { randn } from '@normlab/tensor';
-import { TrainingError, buildModel, evaluate, loadCheckpoint, reseedModules, train, type ModelConfig, type StepMetrics, type TrainOptions } from './index.js';
+import {
+  CheckpointError,
+  TrainingError,
+  buildModel,
+  evaluate,
+  loadCheckpoint,
+  loadSafetensors,
+  reseedModules,
+  saveSafetensors,
+  train,
+  type ModelConfig,
+  type StepMetrics,
+  type TrainOptions,
+} from './index.js';
 
 const trainSet = syntheticImages({ n: 48, height: 12, width: 12, seed: 0 });
 const testSet = syntheticImages({ n: 20, height: 12, width: 12, seed: 0, split: 'test' });
@@ -102,6 +115,16 @@ describe('train', () => {
     expect(() => train({ model: buildModel({ ...CONFIG, norm: 'gn', groups: 4 }), ...loaders(), epochs: 1, resume: ckpt })).toThrow(/the model differs \(norm: checkpoint "bn", model "gn"/);
     const other = new DataLoader(trainSet, { batchSize: 4, shuffle: true, seed: 3, dropLast: true, transforms: transforms() });
     expect(() => train({ model: buildModel(CONFIG), trainLoader: other, epochs: 1, resume: ckpt })).toThrow(/6 steps per epoch, this loader has 12/);
+  });
+
+  it('a checkpoint whose extra.history holds null is a CheckpointError naming the field, not a crash', () => {
+    const d = dir();
+    run({ out: d, maxSteps: 2 });
+    const path = join(d, 'model.safetensors');
+    const { tensors, metadata } = loadSafetensors(path);
+    saveSafetensors(path, tensors, { ...metadata, extra: JSON.stringify({ ...JSON.parse(metadata.extra!), history: [null] }) });
+    expect(() => train({ model: buildModel(CONFIG), ...loaders(), epochs: 1, resume: path })).toThrow(CheckpointError);
+    expect(() => train({ model: buildModel(CONFIG), ...loaders(), epochs: 1, resume: path })).toThrow(/metadata extra.history\[0\] must be an object, got null/);
   });
 
   it('a non-finite loss stops training with a TrainingError (or a report with onNonFinite: stop)', () => {

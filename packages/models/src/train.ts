@@ -25,15 +25,13 @@ import {
   gradNorm as totalGradNorm,
 } from '@normlab/nn';
 import { Rng, Tensor } from '@normlab/tensor';
-import { type Checkpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { type Checkpoint, checkSameModel, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { TrainingError } from './errors.js';
 import type { ModelConfig } from './models/common.js';
+import { OPTIMIZER_NAMES, type OptimizerName, SCHEDULE_NAMES, type ScheduleName } from './names.js';
 import { writeFileAtomic } from './safetensors.js';
 
-export type OptimizerName = 'sgd' | 'adam' | 'adamw';
-export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['sgd', 'adam', 'adamw'];
-export type ScheduleName = 'none' | 'step' | 'multistep' | 'cosine';
-export const SCHEDULE_NAMES: readonly ScheduleName[] = ['none', 'step', 'multistep', 'cosine'];
+export { OPTIMIZER_NAMES, SCHEDULE_NAMES, type OptimizerName, type ScheduleName } from './names.js';
 
 /** Metrics of one optimizer step (`step` counts from 1: the k-th update). */
 export interface StepMetrics {
@@ -295,12 +293,6 @@ function jsonLine(rec: Record<string, unknown>): string {
   return JSON.stringify(rec, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)) + '\n';
 }
 
-function describeConfigDiff(a: ModelConfig, b: ModelConfig): string {
-  const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
-  const diffs = keys.filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
-  return diffs.map((k) => `${k}: checkpoint ${JSON.stringify(a[k])}, model ${JSON.stringify(b[k])}`).join('; ');
-}
-
 interface EpochStats {
   lossSum: number;
   correct: number;
@@ -352,10 +344,8 @@ export function train(options: TrainOptions): TrainResult {
   if (options.resume) {
     const ckpt = typeof options.resume === 'string' ? loadCheckpoint(options.resume) : options.resume;
     const mine = (model as { config?: ModelConfig }).config;
-    if (mine && ckpt.config && JSON.stringify(mine) !== JSON.stringify(ckpt.config)) {
-      throw new TrainingError('train', `cannot resume from ${ckpt.path}: the model differs (${describeConfigDiff(ckpt.config, mine)})`);
-    }
-    const ex = ckpt.extra as { stepsPerEpoch?: number; epochStats?: EpochStats; history?: EpochMetrics[]; seed?: number };
+    if (mine) checkSameModel(ckpt, mine);
+    const ex = ckpt.extra;
     if (ex.stepsPerEpoch !== undefined && ex.stepsPerEpoch !== stepsPerEpoch) {
       throw new TrainingError('train', `cannot resume from ${ckpt.path}: it was trained with ${ex.stepsPerEpoch} steps per epoch, this loader has ${stepsPerEpoch} (batch size or dataset limit changed)`);
     }

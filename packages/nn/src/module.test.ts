@@ -154,6 +154,26 @@ describe('Module discovery', () => {
 });
 
 describe('stateDict / loadStateDict', () => {
+  it('a buffer named __proto__ is a state-dict key like any other', () => {
+    class Odd extends Module {
+      constructor() {
+        super();
+        this.registerBuffer('__proto__', tensor([1, 2]));
+      }
+      forward(x: Variable): Variable {
+        return x;
+      }
+    }
+    const state = new Odd().stateDict();
+    expect(Object.getPrototypeOf(state)).toBeNull();
+    expect(Object.keys(state)).toEqual(['__proto__']);
+    const other = new Odd();
+    other.loadStateDict({ ...state, ['__proto__']: tensor([7, 8]) });
+    expect(other.getBuffer('__proto__')!.toArray()).toEqual([7, 8]);
+    // Nothing reached Object.prototype.
+    expect(({} as Record<string, unknown>).running_mean).toBeUndefined();
+  });
+
   it('uses PyTorch order: own params, own buffers, then children', () => {
     expect(Object.keys(new Block().stateDict())).toEqual([
       'scale',

@@ -212,10 +212,12 @@ export abstract class Module {
 
   /**
    * Parameters and buffers by dotted name, in PyTorch's order: each module's own parameters,
-   * then its buffers, then its children's. The tensors are the live ones, not copies.
+   * then its buffers, then its children's, in a null-prototype record. The tensors are the live
+   * ones, not copies.
    */
   stateDict(): StateDict {
-    const out: StateDict = {};
+    // Null prototype: a buffer or child named `__proto__` is a key like any other.
+    const out = Object.create(null) as StateDict;
     for (const [prefix, m] of this.namedModules()) {
       const key = (n: string) => (prefix ? `${prefix}.${n}` : n);
       for (const [name, p] of m.ownParameters()) out[key(name)] = p.data;

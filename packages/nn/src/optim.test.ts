@@ -184,4 +184,37 @@ describe('Optimizer state dicts resume exactly', () => {
     expect(fresh.lr).toBe(0.1);
     expect(fresh.paramGroups[0]!.options.momentum).toBe(0.9);
   });
+
+  it('reads state keys as parameter indices in decimal digits only', () => {
+    const ps = Array.from({ length: 11 }, () => new Parameter(zeros([2])));
+    const opt = new SGD(ps, { lr: 0.1, momentum: 0.9 });
+    const groups = opt.stateDict().paramGroups;
+    const buf = { momentumBuffer: tensor([1, 2]) };
+    // Number('1e1') is 10 and Number('') is 0: neither is a parameter index.
+    for (const key of ['1e1', '', '0x1', ' 1', '-0', '1.0']) {
+      expect(() => opt.loadStateDict({ state: { [key]: buf }, paramGroups: groups }), JSON.stringify(key)).toThrow(
+        new RegExp(`state for parameter '${key.replace('.', '\\.')}': expected an index 0\\.\\.10 in decimal digits`),
+      );
+    }
+    expect(() => opt.loadStateDict({ state: { 3: null as never }, paramGroups: groups })).toThrow(/state for parameter 3 must be an object, got null/);
+    expect(() => opt.loadStateDict({ state: {}, paramGroups: [null as never] })).toThrow(/group 0 must be an object, got null/);
+    opt.loadStateDict({ state: { 10: buf }, paramGroups: groups });
+    expect(Object.keys(opt.stateDict().state)).toEqual(['10']);
+  });
+
+  it('keeps a state entry named __proto__ as an entry (JSON.parse keeps such keys as own properties)', () => {
+    const p = new Parameter(zeros([2]));
+    const opt = new SGD([p], { lr: 0.1, momentum: 0.9 });
+    const entries = JSON.parse('{"__proto__": 1, "step": 2}') as Record<string, Tensor | number>;
+    entries.momentumBuffer = tensor([3, 4]);
+    opt.loadStateDict({ state: { 0: entries }, paramGroups: opt.stateDict().paramGroups });
+    const back = opt.stateDict().state[0]!;
+    expect(Object.getPrototypeOf(back)).toBeNull();
+    expect(Object.keys(back).sort()).toEqual(['__proto__', 'momentumBuffer', 'step']);
+    expect(back['__proto__']).toBe(1);
+    // A Tensor under that name must not become the entries' prototype either.
+    const withTensor = Object.defineProperty({}, '__proto__', { value: tensor([5, 6]), enumerable: true }) as Record<string, Tensor | number>;
+    opt.loadStateDict({ state: { 0: withTensor }, paramGroups: opt.stateDict().paramGroups });
+    expect((opt.stateDict().state[0]!['__proto__'] as Tensor).toArray()).toEqual([5, 6]);
+  });
 });

@@ -146,13 +146,14 @@ export abstract class Optimizer<O extends { lr: number }> {
     const newOptions: O[] = [];
     saved.paramGroups.forEach((sg, g) => {
       const mine = this.paramGroups[g]!;
+      if (sg === null || typeof sg !== 'object') throw new OptimizerError(op, `group ${g} must be an object, got ${describe(sg)}`);
       const ids = sg.params;
       if (!Array.isArray(ids) || ids.length !== mine.params.length) {
         throw new OptimizerError(op, `group ${g} has ${Array.isArray(ids) ? ids.length : 'no'} parameters in the state, ${mine.params.length} in the optimizer`);
       }
       const options = { ...mine.options } as Record<string, unknown>;
       for (const key of Object.keys(mine.options as object)) {
-        if (!(key in sg)) throw new OptimizerError(op, `group ${g} is missing option '${key}'`);
+        if (!Object.hasOwn(sg, key)) throw new OptimizerError(op, `group ${g} is missing option '${key}'`);
         const v = sg[key];
         options[key] = Array.isArray(v) ? [...v] : v;
       }
@@ -161,9 +162,11 @@ export abstract class Optimizer<O extends { lr: number }> {
     });
     const newState = new Map<Variable, Record<string, Tensor | number>>();
     for (const [key, entries] of Object.entries(saved.state)) {
-      const i = Number(key);
-      const p = params[i];
-      if (!Number.isInteger(i) || !p) throw new OptimizerError(op, `state for parameter '${key}', but there are ${params.length} parameters`);
+      // Keys are parameter indices in decimal digits: '1e1' or '' must not become 10 or 0.
+      const i = /^[0-9]+$/.test(key) ? Number(key) : NaN;
+      const p = Number.isSafeInteger(i) ? params[i] : undefined;
+      if (!p) throw new OptimizerError(op, `state for parameter '${key}': expected an index 0..${params.length - 1} in decimal digits`);
+      if (entries === null || typeof entries !== 'object') throw new OptimizerError(op, `state for parameter ${i} must be an object, got ${describe(entries)}`);
       for (const [name, v] of Object.entries(entries)) {
         if (v instanceof Tensor) {
           if (!shapesEqual(v.shape, p.data.shape)) {
@@ -183,7 +186,7 @@ export abstract class Optimizer<O extends { lr: number }> {
   /** A state buffer of `p` (created zero-filled on first use), as a writable typed array. */
   protected buffer(p: Variable, name: string): { data: Float32Array | Float64Array; fresh: boolean } {
     let s = this.state.get(p);
-    if (!s) this.state.set(p, (s = {}));
+    if (!s) this.state.set(p, (s = stateEntries()));
     const t = s[name];
     if (t instanceof Tensor) return { data: t.data, fresh: false };
     const data = allocate(p.data.dtype, p.data.size);
@@ -198,13 +201,18 @@ export abstract class Optimizer<O extends { lr: number }> {
 
   protected setCounter(p: Variable, name: string, value: number): void {
     let s = this.state.get(p);
-    if (!s) this.state.set(p, (s = {}));
+    if (!s) this.state.set(p, (s = stateEntries()));
     s[name] = value;
   }
 }
 
+/** A parameter's state entries: a null-prototype record, so a loaded entry name is only ever an own key. */
+function stateEntries(): Record<string, Tensor | number> {
+  return Object.create(null) as Record<string, Tensor | number>;
+}
+
 function copyEntries(entries: Record<string, Tensor | number>, dtype?: Tensor['dtype']): Record<string, Tensor | number> {
-  const out: Record<string, Tensor | number> = {};
+  const out = stateEntries();
   for (const [k, v] of Object.entries(entries)) out[k] = v instanceof Tensor ? (dtype ? v.astype(dtype) : v).clone() : v;
   return out;
 }

@@ -28,7 +28,7 @@ export async function runEval(flags: EvalFlags): Promise<void> {
   const t0 = performance.now();
   if (!flags.checkpoint) throw new CliError('eval needs --checkpoint FILE');
   const ckpt = loadCheckpoint(flags.checkpoint);
-  const saved = (ckpt.extra as { cli?: { dataset?: string; dataDir?: string } }).cli ?? {};
+  const saved = ckpt.extra.cli ?? {};
   const dataset = flags.dataset ?? saved.dataset ?? 'mnist';
   const common: CommonFlags = { ...flags, dataset, ...(flags.dataDir ?? saved.dataDir ? { dataDir: flags.dataDir ?? saved.dataDir } : {}) };
   const backend = await useBackend(flags.backend, flags.gpuMode, { quiet: flags.quiet, threads: flags.threads });

@@ -11,7 +11,10 @@ import {
   MODEL_NAMES,
   OPTIMIZER_NAMES,
   SCHEDULE_NAMES,
+  TRAIN_CLI_FLAGS,
+  type Checkpoint,
   buildModel,
+  checkResume,
   loadCheckpoint,
   train,
   writeFileAtomic,
@@ -70,12 +73,12 @@ export interface TrainFlags extends CommonFlags {
   resume?: string | boolean;
 }
 
-/** The flags that define a run: saved in the checkpoint, and the defaults of a `--resume`. */
-const RUN_FLAGS = [
-  'dataset', 'dataDir', 'trainLimit', 'testLimit', 'model', 'norm', 'groups', 'order', 'width', 'dropout', 'zeroInitResidual',
-  'batchSize', 'evalBatchSize', 'epochs', 'optimizer', 'lr', 'momentum', 'nesterov', 'weightDecay', 'schedule', 'milestones',
-  'stepSize', 'gamma', 'warmup', 'labelSmoothing', 'clipGradNorm', 'augment', 'seed',
-] as const;
+/**
+ * The flags that define a run: saved in the checkpoint (`extra.cli`), and the defaults of a
+ * `--resume`. Declared with their types and ranges in `@normlab/models`, which checks them when
+ * a checkpoint is read.
+ */
+const RUN_FLAGS: ReadonlyArray<(typeof TRAIN_CLI_FLAGS)[number] & keyof TrainFlags> = TRAIN_CLI_FLAGS;
 
 function modelName(v: string): string {
   if ((MODEL_NAMES as readonly string[]).includes(v)) return v;
@@ -144,18 +147,19 @@ export async function runTrain(flags: TrainFlags, command?: Command): Promise<vo
   const t0 = performance.now();
   const out = flags.out;
   let resumePath: string | null = null;
+  let resumeFrom: Checkpoint | null = null;
   if (flags.resume !== undefined && flags.resume !== false) {
     if (typeof flags.resume === 'string') resumePath = flags.resume;
     else if (out) resumePath = join(out, 'model.safetensors');
     else throw new CliError('--resume needs --out DIR (the run to continue) or a checkpoint path');
     if (!existsSync(resumePath)) throw new CliError(`--resume: no checkpoint at ${resumePath}`);
     // The checkpoint's flags are the defaults: `normlab train --out runs/x --resume` needs no more.
-    const ckpt = loadCheckpoint(resumePath);
-    const saved = (ckpt.extra as { cli?: Record<string, unknown> }).cli;
+    resumeFrom = loadCheckpoint(resumePath);
+    const saved = resumeFrom.extra.cli;
     if (saved && command) {
       for (const key of RUN_FLAGS) {
         const src = command.getOptionValueSource(key);
-        if ((src === undefined || src === 'default') && key in saved) (flags as unknown as Record<string, unknown>)[key] = saved[key];
+        if ((src === undefined || src === 'default') && Object.hasOwn(saved, key)) (flags as unknown as Record<string, unknown>)[key] = saved[key];
       }
     }
   }
@@ -212,6 +216,8 @@ export async function runTrain(flags: TrainFlags, command?: Command): Promise<vo
     ...(flags.dropout !== undefined ? { dropout: flags.dropout } : {}),
     ...(flags.zeroInitResidual ? { zeroInitResidual: true } : {}),
   };
+  // A resumed model must be the checkpoint's, with its tensors: checked before anything is allocated.
+  if (resumeFrom) checkResume(resumeFrom, config);
   const model = buildModel(config);
   const progress = new Progress(Boolean(flags.quiet));
   const cli: Record<string, unknown> = {};
@@ -238,7 +244,7 @@ export async function runTrain(flags: TrainFlags, command?: Command): Promise<vo
     seed: flags.seed,
     metricsPath: out ? join(out, 'metrics.jsonl') : null,
     checkpointPath,
-    resume: resumePath,
+    resume: resumeFrom,
     checkpointExtra: { cli },
     onStep: (m) =>
       progress.step({ step: m.step, totalSteps: flags.maxSteps ? Math.min(flags.maxSteps, m.totalSteps) : m.totalSteps, epoch: m.epoch, epochs: flags.epochs, loss: m.loss, accuracy: m.accuracy, batchSize: m.batchSize }),

@@ -10,8 +10,8 @@
  */
 import { F, type Variable } from '@normlab/autograd';
 import { type Conv2d, type Linear, Module } from '@normlab/nn';
-import { ModelError } from '../errors.js';
-import { ClassifierModel, LayerFactory, type ModelConfig, type ModelOptions, resolveCommon } from './common.js';
+import { z } from 'zod';
+import { ClassifierModel, LayerFactory, MAX_LAYERS, type ModelConfig, type ModelOptions, layerSize, modelSchema, resolveCommon } from './common.js';
 
 export interface CnnOptions extends ModelOptions {
   /** Output channels of each block before the width multiplier (default [32, 64, 128, 256]). */
@@ -21,6 +21,8 @@ export interface CnnOptions extends ModelOptions {
 }
 
 export const CNN_DEFAULT_CHANNELS: readonly number[] = [32, 64, 128, 256];
+
+export const CNN_SCHEMA = modelSchema({ channels: z.array(layerSize).min(1).max(MAX_LAYERS).optional(), pool: z.boolean().optional() });
 
 class ConvBlock extends Module {
   constructor(
@@ -43,13 +45,9 @@ export class Cnn extends ClassifierModel {
   readonly fc: Linear;
 
   constructor(options: CnnOptions = {}) {
-    const common = resolveCommon('cnn', options as Record<string, unknown>, ['channels', 'pool']);
+    const common = resolveCommon('cnn', options as Record<string, unknown>, CNN_SCHEMA);
     const channels = options.channels ?? [...CNN_DEFAULT_CHANNELS];
-    if (!Array.isArray(channels) || channels.length === 0 || channels.some((c) => !Number.isInteger(c) || c <= 0)) {
-      throw new ModelError('cnn', `channels must be a non-empty array of positive integers, got ${JSON.stringify(channels)}`);
-    }
     const pool = options.pool ?? true;
-    if (typeof pool !== 'boolean') throw new ModelError('cnn', `pool must be a boolean, got ${String(pool)}`);
     const config: ModelConfig = { name: 'cnn', ...common, channels: [...channels], pool };
     super(config);
     this.pool = pool;

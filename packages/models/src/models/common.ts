@@ -7,17 +7,21 @@
 import { type Variable } from '@normlab/autograd';
 import { Conv2d, Linear, Module, Parameter, init } from '@normlab/nn';
 import {
+  type BlendParameterization,
   type CreateNormOptions,
   Distortion,
   type DistortionKind,
   type DistortionOptions,
   DISTORTION_KINDS,
+  GNPLUS_ORDERS,
   NORM_KINDS,
   type NormKind,
   createNorm,
 } from '@normlab/norm-layers';
-import { Rng, zeros } from '@normlab/tensor';
+import { Rng, Tensor, zeros } from '@normlab/tensor';
+import { z } from 'zod';
 import { ModelError } from '../errors.js';
+import { describeIssues } from '../validate.js';
 
 /**
  * Distortion after each norm layer (the analysis framework's sensitivity study): the kind and the
@@ -74,54 +78,95 @@ export interface ResolvedCommon {
   imageSize?: number;
 }
 
-const COMMON_KEYS = ['inChannels', 'numClasses', 'width', 'norm', 'groups', 'normOptions', 'seed', 'zeroInitResidual', 'distortion', 'imageSize', 'order'];
+/** The most channels (or features) any one layer may have; also caps inChannels, numClasses, groups. */
+export const MAX_CHANNELS = 65536;
+/** The largest input image side (the mlp's input size depends on it). */
+export const MAX_IMAGE_SIZE = 4096;
+/** The most entries of `hidden` (mlp) and `channels` (cnn). */
+export const MAX_LAYERS = 64;
+/** The largest width multiplier (each layer's channels are capped by MAX_CHANNELS too). */
+export const MAX_WIDTH = 1024;
+/**
+ * The most weights (conv and linear values) a model may have: 2^29 float32 values are 2 GiB, the
+ * most a checkpoint file holds. Counted as the layers are made, before each is allocated.
+ */
+export const MAX_PARAMETERS = 2 ** 29;
 
-function isPositiveInt(v: unknown): v is number {
-  return typeof v === 'number' && Number.isInteger(v) && v > 0;
+/** A layer's channel or feature count (before the width multiplier). */
+export const layerSize = z.int().min(1).max(MAX_CHANNELS);
+
+/** `normOptions`: what `createNorm` takes besides kind, groups and dtype (ranges: the layers check them). */
+const NORM_OPTIONS_SCHEMA = z.strictObject({
+  eps: z.number().optional(),
+  momentum: z.number().nullable().optional(),
+  affine: z.boolean().optional(),
+  trackRunningStats: z.boolean().optional(),
+  order: z.enum(GNPLUS_ORDERS).optional(),
+  parameterization: z.enum(['sigmoid', 'raw'] as const satisfies readonly BlendParameterization[]).optional(),
+  blend: z.union([z.enum(['layer', 'channel']), z.number()]).optional(),
+  checkFinite: z.boolean().optional(),
+}) satisfies z.ZodType<NormOptions>;
+
+/** `distortion`: a kind and the magnitudes of `Distortion` (its generator comes from the model's seed). */
+const DISTORTION_SCHEMA = z.strictObject({
+  kind: z.enum(DISTORTION_KINDS),
+  mean: z.number().optional(),
+  std: z.number().optional(),
+  groups: layerSize.optional(),
+  muRange: z.number().optional(),
+  sigmaLow: z.number().optional(),
+  sigmaHigh: z.number().optional(),
+  meanJitter: z.number().optional(),
+  scaleStd: z.number().optional(),
+}) satisfies z.ZodType<DistortionConfig>;
+
+/** The options every model takes, as a zod shape (all optional: defaults are filled by `resolveCommon`). */
+const COMMON_SHAPE = {
+  name: z.string().optional(),
+  inChannels: layerSize.optional(),
+  numClasses: layerSize.optional(),
+  width: z.number().positive().max(MAX_WIDTH).optional(),
+  norm: z.enum(NORM_KINDS).optional(),
+  groups: layerSize.optional(),
+  normOptions: NORM_OPTIONS_SCHEMA.optional(),
+  seed: z.int().optional(),
+  zeroInitResidual: z.boolean().optional(),
+  distortion: DISTORTION_SCHEMA.nullable().optional(),
+  imageSize: z.int().min(1).max(MAX_IMAGE_SIZE).optional(),
+  order: z.enum(GNPLUS_ORDERS).optional(),
+};
+
+/**
+ * The declared schema of one model's config: the common options plus the model's own, unknown keys
+ * refused. Sizes are bounded (MAX_CHANNELS, MAX_IMAGE_SIZE, MAX_LAYERS, MAX_WIDTH), so a config
+ * read from a file cannot ask for an absurd model.
+ */
+export function modelSchema<S extends z.ZodRawShape>(own: S) {
+  return z.strictObject({ ...COMMON_SHAPE, ...own });
 }
 
-/** Check the common options (and that no unknown key is present); fill in the defaults. */
-export function resolveCommon(model: string, options: Record<string, unknown>, ownKeys: readonly string[]): ResolvedCommon {
-  if (options === null || typeof options !== 'object') throw new ModelError(model, `options must be an object, got ${String(options)}`);
-  const known = new Set([...COMMON_KEYS, ...ownKeys, 'name']);
-  for (const key of Object.keys(options)) {
-    if (!known.has(key)) throw new ModelError(model, `unknown option '${key}' (known: ${[...known].filter((k) => k !== 'name').join(', ')})`);
-  }
+export type ModelSchema = ReturnType<typeof modelSchema>;
+
+/** Options for models with no options of their own (the resnets). */
+export const COMMON_SCHEMA = modelSchema({});
+
+/** Check the options against the model's schema (a `ModelError` naming each wrong field); fill in the common defaults. */
+export function resolveCommon(model: string, options: Record<string, unknown>, schema: ModelSchema): ResolvedCommon {
+  const r = schema.safeParse(options);
+  if (!r.success) throw new ModelError(model, describeIssues(r.error, options, { keyNoun: 'option' }));
   const o = options as ModelOptions;
-  const inChannels = o.inChannels ?? 1;
-  if (!isPositiveInt(inChannels)) throw new ModelError(model, `inChannels must be a positive integer, got ${String(inChannels)}`);
-  const numClasses = o.numClasses ?? 10;
-  if (!isPositiveInt(numClasses)) throw new ModelError(model, `numClasses must be a positive integer, got ${String(numClasses)}`);
-  const width = o.width ?? 1;
-  if (typeof width !== 'number' || !Number.isFinite(width) || width <= 0) {
-    throw new ModelError(model, `width must be a positive number, got ${String(width)}`);
-  }
-  const norm = o.norm ?? 'bn';
-  if (!NORM_KINDS.includes(norm)) throw new ModelError(model, `norm must be one of ${NORM_KINDS.join(', ')}, got ${JSON.stringify(norm)}`);
-  const groups = o.groups ?? 32;
-  if (!isPositiveInt(groups)) throw new ModelError(model, `groups must be a positive integer, got ${String(groups)}`);
-  const seed = o.seed ?? 0;
-  if (typeof seed !== 'number' || !Number.isInteger(seed)) throw new ModelError(model, `seed must be an integer, got ${String(seed)}`);
   const normOptions: NormOptions = { ...(o.normOptions ?? {}) };
   if (o.order !== undefined) normOptions.order = o.order;
-  if (o.imageSize !== undefined && !isPositiveInt(o.imageSize)) throw new ModelError(model, `imageSize must be a positive integer, got ${String(o.imageSize)}`);
-  if (normOptions === null || typeof normOptions !== 'object') throw new ModelError(model, `normOptions must be an object, got ${String(normOptions)}`);
-  if ('groups' in normOptions) throw new ModelError(model, `give groups as the 'groups' option, not inside normOptions`);
   const distortion = o.distortion ?? null;
-  if (distortion !== null) {
-    if (typeof distortion !== 'object' || !DISTORTION_KINDS.includes(distortion.kind)) {
-      throw new ModelError(model, `distortion.kind must be one of ${DISTORTION_KINDS.join(', ')}, got ${JSON.stringify((distortion as { kind?: unknown })?.kind)}`);
-    }
-  }
   return {
     ...(o.imageSize !== undefined ? { imageSize: o.imageSize } : {}),
-    inChannels,
-    numClasses,
-    width,
-    norm,
-    groups,
-    normOptions: { ...normOptions },
-    seed,
+    inChannels: o.inChannels ?? 1,
+    numClasses: o.numClasses ?? 10,
+    width: o.width ?? 1,
+    norm: o.norm ?? 'bn',
+    groups: o.groups ?? 32,
+    normOptions,
+    seed: o.seed ?? 0,
     zeroInitResidual: o.zeroInitResidual ?? false,
     distortion: distortion ? { ...distortion } : null,
   };
@@ -151,6 +196,12 @@ export abstract class ClassifierModel extends Module {
 export class LayerFactory {
   readonly rng: Rng;
   private distortions = 0;
+  /** Conv and linear values made so far (at most MAX_PARAMETERS). */
+  private parameters = 0;
+  /** Set while `shapeOnly` builds: layers get their names and shapes but no storage. */
+  private readonly shapeOnly = shapeOnlyBuilds > 0;
+  /** Shape-only norms are mirrors of one real norm per channel count. */
+  private readonly normTemplates = new Map<number, Module>();
 
   constructor(
     readonly model: string,
@@ -159,9 +210,19 @@ export class LayerFactory {
     this.rng = new Rng(common.seed);
   }
 
-  /** `c` channels scaled by the width multiplier (at least 1). */
+  /** `c` channels scaled by the width multiplier (at least 1, at most MAX_CHANNELS). */
   ch(c: number): number {
-    return Math.max(1, Math.round(c * this.common.width));
+    const out = Math.max(1, Math.round(c * this.common.width));
+    if (out > MAX_CHANNELS) throw new ModelError(this.model, `width ${this.common.width} makes a layer ${out} channels wide, more than the ${MAX_CHANNELS} allowed`);
+    return out;
+  }
+
+  /** Count `values` more weights; refuse the model before allocating past MAX_PARAMETERS. */
+  private reserve(values: number): void {
+    this.parameters += values;
+    if (this.parameters > MAX_PARAMETERS) {
+      throw new ModelError(this.model, `the model would have more than ${MAX_PARAMETERS} weights (2 GiB of float32, the most a checkpoint holds); reduce width, hidden, channels or imageSize`);
+    }
   }
 
   /** Whether convs before a norm carry a bias (only without normalization). */
@@ -170,10 +231,13 @@ export class LayerFactory {
   }
 
   conv(inC: number, outC: number, kernel: number, options: { stride?: number; padding?: number; bias?: boolean } = {}): Conv2d {
+    const bias = options.bias ?? this.convBias;
+    this.reserve(outC * inC * kernel * kernel + (bias ? outC : 0));
+    if (this.shapeOnly) return ShapeOnlyModule.layer([outC, inC, kernel, kernel], bias ? [outC] : null) as unknown as Conv2d;
     const conv = new Conv2d(inC, outC, kernel, {
       stride: options.stride ?? 1,
       padding: options.padding ?? (kernel - 1) / 2,
-      bias: options.bias ?? this.convBias,
+      bias,
       rng: this.rng,
     });
     // He et al. 2015 for ReLU networks; fan-out as torchvision (keeps the backward variance).
@@ -192,7 +256,11 @@ export class LayerFactory {
   }
 
   norm(channels: number): Module {
-    return createNorm(this.common.norm, channels, { ...this.common.normOptions, groups: this.groupsFor(channels) });
+    const make = () => createNorm(this.common.norm, channels, { ...this.common.normOptions, groups: this.groupsFor(channels) });
+    if (!this.shapeOnly) return make();
+    let template = this.normTemplates.get(channels);
+    if (!template) this.normTemplates.set(channels, (template = make()));
+    return ShapeOnlyModule.mirror(template);
   }
 
   /** A distortion module for a layer of `channels` channels, or null when none is configured. */
@@ -207,7 +275,63 @@ export class LayerFactory {
   }
 
   linear(inF: number, outF: number): Linear {
+    this.reserve(outF * inF + outF);
+    if (this.shapeOnly) return ShapeOnlyModule.layer([outF, inF], [outF]) as unknown as Linear;
     return new Linear(inF, outF, { rng: this.rng });
+  }
+}
+
+let shapeOnlyBuilds = 0;
+
+/**
+ * Run `build` with shape-only layers: every conv, linear and norm a `LayerFactory` makes has the
+ * state-dict names and shapes of the real layer but no storage (stride-0 views of one element),
+ * and no random draws. What the model's `stateDict()` then lists is what a real build would hold,
+ * at the cost of a few small objects per layer whatever the widths: how a checkpoint's tensors
+ * are checked against its config before anything is allocated. The result cannot run.
+ */
+export function shapeOnly<T>(build: () => T): T {
+  shapeOnlyBuilds++;
+  try {
+    return build();
+  } finally {
+    shapeOnlyBuilds--;
+  }
+}
+
+const ONE = new Float32Array(1);
+
+/** A tensor of `shape` without storage: every element is the same one float. */
+function shapeOnlyTensor(shape: readonly number[]): Tensor {
+  return new Tensor(ONE, shape, shape.map(() => 0));
+}
+
+/** A stand-in for a layer in a shape-only build: parameters, buffers and children, names and shapes only. */
+class ShapeOnlyModule extends Module {
+  /** A conv or linear layer: `weight`, then `bias` (their order in `Conv2d` and `Linear`). */
+  static layer(weight: readonly number[], bias: readonly number[] | null): ShapeOnlyModule {
+    const m = new ShapeOnlyModule();
+    m.addParameter('weight', weight);
+    if (bias) m.addParameter('bias', bias);
+    return m;
+  }
+
+  /** The same parameter, buffer and child names and shapes as `template`, recursively. */
+  static mirror(template: Module): ShapeOnlyModule {
+    const m = new ShapeOnlyModule();
+    for (const [name, p] of Object.entries(template)) if (p instanceof Parameter) m.addParameter(name, p.data.shape);
+    // Buffer names cannot contain '.', so the undotted ones are the template's own.
+    for (const [name, b] of template.namedBuffers()) if (!name.includes('.')) m.registerBuffer(name, shapeOnlyTensor(b.shape));
+    for (const [name, child] of template.namedChildren()) m.registerModule(name, ShapeOnlyModule.mirror(child));
+    return m;
+  }
+
+  private addParameter(name: string, shape: readonly number[]): void {
+    Object.defineProperty(this, name, { value: new Parameter(shapeOnlyTensor(shape)), enumerable: true, writable: true, configurable: true });
+  }
+
+  forward(): never {
+    throw new ModelError('shapeOnly', 'a shape-only model has no weights and cannot run');
   }
 }
 

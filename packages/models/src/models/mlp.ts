@@ -1,13 +1,15 @@
 /** A multilayer perceptron with a norm after each hidden linear layer. */
 import { F, type Variable } from '@normlab/autograd';
 import { type Linear, Module, ReLU } from '@normlab/nn';
-import { ModelError } from '../errors.js';
-import { ClassifierModel, LayerFactory, type ModelConfig, type ModelOptions, resolveCommon } from './common.js';
+import { z } from 'zod';
+import { ClassifierModel, LayerFactory, MAX_LAYERS, type ModelConfig, type ModelOptions, layerSize, modelSchema, resolveCommon } from './common.js';
 
 export interface MlpOptions extends ModelOptions {
   /** Hidden layer sizes before the width multiplier (default [256, 128]). */
   hidden?: number[];
 }
+
+export const MLP_SCHEMA = modelSchema({ hidden: z.array(layerSize).max(MAX_LAYERS).optional() });
 
 /**
  * Applies a 2-D norm layer to (N, C) features as (N, C, 1, 1), so every `createNorm` kind works
@@ -41,13 +43,10 @@ export class Mlp extends ClassifierModel {
   readonly fc: Linear;
 
   constructor(options: MlpOptions = {}) {
-    const common = resolveCommon('mlp', options as Record<string, unknown>, ['hidden']);
+    const common = resolveCommon('mlp', options as Record<string, unknown>, MLP_SCHEMA);
     // The one model whose parameters depend on the input size.
     const imageSize = common.imageSize ?? 28;
     const hidden = options.hidden ?? [256, 128];
-    if (!Array.isArray(hidden) || hidden.some((h) => !Number.isInteger(h) || h <= 0)) {
-      throw new ModelError('mlp', `hidden must be an array of positive integers, got ${JSON.stringify(hidden)}`);
-    }
     const config: ModelConfig = { name: 'mlp', ...common, imageSize, hidden: [...hidden] };
     super(config);
     const f = new LayerFactory('mlp', common);

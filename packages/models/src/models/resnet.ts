@@ -10,9 +10,12 @@
 import { F, type Variable } from '@normlab/autograd';
 import { type Conv2d, type Linear, Module } from '@normlab/nn';
 import { ModelError } from '../errors.js';
-import { ClassifierModel, LayerFactory, type ModelConfig, type ModelOptions, resolveCommon, zeroNormWeight } from './common.js';
+import { COMMON_SCHEMA, ClassifierModel, LayerFactory, type ModelConfig, type ModelOptions, resolveCommon, zeroNormWeight } from './common.js';
 
 export type ResNetOptions = ModelOptions;
+
+/** The deepest CIFAR-style ResNet `resnet(depth)` builds (He et al. 2016 trained 1202 layers). */
+export const MAX_RESNET_DEPTH = 1202;
 
 class Shortcut extends Module {
   constructor(
@@ -172,11 +175,11 @@ export class ResNet extends ClassifierModel {
 
 /** The CIFAR-style ResNet of depth 6n + 2. */
 export function resnet(depth: number, options: ResNetOptions = {}): ResNet {
-  if (!Number.isInteger(depth) || depth < 8 || (depth - 2) % 6 !== 0) {
-    throw new ModelError('resnet', `CIFAR-style depth must be 6n + 2 with n >= 1 (8, 14, 20, 32, …), got ${String(depth)}`);
+  if (!Number.isInteger(depth) || depth < 8 || (depth - 2) % 6 !== 0 || depth > MAX_RESNET_DEPTH) {
+    throw new ModelError('resnet', `CIFAR-style depth must be 6n + 2 with n >= 1 (8, 14, 20, 32, …) and at most ${MAX_RESNET_DEPTH}, got ${String(depth)}`);
   }
   const n = (depth - 2) / 6;
-  const common = resolveCommon(`resnet${depth}`, options as Record<string, unknown>, []);
+  const common = resolveCommon(`resnet${depth}`, options as Record<string, unknown>, COMMON_SCHEMA);
   return new ResNet(`resnet${depth}`, { block: 'basic', stem: 16, planes: [16, 32, 64], counts: [n, n, n] }, common);
 }
 
@@ -186,12 +189,12 @@ export const resnet20 = (options: ResNetOptions = {}): ResNet => resnet(20, opti
 
 /** ResNet-18 adapted to small images (3×3 stride-1 stem, no max-pool). */
 export function resnet18(options: ResNetOptions = {}): ResNet {
-  const common = resolveCommon('resnet18', options as Record<string, unknown>, []);
+  const common = resolveCommon('resnet18', options as Record<string, unknown>, COMMON_SCHEMA);
   return new ResNet('resnet18', { block: 'basic', stem: 64, planes: [64, 128, 256, 512], counts: [2, 2, 2, 2] }, common);
 }
 
 /** ResNet-50 adapted to small images (3×3 stride-1 stem, no max-pool), bottleneck blocks. */
 export function resnet50(options: ResNetOptions = {}): ResNet {
-  const common = resolveCommon('resnet50', options as Record<string, unknown>, []);
+  const common = resolveCommon('resnet50', options as Record<string, unknown>, COMMON_SCHEMA);
   return new ResNet('resnet50', { block: 'bottleneck', stem: 64, planes: [64, 128, 256, 512], counts: [3, 4, 6, 3] }, common);
 }

@@ -7,13 +7,15 @@
  */
 import { F, type Variable } from '@normlab/autograd';
 import { type Conv2d, Dropout, type Linear, Module } from '@normlab/nn';
-import { ModelError } from '../errors.js';
-import { ClassifierModel, LayerFactory, type ModelConfig, type ModelOptions, resolveCommon } from './common.js';
+import { z } from 'zod';
+import { ClassifierModel, LayerFactory, type ModelConfig, type ModelOptions, modelSchema, resolveCommon } from './common.js';
 
 export interface VggOptions extends ModelOptions {
   /** Dropout probability after each stage (0: none, the default). */
   dropout?: number;
 }
+
+export const VGG_SCHEMA = modelSchema({ dropout: z.number().min(0).lt(1).optional() });
 
 const VGG11_STAGES = [[64], [128], [256, 256], [512, 512], [512, 512]];
 
@@ -59,11 +61,8 @@ export class Vgg11 extends ClassifierModel {
   readonly fc: Linear;
 
   constructor(options: VggOptions = {}) {
-    const common = resolveCommon('vgg11', options as Record<string, unknown>, ['dropout']);
+    const common = resolveCommon('vgg11', options as Record<string, unknown>, VGG_SCHEMA);
     const dropout = options.dropout ?? 0;
-    if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) {
-      throw new ModelError('vgg11', `dropout must be a probability in [0, 1), got ${String(dropout)}`);
-    }
     const config: ModelConfig = { name: 'vgg11', ...common, dropout };
     super(config);
     const f = new LayerFactory('vgg11', common);
