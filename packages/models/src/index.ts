@@ -34,6 +34,7 @@ export {
 export {
   train,
   evaluate,
+  type EvaluateOptions,
   reseedModules,
   OPTIMIZER_NAMES,
   SCHEDULE_NAMES,
