@@ -227,6 +227,20 @@ describe.concurrent('normlab CLI', { timeout: 120_000 }, () => {
     }
   });
 
+  it('bench prints its tables and leaves the checkout as it was (files change only with --write-docs)', async () => {
+    const repo = join(dirname(BIN), '..', '..', '..');
+    const results = join(repo, 'benchmarks', 'results');
+    const snapshot = () => [readFileSync(join(repo, 'docs', 'benchmarks.md'), 'utf8'), ...readdirSync(results).sort().map((f) => f + readFileSync(join(results, f), 'utf8'))];
+    const before = snapshot();
+    const r = await normlab(['bench', '--suite', 'matmul', '--reps', '1', '--no-torch']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^## matmul$/m);
+    expect(r.stdout).toMatch(/^\| matmul 512×512×512 \| \*\*normlab \(cpu\)\*\* \| [\d.]+ \| 1 \|/m);
+    expect(r.stderr).not.toMatch(/wrote/);
+    expect(snapshot()).toEqual(before);
+    expect((await normlab(['bench', '--help'])).stdout).toMatch(/--write-docs/);
+  });
+
   it('a backend whose package is missing is one line saying how to install it', async () => {
     // As in an install of @normlab/cli without the optional @normlab/gpu (the consumer check
     // does that for real): the package name is the only difference.
