@@ -183,7 +183,7 @@ export function setNumThreads(n: number): void {
   if (pool && pool.workers.length !== next - 1) closePool();
   threads = next;
   threadsAskedFor = true;
-  getNumThreads();
+  getNumThreads(); // warns here, where more threads were asked for, when they cannot run
 }
 
 /** Whether kernels may run on worker threads here and now. */
