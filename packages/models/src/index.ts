@@ -46,6 +46,7 @@ export { TRAIN_CLI_FLAGS, type TrainCliFlags, type CheckpointExtra } from './met
 export {
   train,
   evaluate,
+  type EvaluateOptions,
   reseedModules,
   OPTIMIZER_NAMES,
   SCHEDULE_NAMES,

@@ -244,3 +244,19 @@ describe('train', () => {
     expect(() => train({ model, trainLoader: tiny, epochs: 1 })).toThrow(/no batches \(48 examples, batch size 100, dropLast\)/);
   });
 });
+
+describe('evaluate', () => {
+  it('reports each batch to onBatch, and gives the same numbers with or without it', () => {
+    const model = buildModel(CONFIG);
+    const loader = new DataLoader(testSet, { batchSize: 8, transforms: transforms() });
+    const calls: number[][] = [];
+    const withProgress = evaluate(model, loader, { onBatch: (done, batches, examples) => calls.push([done, batches, examples]) });
+    expect(calls).toEqual([
+      [1, 3, 8],
+      [2, 3, 8],
+      [3, 3, 4],
+    ]);
+    expect(evaluate(model, loader)).toEqual(withProgress);
+    expect(withProgress.n).toBe(20);
+  });
+});

@@ -196,13 +196,19 @@ function countCorrect(logits: Tensor, labels: Int32Array): number {
   return correct;
 }
 
+export interface EvaluateOptions {
+  /** Called after each batch: batches done, the loader's batches, that batch's examples (for progress). */
+  onBatch?: (done: number, batches: number, examples: number) => void;
+}
+
 /** Test-set loss and accuracy, in eval mode and without a graph; the model's mode is restored. */
-export function evaluate(model: Module, loader: DataLoader): { loss: number; accuracy: number; n: number } {
+export function evaluate(model: Module, loader: DataLoader, options: EvaluateOptions = {}): { loss: number; accuracy: number; n: number } {
   const wasTraining = model.training;
   model.eval();
   let lossSum = 0;
   let correct = 0;
   let n = 0;
+  let done = 0;
   try {
     noGrad(() => {
       // Epoch 0 always: evaluation must not depend on how often the loader was iterated.
@@ -212,6 +218,7 @@ export function evaluate(model: Module, loader: DataLoader): { loss: number; acc
         lossSum += loss.item();
         correct += countCorrect(logits.data, batch.labels);
         n += batch.labels.length;
+        options.onBatch?.(++done, loader.length, batch.labels.length);
       }
     });
   } finally {

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { TensorError } from './errors.js';
@@ -131,5 +131,44 @@ describe('setNumThreads', () => {
     } finally {
       setNumThreads(before);
     }
+  });
+});
+
+describe('where worker threads do not exist', () => {
+  // The built package in a Node process whose environment a preload script changes first: one
+  // without process.getBuiltinModule (Node before 20.16), and one without `process` (a browser).
+  const packageDir = fileURLToPath(new URL('..', import.meta.url));
+  const program = `
+    import { getNumThreads, matmul, randn, setNumThreads } from './dist/index.js';
+    const seen = [getNumThreads()];
+    matmul(randn([256, 256], { seed: 1 }), randn([256, 256], { seed: 2 }));
+    setNumThreads(4);
+    seen.push(getNumThreads());
+    setNumThreads(3);
+    seen.push(getNumThreads());
+    console.log(JSON.stringify(seen));`;
+  function run(preload: string): { seen: number[]; warnings: string[] } {
+    const r = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(preload)}`, '--input-type=module', '-e', program], {
+      cwd: packageDir,
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, NORMLAB_NUM_THREADS: '' },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    return { seen: JSON.parse(r.stdout.trim()) as number[], warnings: r.stderr.split('\n').filter((l) => l.includes('@normlab/tensor')) };
+  }
+
+  it('an old Node reports one thread and says once why', () => {
+    const { seen, warnings } = run('delete process.getBuiltinModule;');
+    expect(seen).toEqual([1, 1, 1]);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/lacks process\.getBuiltinModule, which the worker threads need \(Node 20\.16\+ or 22\.3\+\); the cpu kernels run in one thread/);
+  });
+
+  it('a browser reports the one thread that runs, and says once why when more were asked for', () => {
+    const { seen, warnings } = run('Object.defineProperty(globalThis, "process", { value: undefined, configurable: true });');
+    expect(seen).toEqual([1, 1, 1]);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/worker threads exist only in Node/);
   });
 });

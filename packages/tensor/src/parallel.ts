@@ -29,7 +29,8 @@
  * It runs the range function on [0, count) in the calling thread instead when: one thread is
  * configured; the work is too small to pay for a wake-up; the module is not a `.js` file a worker
  * can import (TypeScript sources under a test runner); worker threads do not exist (browsers, or
- * Node before 20.16, which lacks process.getBuiltinModule); the pool was given up after a
+ * Node before 20.16, which lacks process.getBuiltinModule: there `getNumThreads()` is 1, and
+ * a count asked for, or Node's default, is warned about once); the pool was given up after a
  * failure; inside a worker; or inside another parallelFor's part (nesting would reuse busy workers).
  *
  * Threads: `NORMLAB_NUM_THREADS`, else the machine's available parallelism (at most 8);
@@ -97,6 +98,8 @@ type OsModule = typeof import('node:os');
 interface NodeProcessLike {
   getBuiltinModule?: (id: string) => unknown;
   env?: Record<string, string | undefined>;
+  versions?: { node?: string };
+  emitWarning?: (message: string, options: { type: string }) => void;
 }
 
 function nodeProcess(): NodeProcessLike | undefined {
@@ -121,18 +124,57 @@ function checkThreadCount(source: string, n: unknown): number {
 
 function defaultThreads(): number {
   const env = nodeProcess()?.env?.NORMLAB_NUM_THREADS;
-  if (env !== undefined && env !== '') return checkThreadCount('NORMLAB_NUM_THREADS', Number(env));
+  if (env !== undefined && env !== '') {
+    threadsAskedFor = true;
+    return checkThreadCount('NORMLAB_NUM_THREADS', Number(env));
+  }
   const os = nodeProcess()?.getBuiltinModule?.('node:os') as OsModule | undefined;
   const cores = os ? (os.availableParallelism?.() ?? os.cpus().length) : 1;
   return Math.max(1, Math.min(MAX_DEFAULT_THREADS, cores));
 }
 
-let threads: number | undefined;
+/**
+ * Why the kernels cannot run on worker threads in this environment, or undefined when they can:
+ * outside Node (browsers: there is no Web Worker pool), and in Node before 20.16 (or 21.x–22.2),
+ * which lacks process.getBuiltinModule, the way this package reaches node:worker_threads without
+ * importing a Node module that browser bundles would have to stub.
+ */
+function threadsUnavailable(): string | undefined {
+  const proc = nodeProcess();
+  const node = proc?.versions?.node;
+  if (node === undefined) return 'worker threads exist only in Node (there is no Web Worker pool)';
+  if (typeof proc!.getBuiltinModule !== 'function') return `Node ${node} lacks process.getBuiltinModule, which the worker threads need (Node 20.16+ or 22.3+)`;
+  if (typeof SharedArrayBuffer !== 'function') return 'SharedArrayBuffer is not available';
+  return undefined;
+}
 
-/** Threads the kernels may use (the calling thread included). */
+/** The count asked for: NORMLAB_NUM_THREADS, `setNumThreads`, else the cores. */
+let threads: number | undefined;
+/** Whether `threads` came from NORMLAB_NUM_THREADS or `setNumThreads` rather than the default. */
+let threadsAskedFor = false;
+let warnedUnavailable = false;
+
+/** Say once, on stderr (Node) or the console, why the kernels run in one thread. */
+function warnThreadsUnavailable(why: string): void {
+  if (warnedUnavailable) return;
+  warnedUnavailable = true;
+  const message = `@normlab/tensor: ${why}; the cpu kernels run in one thread`;
+  const proc = nodeProcess();
+  if (typeof proc?.emitWarning === 'function') proc.emitWarning(message, { type: 'NormlabWarning' });
+  else console.warn(message);
+}
+
+/**
+ * Threads the kernels use (the calling thread included): the count asked for where worker threads
+ * exist, else 1. Where they do not, a count above 1 asked for, or Node's default of every core,
+ * is warned about once rather than silently dropped.
+ */
 export function getNumThreads(): number {
   threads ??= defaultThreads();
-  return threads;
+  const why = threadsUnavailable();
+  if (why === undefined) return threads;
+  if (threads > 1 || (!threadsAskedFor && nodeProcess()?.versions?.node !== undefined)) warnThreadsUnavailable(why);
+  return 1;
 }
 
 /** Set the threads the kernels may use (1 = everything in the calling thread). */
@@ -140,11 +182,13 @@ export function setNumThreads(n: number): void {
   const next = checkThreadCount('threads', n);
   if (pool && pool.workers.length !== next - 1) closePool();
   threads = next;
+  threadsAskedFor = true;
+  getNumThreads(); // warns here, where more threads were asked for, when they cannot run
 }
 
 /** Whether kernels may run on worker threads here and now. */
 function threadsAvailable(): boolean {
-  return getNumThreads() > 1 && !insideWorker() && typeof SharedArrayBuffer === 'function' && workerThreads() !== undefined;
+  return getNumThreads() > 1 && !insideWorker() && workerThreads() !== undefined;
 }
 
 interface Pool {

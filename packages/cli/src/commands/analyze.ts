@@ -7,7 +7,7 @@
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { analyzeRunDir, readResults, writeReport } from '@normlab/analysis';
-import { numberList, positiveInt } from '../common.js';
+import { DATA_DIR_HELP, numberList, positiveInt } from '../common.js';
 import { CliError } from '../errors.js';
 
 export interface AnalyzeFlags {
@@ -63,7 +63,7 @@ export function analyzeCommand(): Command {
     .option('--results <file>', "a reproduction's results.jsonl: rewrite its report from the records")
     .option('--out <dir>', 'where to write the report (default RUN/analysis, or the results folder)')
     .option('--dataset <name>', 'dataset when the checkpoint does not record it')
-    .option('--data-dir <dir>', 'folder with the Fashion-MNIST or CIFAR-10 files')
+    .option('--data-dir <dir>', DATA_DIR_HELP)
     .option('--noise <list>', 'test-time pixel noise levels', numberList('--noise'))
     .option('--probe-batches <n>', 'training batches for the landscape probe', positiveInt('--probe-batches'))
     .option('--test-limit <n>', 'test examples evaluated', positiveInt('--test-limit'))

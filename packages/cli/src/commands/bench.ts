@@ -2,7 +2,8 @@
  * `normlab bench`: the kernel, layer and training-step benchmarks against their peers (tfjs-cpu,
  * tfjs-wasm, PyTorch). The suites live in the repository's private `benchmarks/` workspace,
  * because the peers are development dependencies that a user of the packages should not have to
- * install; this command finds that workspace and runs it with the flags given here.
+ * install; this command finds that workspace and runs it with the flags given here. It prints the
+ * results; only `--write-docs` changes files in the checkout.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -29,8 +30,8 @@ export function benchCommand(): Command {
     .option('--suite <names>', 'comma-separated suites (matmul, conv2d, norm, train-step, gpu); default all')
     .option('--reps <n>', 'timed calls per case')
     .option('--no-torch', 'skip the PyTorch peer')
-    .option('--no-docs', 'do not rewrite docs/benchmarks.md')
-    .action(async (flags: { backend: string; suite?: string; reps?: string; torch: boolean; docs: boolean }) => {
+    .option('--write-docs', 'also write benchmarks/results/*.json and regenerate docs/benchmarks.md (default: print the tables only)')
+    .action(async (flags: { backend: string; suite?: string; reps?: string; torch: boolean; writeDocs?: boolean }) => {
       if (flags.backend !== 'cpu' && flags.backend !== 'gpu') {
         throw new CliError(`--backend must be cpu or gpu, got '${flags.backend}'`);
       }
@@ -44,7 +45,7 @@ export function benchCommand(): Command {
       if (flags.suite) args.push('--suite', flags.suite);
       if (flags.reps) args.push('--reps', flags.reps);
       if (!flags.torch) args.push('--no-torch');
-      if (!flags.docs) args.push('--no-docs');
+      if (flags.writeDocs) args.push('--write-docs');
       const code = await new Promise<number>((resolve, reject) => {
         const child = spawn(process.execPath, [runner, ...args], { stdio: 'inherit', cwd: path.resolve(path.dirname(runner), '..') });
         child.on('error', reject);

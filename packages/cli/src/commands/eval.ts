@@ -7,7 +7,7 @@ import { evaluate, loadCheckpoint, loadModel } from '@normlab/models';
 import { getNumThreads } from '@normlab/tensor';
 import { type CommonFlags, addCommonOptions, datasetStats, loadSplit, makeTransforms, positiveInt, testLoader, useBackend } from '../common.js';
 import { CliError } from '../errors.js';
-import { formatDuration } from '../progress.js';
+import { Progress, formatDuration } from '../progress.js';
 
 export interface EvalFlags extends Omit<CommonFlags, 'dataset'> {
   checkpoint?: string;
@@ -18,7 +18,8 @@ export interface EvalFlags extends Omit<CommonFlags, 'dataset'> {
 export function evalCommand(): Command {
   const cmd = new Command('eval').description("evaluate a checkpoint on a dataset's test split");
   cmd.option('--checkpoint <file>', 'a model.safetensors written by normlab train');
-  addCommonOptions(cmd);
+  // Evaluation reads no training images: no --train-limit.
+  addCommonOptions(cmd, { trainLimit: false });
   return cmd.option('--batch-size <n>', 'evaluation batch size (gnplus uses the statistics of the evaluated batch)', positiveInt('--batch-size'), 500).action(async (flags: EvalFlags) => {
     await runEval(flags);
   });
@@ -40,7 +41,11 @@ export async function runEval(flags: EvalFlags): Promise<void> {
   }
   // The standardization the model was trained with: the train split's statistics (fixed constants for the real sets).
   const stats = dataset === 'synthetic' ? datasetStats(dataset, loadSplit(common, 'train')) : datasetStats(dataset, testSet);
-  const result = evaluate(model, testLoader(testSet, flags.batchSize, flags.testLimit, makeTransforms(stats)));
+  const progress = new Progress(Boolean(flags.quiet));
+  const result = evaluate(model, testLoader(testSet, flags.batchSize, flags.testLimit, makeTransforms(stats)), {
+    onBatch: (done, batches, examples) => progress.evalStep(done, batches, examples),
+  });
+  progress.finish();
   const seconds = (performance.now() - t0) / 1000;
   const summary = {
     checkpoint: flags.checkpoint,

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import { Command, Option } from 'commander';
 import { PROFILE_NAMES, reproduce } from '@normlab/analysis';
-import { THREADS_HELP, positiveInt, useBackend } from '../common.js';
+import { DATA_DIR_HELP, THREADS_HELP, positiveInt, useBackend } from '../common.js';
 
 const DATASETS = ['mnist', 'fashion-mnist', 'cifar10', 'synthetic'] as const;
 type Dataset = (typeof DATASETS)[number];
@@ -78,7 +78,7 @@ export function reproduceCommand(): Command {
     .description("run the paper's experiments (stability, sensitivity, landscape, batch-size sweep, window ablation) and write a report")
     .addOption(new Option('--profile <name>', 'smoke (<1 min), quick (~15 min on 2 cores), full (the paper grid)').choices([...PROFILE_NAMES]).default('quick'))
     .addOption(new Option('--dataset <name>', 'dataset (quick: mnist, or fashion-mnist when its files are found)').choices([...DATASETS]))
-    .option('--data-dir <dir>', 'folder with the Fashion-MNIST or CIFAR-10 files')
+    .option('--data-dir <dir>', DATA_DIR_HELP)
     .option('--out <dir>', 'report folder (default reports/PROFILE)')
     .option('--force', 'start over instead of resuming from results.jsonl')
     .option('--window-ablation', 'also run the window ablation: normalization live in one period of training only (on in smoke and full)')
