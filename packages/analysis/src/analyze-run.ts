@@ -57,7 +57,7 @@ export interface RunMetrics {
 /** Read a training run's metrics.jsonl: per-step lines (with `loss`) and per-epoch lines (with `testAccuracy`). */
 export function readRunMetrics(file: string): RunMetrics {
   if (!fs.existsSync(file)) throw new AnalysisError('readRunMetrics', `${file} does not exist; expected the metrics.jsonl of a normlab train run`);
-  const lines = readJsonl<Record<string, unknown>>(file).records;
+  const lines = readJsonl(file, { op: 'readRunMetrics' }).lines.map((l) => l.value as Record<string, unknown>);
   const steps: StepMetric[] = [];
   const evals: EvalMetric[] = [];
   for (const l of lines) {

@@ -92,7 +92,7 @@ export async function reproduce(options: ReproduceOptions): Promise<ReproduceRes
   }
   const executor = options.executor ?? (await import('./execute.js')).executeRun;
   const plan = planRuns(profile);
-  const existing = readResults(resultsFile);
+  const existing = fs.existsSync(resultsFile) ? readResults(resultsFile) : [];
   const byId = new Map(existing.map((r) => [r.id, r]));
   const planIds = new Set(plan.map((p) => p.id));
   const todo = plan.filter((p) => !byId.has(p.id));
@@ -139,7 +139,7 @@ export async function reproduce(options: ReproduceOptions): Promise<ReproduceRes
     return r ? [{ ...r, roles: p.roles }] : [];
   });
   const complete = records.length === plan.length;
-  const timings = readJsonl<RunTiming>(timingsFile).records.filter((t) => planIds.has(t.id));
+  const timings = (fs.existsSync(timingsFile) ? readJsonl(timingsFile).lines.map((l) => l.value as RunTiming) : []).filter((t) => planIds.has(t.id));
   const totalWall = timings.reduce((s, t) => s + t.wallSeconds, 0);
   let report: Report | null = null;
   if (records.length) {
