@@ -32,6 +32,16 @@ export {
   type SaveCheckpointOptions,
 } from './checkpoint.js';
 export {
+  StepMetricsLineSchema,
+  EvalMetricsLineSchema,
+  metricsLineSchema,
+  metricValue,
+  MetricsWriter,
+  type StepMetricsLine,
+  type EvalMetricsLine,
+  type MetricsLine,
+} from './metrics.js';
+export {
   train,
   evaluate,
   reseedModules,
