@@ -5,9 +5,11 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { readRunMetrics } from './analyze-run.js';
 import { AnalysisError } from './errors.js';
-import { appendJsonl, readJsonl } from './results.js';
+import { appendJsonl, readJsonl, readResults, tempPath, writeFileAtomic } from './results.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'normlab-results-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -52,5 +54,90 @@ describe('JSON lines as bytes', () => {
     expect((r.lines[0]!.value as { a: string }).a).toBe(long);
     expect(r.validBytes).toBe(fs.statSync(f).size);
     expect(() => readJsonl(f, { maxLineBytes: 1_000_000 })).toThrow(/long\.jsonl:1 is longer than 1000000 bytes/);
+  });
+});
+
+describe('records read back are checked against their declared schema', () => {
+  const fixture = fileURLToPath(new URL('./test-utils/fixtures/smoke-results.jsonl', import.meta.url));
+  const good = () => JSON.parse(fs.readFileSync(fixture, 'utf8').split('\n')[0]!) as Record<string, unknown>;
+
+  it('names the file:line and the field path of a record of the wrong shape', () => {
+    const f = path.join(tmp, 'shape.jsonl');
+    fs.writeFileSync(f, `${JSON.stringify(good())}\n{"id":"x","spec":{},"steps":{},"final":{}}\n`);
+    expect(() => readResults(f)).toThrow(AnalysisError);
+    expect(() => readResults(f)).toThrow(/readResults: .*shape\.jsonl:2: spec\.dataset: .*expected a normlab run record/);
+    const bad = good();
+    (bad.steps as { loss: unknown[] }).loss[3] = 'nan';
+    fs.writeFileSync(f, `${JSON.stringify(bad)}\n`);
+    expect(() => readResults(f)).toThrow(/shape\.jsonl:1: steps\.loss\[3\]: Invalid input: expected number, received string/);
+  });
+
+  it('reports __proto__ and constructor keys instead of dropping them or touching a prototype', () => {
+    const f = path.join(tmp, 'proto.jsonl');
+    const line = JSON.stringify(good()).replace(/^\{/, '{"__proto__":{"polluted":true},"constructor":{"x":1},');
+    fs.writeFileSync(f, line + '\n');
+    expect(() => readResults(f)).toThrow(/proto\.jsonl:1: Unrecognized keys: "__proto__", "constructor"/);
+    const spec = JSON.stringify(good()).replace('"spec":{', '"spec":{"__proto__":{"batchSize":1},');
+    fs.writeFileSync(f, spec + '\n');
+    expect(() => readResults(f)).toThrow(/proto\.jsonl:1: spec: Unrecognized key: "__proto__"/);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('refuses a record whose id is not its spec\'s', () => {
+    const f = path.join(tmp, 'edited.jsonl');
+    const r = good();
+    (r.spec as { seed: number }).seed = 7;
+    fs.writeFileSync(f, JSON.stringify(r) + '\n');
+    expect(() => readResults(f)).toThrow(/edited\.jsonl:1: id "cnn-bn-b16-lr0\.002-s0-[0-9a-f]{8}" is not the id of its spec \(cnn-bn-b16-lr0\.002-s7-[0-9a-f]{8}\)/);
+  });
+
+  it('reads null back as NaN where JSON had to write a non-finite measurement as null', () => {
+    const f = path.join(tmp, 'diverged.jsonl');
+    const r = good();
+    (r.final as { testLoss: number }).testLoss = Number.NaN;
+    fs.writeFileSync(f, JSON.stringify(r) + '\n');
+    expect(fs.readFileSync(f, 'utf8')).toContain('"testLoss":null');
+    expect(readResults(f)[0]!.final.testLoss).toBeNaN();
+  });
+
+  it('names a missing file, a folder, and a metrics line that is not an object', () => {
+    expect(() => readResults(path.join(tmp, 'nope.jsonl'))).toThrow(/nope\.jsonl does not exist; expected the results\.jsonl of normlab reproduce/);
+    expect(() => readResults(tmp)).toThrow(/is a folder; expected the results\.jsonl of normlab reproduce/);
+    const m = path.join(tmp, 'metrics.jsonl');
+    fs.writeFileSync(m, '{"step":1,"epoch":0,"loss":2.3,"accuracy":0.1,"gradNorm":1,"lr":0.1}\nnull\n');
+    expect(() => readRunMetrics(m)).toThrow(AnalysisError);
+    expect(() => readRunMetrics(m)).toThrow(/readRunMetrics: .*metrics\.jsonl:2: Invalid input: expected object, received null; expected a metrics line of normlab train/);
+    fs.writeFileSync(m, '{"step":1,"epoch":0,"loss":2.3,"accuracy":0.1,"gradNorm":1,"lr":0.1}\n{"type":"eval","epoch":1,"step":1,"trainLoss":1,"trainAccuracy":0.5,"testLoss":"x","testAccuracy":0.5}\n');
+    expect(() => readRunMetrics(m)).toThrow(/metrics\.jsonl:2: testLoss: Invalid input: expected number, received string/);
+  });
+});
+
+describe('writeFileAtomic', () => {
+  it('removes the temporary files a crash between write and rename left behind, and only those', () => {
+    const dir = fs.mkdtempSync(path.join(tmp, 'stale-'));
+    const file = path.join(dir, 'report.md');
+    // pid_max is at most 2^22 on Linux: this process cannot exist.
+    const dead = tempPath(file, 2 ** 30);
+    const otherHostFresh = tempPath(path.join(dir, 'results.json'), 1, 'otherhost');
+    const otherHostOld = tempPath(path.join(dir, 'results.json'), 2, 'otherhost');
+    const live = tempPath(path.join(dir, 'other.md'), process.ppid);
+    for (const f of [dead, otherHostFresh, otherHostOld, live]) fs.writeFileSync(f, 'half');
+    const twoDaysAgo = new Date(Date.now() - 2 * 24 * 3600 * 1000);
+    fs.utimesSync(otherHostOld, twoDaysAgo, twoDaysAgo);
+    fs.writeFileSync(path.join(dir, 'notes.tmp'), 'the user\'s');
+
+    writeFileAtomic(file, 'new\n');
+    expect(fs.readFileSync(file, 'utf8')).toBe('new\n');
+    expect(fs.readdirSync(dir).sort()).toEqual(['notes.tmp', path.basename(live), path.basename(otherHostFresh), 'report.md'].sort());
+  });
+
+  it('names the file and why when it cannot write', () => {
+    const dir = fs.mkdtempSync(path.join(tmp, 'fail-'));
+    fs.writeFileSync(path.join(dir, 'afile'), '');
+    expect(() => writeFileAtomic(path.join(dir, 'afile', 'report.md'), 'x', 'writeReport')).toThrow(/writeReport: cannot create the folder .*afile \(EEXIST: a file of that name exists\)/);
+    expect(() => writeFileAtomic(path.join(dir, 'x'.repeat(300)), 'x')).toThrow(/cannot write .*x{300} \(ENAMETOOLONG: a name in the path is too long\)/);
+    fs.mkdirSync(path.join(dir, 'folder'));
+    expect(() => writeFileAtomic(path.join(dir, 'folder'), 'x')).toThrow(/cannot write .*folder \(EISDIR: it is a folder\)/);
+    expect(fs.readdirSync(dir).sort()).toEqual(['afile', 'folder']);
   });
 });

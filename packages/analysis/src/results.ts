@@ -8,9 +8,12 @@
  * the offset where the next append goes.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import type { z } from 'zod';
 import { AnalysisError } from './errors.js';
-import type { RunRecord } from './types.js';
+import { runId } from './spec.js';
+import { RunRecordSchema, type RunRecord } from './types.js';
 
 const NEWLINE = 0x0a;
 const CHUNK_BYTES = 1 << 20;
@@ -37,6 +40,8 @@ export interface ReadJsonlResult {
 export interface ReadJsonlOptions {
   /** The function named in errors (default `readJsonl`). */
   op?: string;
+  /** What the file should be, for errors (default `a file of JSON lines`). */
+  expected?: string;
   maxLineBytes?: number;
 }
 
@@ -57,7 +62,7 @@ function fileError(op: string, file: string, e: unknown, expected: string): Anal
 export function readJsonl(file: string, options: ReadJsonlOptions = {}): ReadJsonlResult {
   const op = options.op ?? 'readJsonl';
   const maxLineBytes = options.maxLineBytes ?? MAX_LINE_BYTES;
-  const expected = 'a file of JSON lines';
+  const expected = options.expected ?? 'a file of JSON lines';
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');
@@ -128,14 +133,37 @@ export function readJsonl(file: string, options: ReadJsonlOptions = {}): ReadJso
   return { lines, validBytes, droppedTail: pendingBytes > 0 };
 }
 
+/**
+ * `value` checked against its declared schema: the parsed value, or an `AnalysisError` naming
+ * where it was read (`file:line`), the first problems by field path, and what was expected.
+ */
+export function parseRecord<S extends z.ZodType>(schema: S, value: unknown, where: string, op: string, expected: string): z.output<S> {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const limit = 3;
+  const issues = r.error.issues;
+  const parts = issues.slice(0, limit).map((i) => (i.path.length ? `${fieldPath(i.path)}: ${i.message}` : i.message));
+  const more = issues.length > limit ? `; and ${issues.length - limit} more` : '';
+  throw new AnalysisError(op, `${where}: ${parts.join('; ')}${more}; expected ${expected}`);
+}
+
+/** `spec.distortion.magnitude`, `steps.loss[3]`. */
+function fieldPath(p: readonly PropertyKey[]): string {
+  return p.map((k, i) => (typeof k === 'number' ? `[${k}]` : `${i ? '.' : ''}${String(k)}`)).join('');
+}
+
+/** A run record read back from `where`: its declared shape, and an id that is its spec's. */
+export function parseRunRecord(value: unknown, where: string, op: string): RunRecord {
+  const record = parseRecord(RunRecordSchema, value, where, op, 'a normlab run record');
+  const id = runId(record.spec);
+  if (record.id !== id) throw new AnalysisError(op, `${where}: id ${JSON.stringify(record.id)} is not the id of its spec (${id}); expected an unedited normlab run record`);
+  return record;
+}
+
+/** The run records of a results file (`results.jsonl`: one per line; a partial last line is dropped). */
 export function readResults(file: string): RunRecord[] {
-  const records = readJsonl(file, { op: 'readResults' }).lines.map((l) => l.value as RunRecord);
-  for (const [i, r] of records.entries()) {
-    if (!r || typeof r.id !== 'string' || !r.spec || !r.steps || !r.final) {
-      throw new AnalysisError('readResults', `${file}: record ${i + 1} lacks id/spec/steps/final; expected a normlab run record`);
-    }
-  }
-  return records;
+  const { lines } = readJsonl(file, { op: 'readResults', expected: 'the results.jsonl of normlab reproduce' });
+  return lines.map((l) => parseRunRecord(l.value, `${file}:${l.line}`, 'readResults'));
 }
 
 /** Append one record as one line, atomically with respect to crashes (see the file comment). */
@@ -173,10 +201,133 @@ function completeLinesBytes(file: string): number | null {
   return readJsonl(file, { op: 'appendJsonl' }).validBytes;
 }
 
-/** Write a whole file atomically: to a temporary sibling, then rename over the target. */
-export function writeFileAtomic(file: string, data: string): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, data);
-  fs.renameSync(tmp, file);
+/** Why a file-system call failed, short: `ENAMETOOLONG: a name in the path is too long`. */
+export function fsReason(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  const words: Record<string, string> = {
+    ENOENT: 'no such file or folder',
+    ENOTDIR: 'a part of the path is a file, not a folder',
+    EISDIR: 'it is a folder',
+    ENAMETOOLONG: 'a name in the path is too long',
+    EACCES: 'permission denied',
+    EPERM: 'operation not permitted',
+    EROFS: 'read-only file system',
+    ENOSPC: 'no space left on the device',
+    EDQUOT: 'disk quota exceeded',
+    EEXIST: 'a file of that name exists',
+    ELOOP: 'too many symbolic links in the path',
+  };
+  return code ? `${code}${Object.hasOwn(words, code) ? `: ${words[code]}` : ''}` : (e as Error).message;
+}
+
+/** Create `dir` (and its parents); a failure is an `AnalysisError` naming the folder and why. */
+export function ensureDir(dir: string, op: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    throw new AnalysisError(op, `cannot create the folder ${dir} (${fsReason(e)})`);
+  }
+}
+
+/** This machine in temporary file names: other hosts writing to a shared folder are told apart. */
+const HOST = os.hostname().replace(/[^A-Za-z0-9-]/g, '-') || 'host';
+const TEMP_NAME = /^.+\.(\d+)\.([A-Za-z0-9-]+)\.normlab\.tmp$/;
+/** A temporary file this old is stale whoever wrote it (a write takes milliseconds). */
+const STALE_TEMP_MS = 24 * 3600 * 1000;
+
+/** Where `writeFileAtomic` writes before renaming: the writer's pid and host are in the name. */
+export function tempPath(file: string, pid = process.pid, host = HOST): string {
+  return `${file}.${pid}.${host}.normlab.tmp`;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Remove the temporary files in `dir` that no writer will rename any more: those of a process of
+ * this host that is gone (a crash between write and rename), and any older than a day (another
+ * host's crash). Returns the names removed.
+ */
+export function removeStaleTemps(dir: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const m = TEMP_NAME.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    const full = path.join(dir, name);
+    let stale = m[2] === HOST && pid !== process.pid && !processAlive(pid);
+    try {
+      stale ||= Date.now() - fs.statSync(full).mtimeMs > STALE_TEMP_MS;
+      if (stale) {
+        fs.unlinkSync(full);
+        removed.push(name);
+      }
+    } catch {
+      // Renamed or removed by its writer or another cleaner meanwhile.
+    }
+  }
+  return removed;
+}
+
+/** fsync a folder, so a rename in it survives a crash; skipped where the platform cannot (Windows). */
+function syncDir(dir: string): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(dir, 'r');
+  } catch {
+    return;
+  }
+  try {
+    fs.fsyncSync(fd);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (!['EINVAL', 'EISDIR', 'EPERM', 'EBADF', 'ENOTSUP'].includes(code ?? '')) throw e;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Write a whole file atomically and durably: to a temporary sibling (`tempPath`), fsync'ed, renamed
+ * over the target, then the folder fsync'ed. A reader sees the old file or the new one, never
+ * part of one; a crash leaves at most a temporary file, which the next write into the folder
+ * removes (`removeStaleTemps`). Failures are `AnalysisError`s naming the file.
+ */
+export function writeFileAtomic(file: string, data: string | Uint8Array, op = 'writeFileAtomic'): void {
+  const dir = path.dirname(file);
+  ensureDir(dir, op);
+  removeStaleTemps(dir);
+  const tmp = tempPath(file);
+  try {
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+      let off = 0;
+      while (off < bytes.length) off += fs.writeSync(fd, bytes, off, bytes.length - off);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+    syncDir(dir);
+  } catch (e) {
+    try {
+      fs.rmSync(tmp, { force: true });
+    } catch {
+      // Never created (the error was about the path itself).
+    }
+    throw new AnalysisError(op, `cannot write ${file} (${fsReason(e)})`);
+  }
 }

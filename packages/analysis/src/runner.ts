@@ -11,7 +11,7 @@ import { AnalysisError } from './errors.js';
 import { getProfile, planRuns, withWindowAblation, type PlannedRun, type Profile } from './profiles.js';
 import { ProgressBar } from './progress.js';
 import { writeReport, type Report } from './report.js';
-import { appendJsonl, readJsonl, readResults } from './results.js';
+import { appendJsonl, ensureDir, readJsonl, readResults } from './results.js';
 import type { DatasetName, Environment, RunRecord, RunTiming } from './types.js';
 
 /** Per-step callback an executor calls so the progress bar can move within a run. */
@@ -86,7 +86,7 @@ export async function reproduce(options: ReproduceOptions): Promise<ReproduceRes
   const outDir = options.outDir;
   const resultsFile = path.join(outDir, 'results.jsonl');
   const timingsFile = path.join(outDir, 'timings.jsonl');
-  fs.mkdirSync(outDir, { recursive: true });
+  ensureDir(outDir, 'reproduce');
   if (options.force) {
     for (const f of [resultsFile, timingsFile]) fs.rmSync(f, { force: true });
   }

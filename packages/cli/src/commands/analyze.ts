@@ -28,6 +28,7 @@ export async function runAnalyze(flags: AnalyzeFlags): Promise<void> {
   if (!flags.run === !flags.results) throw new CliError('analyze: give exactly one of --run DIR or --results FILE');
   if (flags.results) {
     const records = readResults(flags.results);
+    if (records.length === 0) throw new CliError(`${flags.results} holds no run records; expected the results.jsonl of normlab reproduce`);
     const outDir = flags.out ?? path.dirname(flags.results);
     const rep = await writeReport(records, outDir, { ...(flags.periods ? { periods: flags.periods } : {}) });
     if (flags.json) process.stdout.write(JSON.stringify({ outDir, runs: records.length, findings: rep.findings.map((f) => ({ id: f.id, verdict: f.verdict })) }) + '\n');
