@@ -29,7 +29,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import { AnalysisError } from './errors.js';
 import { probeModel } from './execute.js';
 import { renderSvg } from './figures.js';
-import { parseRecord, readJsonl, writeFileAtomic } from './results.js';
+import { ensureDir, parseRecord, readJsonl, writeFileAtomic } from './results.js';
 import { movingAverage, runStability, type RunStability } from './stability.js';
 import { summarize } from './stats.js';
 import { fmtNum, fmtPct } from './verdicts.js';
@@ -171,7 +171,7 @@ export async function writeRunAnalysis(outDir: string, metrics: RunMetrics, trai
         : null,
     ],
   ];
-  fs.mkdirSync(path.join(outDir, 'figures'), { recursive: true });
+  ensureDir(path.join(outDir, 'figures'), 'analyze');
   for (const [name, spec] of specs) {
     if (!spec) continue;
     writeFileAtomic(path.join(outDir, 'figures', `${name}.svg`), await renderSvg(spec));

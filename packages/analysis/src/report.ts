@@ -3,7 +3,6 @@
  * `results.json` (the same tables and findings as data) and `figures/*.svg`. Every sentence is
  * generated from the run records; nothing in the report is written by hand.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   evalBatchTable,
@@ -17,7 +16,7 @@ import {
 } from './aggregate.js';
 import { AnalysisError } from './errors.js';
 import { accuracyVsBatchSpec, landscapeMetricSpec, lossBandSpec, lossCurvesSpec, renderSvg, sensitivitySpec } from './figures.js';
-import { writeFileAtomic } from './results.js';
+import { ensureDir, writeFileAtomic } from './results.js';
 import type { Summary } from './stats.js';
 import type { Environment, RunRecord } from './types.js';
 import { computeFindings, evalBatchStatements, fmtNum, fmtPct, type Finding, type Tables } from './verdicts.js';
@@ -185,7 +184,7 @@ export async function writeReport(records: readonly RunRecord[], outDir: string,
   ];
   const figures: string[] = [];
   if (options.figures ?? true) {
-    fs.mkdirSync(path.join(outDir, 'figures'), { recursive: true });
+    ensureDir(path.join(outDir, 'figures'), 'writeReport');
     for (const [name, spec] of specs) {
       if (!spec) continue;
       writeFileAtomic(path.join(outDir, 'figures', `${name}.svg`), await renderSvg(spec));

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readRunMetrics } from './analyze-run.js';
 import { AnalysisError } from './errors.js';
-import { appendJsonl, readJsonl, readResults, tempPath, writeFileAtomic } from './results.js';
+import { appendJsonl, ensureDir, readJsonl, readResults, tempPath, writeFileAtomic } from './results.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'normlab-results-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -139,5 +139,18 @@ describe('writeFileAtomic', () => {
     fs.mkdirSync(path.join(dir, 'folder'));
     expect(() => writeFileAtomic(path.join(dir, 'folder'), 'x')).toThrow(/cannot write .*folder \(EISDIR: it is a folder\)/);
     expect(fs.readdirSync(dir).sort()).toEqual(['afile', 'folder']);
+  });
+});
+
+describe('ensureDir', () => {
+  it.runIf(fs.existsSync('/proc/self'))('fails instead of retrying for ever where mkdir says ENOENT under a parent that exists (/proc)', () => {
+    expect(() => ensureDir('/proc/normlab-cannot-be/here', 'reproduce')).toThrow(/reproduce: cannot create the folder \/proc\/normlab-cannot-be\/here \(ENOENT: no such file or folder\)/);
+  });
+
+  it('creates missing parents and accepts a folder that exists', () => {
+    const d = path.join(tmp, 'a', 'b', 'c');
+    ensureDir(d, 'x');
+    ensureDir(d, 'x');
+    expect(fs.statSync(d).isDirectory()).toBe(true);
   });
 });

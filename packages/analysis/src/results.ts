@@ -168,7 +168,7 @@ export function readResults(file: string): RunRecord[] {
 
 /** Append one record as one line, atomically with respect to crashes (see the file comment). */
 export function appendJsonl(file: string, record: unknown): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
+  ensureDir(path.dirname(file), 'appendJsonl');
   const validBytes = completeLinesBytes(file);
   if (validBytes !== null) fs.truncateSync(file, validBytes);
   const fd = fs.openSync(file, 'a');
@@ -220,12 +220,35 @@ export function fsReason(e: unknown): string {
   return code ? `${code}${Object.hasOwn(words, code) ? `: ${words[code]}` : ''}` : (e as Error).message;
 }
 
-/** Create `dir` (and its parents); a failure is an `AnalysisError` naming the folder and why. */
+/**
+ * Create `dir` (and its parents); a failure is an `AnalysisError` naming the folder and why.
+ * Node's own `recursive: true` retries for ever where mkdir fails with ENOENT under a parent that
+ * exists (/proc, some FUSE mounts), so the parents are walked here, once each.
+ */
 export function ensureDir(dir: string, op: string): void {
   try {
-    fs.mkdirSync(dir, { recursive: true });
+    makeDirs(path.resolve(dir));
   } catch (e) {
     throw new AnalysisError(op, `cannot create the folder ${dir} (${fsReason(e)})`);
+  }
+}
+
+function makeDirs(dir: string): void {
+  try {
+    fs.mkdirSync(dir);
+    return;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' && fs.statSync(dir).isDirectory()) return;
+    const parent = path.dirname(dir);
+    if (code !== 'ENOENT' || parent === dir) throw e;
+    makeDirs(parent);
+  }
+  try {
+    fs.mkdirSync(dir);
+  } catch (e) {
+    // Another process (a shard) made it meanwhile.
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || !fs.statSync(dir).isDirectory()) throw e;
   }
 }
 

@@ -3,13 +3,15 @@
  * data. `npm test` builds the package first (turbo: test depends on build).
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'bin.js');
+/** Run records of a smoke reproduction (the analysis package's test fixture). */
+const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'analysis', 'src', 'test-utils', 'fixtures', 'smoke-results.jsonl');
 const TINY = ['--dataset', 'synthetic', '--train-limit', '64', '--test-limit', '40', '--width', '0.25', '--groups', '4', '--batch-size', '16'];
 
 function normlab(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -71,6 +73,34 @@ describe.concurrent('normlab CLI', { timeout: 120_000 }, () => {
       expectUserError(await normlab(args), message);
     });
   }
+
+  it('bad records, bad paths: one-line errors naming the file and what is wrong, never an internal error', async () => {
+    const d = dir();
+    const metricsRun = join(d, 'run');
+    mkdirSync(metricsRun);
+    writeFileSync(join(metricsRun, 'metrics.jsonl'), 'null\n');
+    const shape = join(d, 'shape.jsonl');
+    writeFileSync(shape, '{"id":"x","spec":{},"steps":{},"final":{}}\n');
+    const empty = join(d, 'empty.jsonl');
+    writeFileSync(empty, '');
+    const file = join(d, 'afile');
+    writeFileSync(file, '');
+    const one = join(d, 'one.jsonl');
+    writeFileSync(one, readFileSync(FIXTURE, 'utf8').split('\n')[0] + '\n');
+    const cases: Array<[string[], RegExp]> = [
+      [['analyze', '--run', metricsRun], /readRunMetrics: .*run\/metrics\.jsonl:1: Invalid input: expected object, received null; expected a metrics line of normlab train/],
+      [['analyze', '--results', shape], /readResults: .*shape\.jsonl:1: spec\.dataset: Invalid option: .*expected a normlab run record/],
+      [['analyze', '--results', join(d, 'missing.jsonl')], /missing\.jsonl does not exist/],
+      [['analyze', '--results', empty], /empty\.jsonl holds no run records/],
+      [['reproduce', '--profile', 'smoke', '--out', join(d, 'x'.repeat(300)), '--quiet'], /cannot create the folder .*x{300} \(ENAMETOOLONG: a name in the path is too long\)/],
+      [['reproduce', '--profile', 'smoke', '--out', join(file, 'sub'), '--quiet'], /cannot create the folder .*afile\/sub \(ENOTDIR: a part of the path is a file, not a folder\)/],
+      [['analyze', '--results', one, '--out', file], /cannot create the folder .*afile\/figures \(ENOTDIR/],
+    ];
+    // Node's own recursive mkdir retries for ever here.
+    if (existsSync('/proc/self')) cases.push([['reproduce', '--profile', 'smoke', '--out', '/proc/normlab-out', '--quiet'], /cannot create the folder \/proc\/normlab-out \(ENOENT/]);
+    const results = await Promise.all(cases.map(([args]) => normlab(args)));
+    results.forEach((r, i) => expectUserError(r, cases[i]![1]));
+  });
 
   it('a corrupt checkpoint is a one-line error', async () => {
     const d = dir();
