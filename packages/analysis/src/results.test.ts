@@ -9,38 +9,36 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readRunMetrics } from './analyze-run.js';
 import { AnalysisError } from './errors.js';
-import { appendJsonl, ensureDir, readJsonl, readResults, tempPath, writeFileAtomic } from './results.js';
+import { ensureDir, readJsonl, readResults, tempPath, writeFileAtomic } from './results.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'normlab-results-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 describe('JSON lines as bytes', () => {
-  it('refuses to append after an invalid byte in a line that is not the last, and leaves the file as it was', () => {
+  it('names a line with an invalid byte that is not the last, and does not shift the lines after it', () => {
     const f = path.join(tmp, 'invalid-byte.jsonl');
     // {"id":"a\xff","v":1}\n{"id":"b","v"   (a crash cut the second line short)
-    const bytes = Buffer.from('7b226964223a2261ff222c2276223a317d0a7b226964223a2262222c227622', 'hex');
-    fs.writeFileSync(f, bytes);
-    expect(() => appendJsonl(f, { id: 'c', v: 3 })).toThrow(AnalysisError);
-    expect(() => appendJsonl(f, { id: 'c', v: 3 })).toThrow(/invalid-byte\.jsonl:1 is not valid UTF-8/);
-    expect(fs.readFileSync(f)).toEqual(bytes);
+    fs.writeFileSync(f, Buffer.from('7b226964223a2261ff222c2276223a317d0a7b226964223a2262222c227622', 'hex'));
+    expect(() => readJsonl(f)).toThrow(AnalysisError);
     expect(() => readJsonl(f)).toThrow(/invalid-byte\.jsonl:1 is not valid UTF-8/);
+    expect(() => readResults(f)).toThrow(/readResults: .*invalid-byte\.jsonl:1 is not valid UTF-8/);
   });
 
-  it('cuts a partial last line at its byte offset when multi-byte characters come before it', () => {
+  it('finds lines by their newline bytes after multi-byte characters, and drops a partial last line', () => {
     const f = path.join(tmp, 'multibyte.jsonl');
-    fs.writeFileSync(f, '{"id":"σ-ü-€-𝄞"}\n{"id":"b","v"');
-    appendJsonl(f, { id: 'c' });
-    expect(fs.readFileSync(f, 'utf8')).toBe('{"id":"σ-ü-€-𝄞"}\n{"id":"c"}\n');
+    fs.writeFileSync(f, '{"id":"σ-ü-€-𝄞"}\n{"id":"c"}\n{"id":"b","v"');
     const r = readJsonl(f);
-    expect(r.lines.map((l) => l.value)).toEqual([{ id: 'σ-ü-€-𝄞' }, { id: 'c' }]);
-    expect(r.lines.map((l) => l.line)).toEqual([1, 2]);
-    expect(r.validBytes).toBe(fs.statSync(f).size);
+    expect(r.lines).toEqual([
+      { line: 1, value: { id: 'σ-ü-€-𝄞' } },
+      { line: 2, value: { id: 'c' } },
+    ]);
+    expect(r.droppedTail).toBe(true);
   });
 
   it('drops an invalid partial last line (a crash mid-write) and names an invalid complete one', () => {
     const f = path.join(tmp, 'tail.jsonl');
     fs.writeFileSync(f, Buffer.concat([Buffer.from('{"a":1}\n{"a":"'), Buffer.from([0xe2, 0x82])]));
-    expect(readJsonl(f)).toMatchObject({ lines: [{ line: 1, value: { a: 1 } }], validBytes: 8, droppedTail: true });
+    expect(readJsonl(f)).toEqual({ lines: [{ line: 1, value: { a: 1 } }], droppedTail: true });
     fs.writeFileSync(f, Buffer.concat([Buffer.from('{"a":1}\n{"a":"'), Buffer.from([0xe2, 0x82]), Buffer.from('"}\n')]));
     expect(() => readJsonl(f)).toThrow(/tail\.jsonl:2 is not valid UTF-8/);
   });
@@ -52,7 +50,7 @@ describe('JSON lines as bytes', () => {
     const r = readJsonl(f);
     expect(r.lines.map((l) => l.line)).toEqual([1, 2]);
     expect((r.lines[0]!.value as { a: string }).a).toBe(long);
-    expect(r.validBytes).toBe(fs.statSync(f).size);
+    expect(r.droppedTail).toBe(false);
     expect(() => readJsonl(f, { maxLineBytes: 1_000_000 })).toThrow(/long\.jsonl:1 is longer than 1000000 bytes/);
   });
 });

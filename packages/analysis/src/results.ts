@@ -1,19 +1,26 @@
 /**
- * results.jsonl: one finished run per line. A record is appended with a single write of one whole
- * line and then fsync'ed, so a crash leaves at most one partial last line; reading drops such a
- * line (and the next append first cuts it off), so an interrupted reproduction resumes cleanly.
+ * The records of a reproduction and how they are written and read back.
  *
- * Files are handled as bytes: lines are found by their newline bytes and each is decoded on its
- * own with a fatal UTF-8 decoder, so an invalid byte is an error naming its line and never shifts
- * the offset where the next append goes.
+ * An output folder holds one file per finished run, `runs/<id>.json` (the run record, one JSON
+ * line), and its wall time in `timings/<id>.json`. Each is written whole to a temporary name,
+ * fsync'ed and renamed (`writeFileAtomic`), so any number of processes — shards on one machine
+ * or many sharing the folder — write into it without ever sharing a file, and a crash leaves
+ * either the record or nothing. `plan.json` is the plan they run. Older output folders have one
+ * `results.jsonl` (one record per line) and `timings.jsonl`: they are read as well, never written.
+ *
+ * JSON-lines files are handled as bytes: lines are found by their newline bytes and each is
+ * decoded on its own with a fatal UTF-8 decoder, so an invalid byte is an error naming its line
+ * (decoding the whole file first would shift every offset after it). A partial last line (a crash
+ * while an older normlab appended to results.jsonl) is dropped.
+ * Every record read back is checked against its declared schema (`types.ts`).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { z } from 'zod';
 import { AnalysisError } from './errors.js';
-import { runId } from './spec.js';
-import { RunRecordSchema, type RunRecord } from './types.js';
+import { canonicalJson, runId } from './spec.js';
+import { PlanSchema, RunRecordSchema, RunTimingSchema, type Plan, type RunRecord, type RunTiming } from './types.js';
 
 const NEWLINE = 0x0a;
 const CHUNK_BYTES = 1 << 20;
@@ -31,8 +38,6 @@ export interface JsonlLine {
 
 export interface ReadJsonlResult {
   lines: JsonlLine[];
-  /** Byte length of the complete lines: where the next append goes. */
-  validBytes: number;
   /** A trailing partial line that was dropped (a crash mid-write), if any. */
   droppedTail: boolean;
 }
@@ -80,7 +85,6 @@ export function readJsonl(file: string, options: ReadJsonlOptions = {}): ReadJso
   let pendingBytes = 0;
   let lineNo = 1;
   let offset = 0;
-  let validBytes = 0;
   const finishLine = (bytes: Buffer) => {
     let text: string;
     try {
@@ -121,7 +125,6 @@ export function readJsonl(file: string, options: ReadJsonlOptions = {}): ReadJso
         finishLine(pending.length ? Buffer.concat([...pending, chunk.subarray(pos, end)]) : chunk.subarray(pos, end));
         pending = [];
         pendingBytes = 0;
-        validBytes = offset + end + 1;
         lineNo++;
         pos = end + 1;
       }
@@ -130,7 +133,7 @@ export function readJsonl(file: string, options: ReadJsonlOptions = {}): ReadJso
   } finally {
     fs.closeSync(fd);
   }
-  return { lines, validBytes, droppedTail: pendingBytes > 0 };
+  return { lines, droppedTail: pendingBytes > 0 };
 }
 
 /**
@@ -164,41 +167,6 @@ export function parseRunRecord(value: unknown, where: string, op: string): RunRe
 export function readResults(file: string): RunRecord[] {
   const { lines } = readJsonl(file, { op: 'readResults', expected: 'the results.jsonl of normlab reproduce' });
   return lines.map((l) => parseRunRecord(l.value, `${file}:${l.line}`, 'readResults'));
-}
-
-/** Append one record as one line, atomically with respect to crashes (see the file comment). */
-export function appendJsonl(file: string, record: unknown): void {
-  ensureDir(path.dirname(file), 'appendJsonl');
-  const validBytes = completeLinesBytes(file);
-  if (validBytes !== null) fs.truncateSync(file, validBytes);
-  const fd = fs.openSync(file, 'a');
-  try {
-    fs.writeSync(fd, JSON.stringify(record) + '\n');
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/**
- * Where the file's complete lines end when it ends mid-line (a crash cut its last write short),
- * null when it ends with a newline (or is empty or missing). Only the last byte is read unless
- * the file ends mid-line; then every complete line is checked, so an append never follows a
- * corrupt line.
- */
-function completeLinesBytes(file: string): number | null {
-  if (!fs.existsSync(file)) return null;
-  const size = fs.statSync(file).size;
-  if (size === 0) return null;
-  const fd = fs.openSync(file, 'r');
-  try {
-    const last = Buffer.alloc(1);
-    fs.readSync(fd, last, 0, 1, size - 1);
-    if (last[0] === NEWLINE) return null;
-  } finally {
-    fs.closeSync(fd);
-  }
-  return readJsonl(file, { op: 'appendJsonl' }).validBytes;
 }
 
 /** Why a file-system call failed, short: `ENAMETOOLONG: a name in the path is too long`. */
@@ -334,23 +302,204 @@ export function writeFileAtomic(file: string, data: string | Uint8Array, op = 'w
   removeStaleTemps(dir);
   const tmp = tempPath(file);
   try {
-    const fd = fs.openSync(tmp, 'w');
-    try {
-      const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-      let off = 0;
-      while (off < bytes.length) off += fs.writeSync(fd, bytes, off, bytes.length - off);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
+    writeSynced(tmp, data);
     fs.renameSync(tmp, file);
     syncDir(dir);
   } catch (e) {
-    try {
-      fs.rmSync(tmp, { force: true });
-    } catch {
-      // Never created (the error was about the path itself).
-    }
+    removeQuietly(tmp);
     throw new AnalysisError(op, `cannot write ${file} (${fsReason(e)})`);
+  }
+}
+
+/** Create `file` with `data` and fsync it. */
+function writeSynced(file: string, data: string | Uint8Array): void {
+  const fd = fs.openSync(file, 'w');
+  try {
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    let off = 0;
+    while (off < bytes.length) off += fs.writeSync(fd, bytes, off, bytes.length - off);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function removeQuietly(file: string): void {
+  try {
+    fs.rmSync(file, { force: true });
+  } catch {
+    // Never created (the error was about the path itself).
+  }
+}
+
+/** Where a reproduction keeps what (see the file comment). */
+export const OUTPUT_FILES = {
+  runs: 'runs',
+  timings: 'timings',
+  plan: 'plan.json',
+  legacyResults: 'results.jsonl',
+  legacyTimings: 'timings.jsonl',
+} as const;
+
+export function runRecordPath(outDir: string, id: string): string {
+  return path.join(outDir, OUTPUT_FILES.runs, `${id}.json`);
+}
+
+function runTimingPath(outDir: string, id: string): string {
+  return path.join(outDir, OUTPUT_FILES.timings, `${id}.json`);
+}
+
+/** Record a finished run: `runs/<id>.json`, atomically (the same bytes as its results.jsonl line was). */
+export function writeRunRecord(outDir: string, record: RunRecord): void {
+  writeFileAtomic(runRecordPath(outDir, record.id), JSON.stringify(record) + '\n', 'writeRunRecord');
+}
+
+export function writeRunTiming(outDir: string, timing: RunTiming): void {
+  writeFileAtomic(runTimingPath(outDir, timing.id), JSON.stringify(timing) + '\n', 'writeRunTiming');
+}
+
+/** One JSON document from a file, as bytes: fatal UTF-8, typed errors naming the file. */
+export function readJsonFile(file: string, op: string, expected: string): unknown {
+  let bytes: Buffer;
+  try {
+    const size = fs.statSync(file).size;
+    if (size > MAX_LINE_BYTES) throw new AnalysisError(op, `${file} is ${size} bytes, more than ${MAX_LINE_BYTES}; expected ${expected}`);
+    bytes = fs.readFileSync(file);
+  } catch (e) {
+    if (e instanceof AnalysisError) throw e;
+    throw fileError(op, file, e, expected);
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new AnalysisError(op, `${file} is not valid UTF-8; expected ${expected}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new AnalysisError(op, `${file} is not valid JSON (${(e as Error).message}); expected ${expected}`);
+  }
+}
+
+/** The `.json` files of a folder of one-per-run files, by run id (a missing folder has none). */
+function perRunFiles(dir: string, op: string): Map<string, string> {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
+    throw fileError(op, dir, e, 'a folder of run files');
+  }
+  return new Map(names.filter((n) => n.endsWith('.json')).sort().map((n) => [n.slice(0, -'.json'.length), path.join(dir, n)]));
+}
+
+/** Whether `outDir` is a reproduction's output folder: it has runs, a plan, or an older results.jsonl. */
+export function isOutputFolder(outDir: string): boolean {
+  return [OUTPUT_FILES.runs, OUTPUT_FILES.plan, OUTPUT_FILES.legacyResults].some((f) => fs.existsSync(path.join(outDir, f)));
+}
+
+/** The ids of the runs recorded in `outDir` (runs/, and an older results.jsonl), without reading the records. */
+export function recordedRunIds(outDir: string): Set<string> {
+  const ids = new Set(perRunFiles(path.join(outDir, OUTPUT_FILES.runs), 'recordedRunIds').keys());
+  const legacy = path.join(outDir, OUTPUT_FILES.legacyResults);
+  if (fs.existsSync(legacy)) for (const r of readResults(legacy)) ids.add(r.id);
+  return ids;
+}
+
+/**
+ * The run records of `outDir` by id (only those of `ids` when given): an older results.jsonl
+ * first, then runs/<id>.json, which wins where both have a run. Each is checked against its
+ * schema, and a file under runs/ must hold the record its name says.
+ */
+export function readRunRecords(outDir: string, ids?: Iterable<string>): Map<string, RunRecord> {
+  const op = 'readRunRecords';
+  const wanted = ids ? new Set(ids) : null;
+  const out = new Map<string, RunRecord>();
+  const legacy = path.join(outDir, OUTPUT_FILES.legacyResults);
+  if (fs.existsSync(legacy)) for (const r of readResults(legacy)) if (!wanted || wanted.has(r.id)) out.set(r.id, r);
+  for (const [id, file] of perRunFiles(path.join(outDir, OUTPUT_FILES.runs), op)) {
+    if (wanted && !wanted.has(id)) continue;
+    const record = parseRunRecord(readJsonFile(file, op, 'a normlab run record'), file, op);
+    if (record.id !== id) throw new AnalysisError(op, `${file} holds the record of run ${record.id}; expected the record of ${id}`);
+    out.set(id, record);
+  }
+  return out;
+}
+
+/** The wall times of the runs recorded in `outDir` by id (timings/, and an older timings.jsonl). */
+export function readRunTimings(outDir: string): Map<string, RunTiming> {
+  const op = 'readRunTimings';
+  const out = new Map<string, RunTiming>();
+  const legacy = path.join(outDir, OUTPUT_FILES.legacyTimings);
+  if (fs.existsSync(legacy)) {
+    for (const { line, value } of readJsonl(legacy, { op }).lines) {
+      const t = parseRecord(RunTimingSchema, value, `${legacy}:${line}`, op, 'a normlab run timing');
+      out.set(t.id, t);
+    }
+  }
+  for (const [id, file] of perRunFiles(path.join(outDir, OUTPUT_FILES.timings), op)) {
+    const t = parseRecord(RunTimingSchema, readJsonFile(file, op, 'a normlab run timing'), file, op, 'a normlab run timing');
+    if (t.id !== id) throw new AnalysisError(op, `${file} holds the timing of run ${t.id}; expected the timing of ${id}`);
+    out.set(id, t);
+  }
+  return out;
+}
+
+/** The plan in `outDir`, or null when it has none (an output folder of an older normlab). */
+export function readPlan(outDir: string): Plan | null {
+  const file = path.join(outDir, OUTPUT_FILES.plan);
+  if (!fs.existsSync(file)) return null;
+  return parseRecord(PlanSchema, readJsonFile(file, 'readPlan', 'the plan.json of normlab reproduce'), file, 'readPlan', 'the plan.json of normlab reproduce');
+}
+
+/** plan.json's bytes: the same plan always gives the same file. */
+export function planText(plan: Plan): string {
+  return JSON.stringify(plan, null, 1) + '\n';
+}
+
+/**
+ * Write the plan into `outDir`. With `shared` (a shard: other processes may be writing the same
+ * folder) the first to start publishes it — a hard link makes the file appear whole or not at
+ * all, and fails if it is there — and every later one checks it runs the same plan, since the
+ * shards are dealt from it. Without, the plan replaces the one there.
+ */
+export function publishPlan(outDir: string, plan: Plan, shared: boolean): void {
+  const file = path.join(outDir, OUTPUT_FILES.plan);
+  const text = planText(plan);
+  if (!shared) {
+    writeFileAtomic(file, text, 'reproduce');
+    return;
+  }
+  ensureDir(outDir, 'reproduce');
+  removeStaleTemps(outDir);
+  const staged = tempPath(file);
+  try {
+    writeSynced(staged, text);
+    try {
+      fs.linkSync(staged, file);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' && !fs.existsSync(file)) {
+        // No hard links on this file system (some network and FUSE ones): rename instead.
+        fs.renameSync(staged, file);
+      }
+    }
+    syncDir(outDir);
+  } catch (e) {
+    throw new AnalysisError('reproduce', `cannot write ${file} (${fsReason(e)})`);
+  } finally {
+    removeQuietly(staged);
+  }
+  const there = readPlan(outDir)!;
+  // Compared as canonical JSON: a plan read back has its keys in schema order.
+  if (canonicalJson(there) !== canonicalJson(plan)) {
+    const mine = new Set(plan.runs.map((r) => r.id));
+    const theirs = new Set(there.runs.map((r) => r.id));
+    const differ = there.runs.filter((r) => !mine.has(r.id)).length + plan.runs.filter((r) => !theirs.has(r.id)).length;
+    throw new AnalysisError(
+      'reproduce',
+      `${file} holds another plan (profile ${there.profile} on ${there.dataset}, ${there.runs.length} runs; this one: ${plan.profile} on ${plan.dataset}, ${plan.runs.length} runs, ${differ} differing); ` +
+        'start every shard with the same profile, dataset and flags, or remove the file if it is left from an earlier reproduction',
+    );
   }
 }

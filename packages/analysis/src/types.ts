@@ -139,8 +139,28 @@ export const RunTimingSchema = z.strictObject({
   id: RunIdSchema,
   wallSeconds: z.number().min(0),
   stepsPerSecond: z.number().min(0),
+  /** When the run started (ISO 8601); absent in timings.jsonl of older output folders. */
+  startedAt: z.iso.datetime().optional(),
+  /** The compute backend it ran on. */
+  backend: z.string().optional(),
 });
 export type RunTiming = z.infer<typeof RunTimingSchema>;
+
+/** One run of a plan: its identity, what it trains, and what the report uses it for. */
+export const PlannedRunSchema = z.strictObject({ id: RunIdSchema, spec: RunSpecSchema, roles: z.array(RunRoleSchema).min(1) });
+
+/**
+ * A reproduction's plan (`plan.json` of its output folder, `normlab reproduce --plan`): the
+ * profile it came from, the periods its report uses, and the runs in plan order (the order
+ * shards are dealt from).
+ */
+export const PlanSchema = z.strictObject({
+  profile: z.string().min(1),
+  dataset: DatasetNameSchema,
+  periods: positiveInt,
+  runs: z.array(PlannedRunSchema),
+});
+export type Plan = z.infer<typeof PlanSchema>;
 
 export interface Environment {
   normlabVersion: string;

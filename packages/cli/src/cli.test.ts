@@ -3,7 +3,7 @@
  * data. `npm test` builds the package first (turbo: test depends on build).
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,9 +14,10 @@ const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'bin.js'
 const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'analysis', 'src', 'test-utils', 'fixtures', 'smoke-results.jsonl');
 const TINY = ['--dataset', 'synthetic', '--train-limit', '64', '--test-limit', '40', '--width', '0.25', '--groups', '4', '--batch-size', '16'];
 
-function normlab(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function normlab(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { timeout: 60_000, env: { ...process.env, NORMLAB_DEBUG: '' } }, (err, stdout, stderr) => {
+    const clean = { ...process.env, NORMLAB_DEBUG: '', SLURM_ARRAY_TASK_ID: '', SLURM_ARRAY_TASK_MIN: '', JOB_COMPLETION_INDEX: '' };
+    execFile(process.execPath, [BIN, ...args], { timeout: 60_000, env: { ...clean, ...env } }, (err, stdout, stderr) => {
       const code = err ? ((err as { code?: number }).code ?? 1) : 0;
       resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
     });
@@ -67,6 +68,10 @@ describe.concurrent('normlab CLI', { timeout: 120_000 }, () => {
     [['eval'], /eval needs --checkpoint FILE/],
     [['bench', '--backend', 'tpu'], /--backend must be cpu or gpu, got 'tpu'/],
     [['train', ...TINY, '--threads', '0'], /--threads must be a positive integer, got "0"/],
+    [['reproduce', '--plan', '--shard', '3/3'], /--shard: shard 3 is not in 0\.\.2/],
+    [['reproduce', '--plan', '--shard', '1/0'], /--shard must be I\/N \(I from 0 to N-1, or auto\) with N >= 1, got "1\/0"/],
+    [['reproduce', '--plan', '--shard', 'auto/4'], /--shard auto\/N takes the shard from SLURM_ARRAY_TASK_ID \(a Slurm job array\) or JOB_COMPLETION_INDEX \(a Kubernetes Indexed Job\); neither is set/],
+    [['reproduce', '--out', join(tmpdir(), 'normlab-never-created'), '--shard', '0/2', '--force'], /force with a shard would remove the records of the other shards/],
   ];
   for (const [args, message] of errors) {
     it(`${args.join(' ')}: one line on stderr, exit code 2`, async () => {
@@ -100,6 +105,65 @@ describe.concurrent('normlab CLI', { timeout: 120_000 }, () => {
     if (existsSync('/proc/self')) cases.push([['reproduce', '--profile', 'smoke', '--out', '/proc/normlab-out', '--quiet'], /cannot create the folder \/proc\/normlab-out \(ENOENT/]);
     const results = await Promise.all(cases.map(([args]) => normlab(args)));
     results.forEach((r, i) => expectUserError(r, cases[i]![1]));
+  });
+
+  it('reproduce --plan prints the run list as JSON and trains nothing; --shard prints a share', async () => {
+    const out = join(dir(), 'never');
+    const all = await normlab(['reproduce', '--profile', 'smoke', '--plan', '--out', out]);
+    expect(all.code, all.stderr).toBe(0);
+    expect(all.stderr).toBe('');
+    expect(existsSync(out)).toBe(false);
+    const plan = JSON.parse(all.stdout) as { profile: string; dataset: string; periods: number; runs: Array<{ id: string; spec: { norm: string }; roles: string[] }> };
+    expect(plan).toMatchObject({ profile: 'smoke', dataset: 'synthetic', periods: 2 });
+    expect(plan.runs.length).toBe(45);
+    expect(new Set(plan.runs.map((r) => r.id)).size).toBe(45);
+    for (const r of plan.runs) expect(r.roles.length).toBeGreaterThan(0);
+    // Slurm's index counted from the array's first task; a Kubernetes Indexed Job's from 0.
+    const [slurm, k8s, explicit] = await Promise.all([
+      normlab(['reproduce', '--profile', 'smoke', '--plan', '--shard', 'auto/3'], { SLURM_ARRAY_TASK_ID: '2', SLURM_ARRAY_TASK_MIN: '1' }),
+      normlab(['reproduce', '--profile', 'smoke', '--plan', '--shard', 'auto/3'], { JOB_COMPLETION_INDEX: '1' }),
+      normlab(['reproduce', '--profile', 'smoke', '--plan', '--shard', '1/3']),
+    ]);
+    for (const r of [slurm, k8s, explicit]) {
+      expect(r.code, r.stderr).toBe(0);
+      const share = JSON.parse(r.stdout) as typeof plan & { shard: unknown };
+      expect(share.shard).toEqual({ index: 1, count: 3 });
+      expect(share.runs.map((x) => x.id)).toEqual(plan.runs.filter((_, j) => j % 3 === 1).map((x) => x.id));
+    }
+  });
+
+  it('three shards run at once into one folder; the merge has the records and tables of one process', async () => {
+    const d = dir();
+    const shared = join(d, 'shared');
+    const single = join(d, 'single');
+    // The first run of each of 3 shards is one of the plan's first 3 runs: the single process runs those.
+    const args = ['reproduce', '--profile', 'smoke', '--max-runs', '1', '--json'];
+    const shards = await Promise.all([
+      ...[0, 1, 2].map((i) => normlab([...args, '--shard', `${i}/3`, '--out', shared])),
+      normlab(['reproduce', '--profile', 'smoke', '--max-runs', '3', '--json', '--out', single]),
+    ]);
+    for (const r of shards) expect(r.code, r.stderr).toBe(0);
+    const one = shards.pop()!;
+    for (const [i, r] of shards.entries()) {
+      expect(JSON.parse(r.stdout)).toMatchObject({ shard: { index: i, count: 3 }, planned: 45, ran: 1, complete: false, report: null });
+    }
+    expect(existsSync(join(shared, 'report.md'))).toBe(false);
+    expect(JSON.parse(one.stdout)).toMatchObject({ planned: 45, runs: 3, missing: 42, complete: false });
+
+    const merged = await normlab(['analyze', '--results', shared, '--json']);
+    expect(merged.code, merged.stderr).toBe(0);
+    const m = JSON.parse(merged.stdout) as { runs: number; missing: string[]; complete: boolean };
+    expect(m).toMatchObject({ runs: 3, complete: false });
+    expect(m.missing.length).toBe(42);
+    expect(readFileSync(join(shared, 'report.md'), 'utf8')).toContain(`**Partial**: 42 planned runs have no record yet: ${m.missing[0]}, `);
+    const names = readdirSync(join(single, 'runs')).sort();
+    expect(readdirSync(join(shared, 'runs')).sort()).toEqual(names);
+    expect(names.length).toBe(3);
+    // Bit for bit the same training results per run.
+    for (const n of names) expect(readFileSync(join(shared, 'runs', n), 'utf8')).toBe(readFileSync(join(single, 'runs', n), 'utf8'));
+    const [a, b] = [single, shared].map((o) => JSON.parse(readFileSync(join(o, 'results.json'), 'utf8')) as { tables: unknown; findings: unknown });
+    expect(b!.tables).toEqual(a!.tables);
+    expect(b!.findings).toEqual(a!.findings);
   });
 
   it('a corrupt checkpoint is a one-line error', async () => {
