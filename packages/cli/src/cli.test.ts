@@ -16,7 +16,7 @@ const TINY = ['--dataset', 'synthetic', '--train-limit', '64', '--test-limit', '
 
 function normlab(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const clean = { ...process.env, NORMLAB_DEBUG: '', SLURM_ARRAY_TASK_ID: '', SLURM_ARRAY_TASK_MIN: '', JOB_COMPLETION_INDEX: '' };
+    const clean = { ...process.env, NORMLAB_DEBUG: '', SLURM_ARRAY_TASK_ID: '', JOB_COMPLETION_INDEX: '' };
     execFile(process.execPath, [BIN, ...args], { timeout: 60_000, env: { ...clean, ...env } }, (err, stdout, stderr) => {
       const code = err ? ((err as { code?: number }).code ?? 1) : 0;
       resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
@@ -53,7 +53,7 @@ describe.concurrent('normlab CLI', { timeout: 120_000 }, () => {
     expect((await normlab(['train', '--help'])).stdout).toMatch(/--batch-size <n>/);
   });
 
-  const errors: Array<[string[], RegExp]> = [
+  const errors: Array<[string[], RegExp, NodeJS.ProcessEnv?]> = [
     [['train', '--norm', 'xx'], /--norm must be one of bn, gn, ln, in, gnplus, hybrid, bgn, none, got "xx"/],
     [['train', '--model', 'alexnet'], /--model must be one of mlp, cnn, .*got "alexnet"/],
     [['train', '--bogus'], /unknown option '--bogus'/],
@@ -70,12 +70,13 @@ describe.concurrent('normlab CLI', { timeout: 120_000 }, () => {
     [['train', ...TINY, '--threads', '0'], /--threads must be a positive integer, got "0"/],
     [['reproduce', '--plan', '--shard', '3/3'], /--shard: shard 3 is not in 0\.\.2/],
     [['reproduce', '--plan', '--shard', '1/0'], /--shard must be I\/N \(I from 0 to N-1, or auto\) with N >= 1, got "1\/0"/],
+    [['reproduce', '--plan', '--shard', 'auto/2'], /--shard: shard 2 \(SLURM_ARRAY_TASK_ID; give the job array --array=0-1\) is not in 0\.\.1/, { SLURM_ARRAY_TASK_ID: '2' }],
     [['reproduce', '--plan', '--shard', 'auto/4'], /--shard auto\/N takes the shard from SLURM_ARRAY_TASK_ID \(a Slurm job array\) or JOB_COMPLETION_INDEX \(a Kubernetes Indexed Job\); neither is set/],
     [['reproduce', '--out', join(tmpdir(), 'normlab-never-created'), '--shard', '0/2', '--force'], /force with a shard would remove the records of the other shards/],
   ];
-  for (const [args, message] of errors) {
+  for (const [args, message, env] of errors) {
     it(`${args.join(' ')}: one line on stderr, exit code 2`, async () => {
-      expectUserError(await normlab(args), message);
+      expectUserError(await normlab(args, env), message);
     });
   }
 
@@ -118,9 +119,9 @@ describe.concurrent('normlab CLI', { timeout: 120_000 }, () => {
     expect(plan.runs.length).toBe(45);
     expect(new Set(plan.runs.map((r) => r.id)).size).toBe(45);
     for (const r of plan.runs) expect(r.roles.length).toBeGreaterThan(0);
-    // Slurm's index counted from the array's first task; a Kubernetes Indexed Job's from 0.
+    // A Slurm array task's id (--array=0-2), a Kubernetes Indexed Job's completion index.
     const [slurm, k8s, explicit] = await Promise.all([
-      normlab(['reproduce', '--profile', 'smoke', '--plan', '--shard', 'auto/3'], { SLURM_ARRAY_TASK_ID: '2', SLURM_ARRAY_TASK_MIN: '1' }),
+      normlab(['reproduce', '--profile', 'smoke', '--plan', '--shard', 'auto/3'], { SLURM_ARRAY_TASK_ID: '1' }),
       normlab(['reproduce', '--profile', 'smoke', '--plan', '--shard', 'auto/3'], { JOB_COMPLETION_INDEX: '1' }),
       normlab(['reproduce', '--profile', 'smoke', '--plan', '--shard', '1/3']),
     ]);

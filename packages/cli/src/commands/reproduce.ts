@@ -40,8 +40,8 @@ export interface ReproduceFlags {
 
 /**
  * `--shard I/N`: share I (from 0) of N. `auto/N` takes I from a Slurm job array
- * (SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN, so --array=0-7 and --array=1-8 both give 0..7) or a
- * Kubernetes Indexed Job (JOB_COMPLETION_INDEX, from 0).
+ * (SLURM_ARRAY_TASK_ID as it is: the array is --array=0-(N-1), and a failed task resubmitted on
+ * its own with --array=5 is shard 5 again) or a Kubernetes Indexed Job (JOB_COMPLETION_INDEX, from 0).
  */
 export function parseShard(value: string, env: NodeJS.ProcessEnv = process.env): Shard {
   const m = /^\s*(\d+|auto)\s*\/\s*(\d+)\s*$/.exec(value);
@@ -59,9 +59,8 @@ export function parseShard(value: string, env: NodeJS.ProcessEnv = process.env):
     const slurm = int('SLURM_ARRAY_TASK_ID');
     const k8s = int('JOB_COMPLETION_INDEX');
     if (slurm !== undefined) {
-      const min = int('SLURM_ARRAY_TASK_MIN') ?? 0;
-      index = slurm - min;
-      from = ` (SLURM_ARRAY_TASK_ID ${slurm} − SLURM_ARRAY_TASK_MIN ${min}; give the job array --array=0-${count - 1})`;
+      index = slurm;
+      from = ` (SLURM_ARRAY_TASK_ID; give the job array --array=0-${count - 1})`;
     } else if (k8s !== undefined) {
       index = k8s;
       from = ` (JOB_COMPLETION_INDEX; give the Indexed Job completions: ${count})`;
