@@ -91,6 +91,7 @@ describe.concurrent('normlab CLI', { timeout: 120_000 }, () => {
     writeFileSync(empty, '');
     const file = join(d, 'afile');
     writeFileSync(file, '');
+    mkdirSync(file + '-folder');
     const one = join(d, 'one.jsonl');
     writeFileSync(one, readFileSync(FIXTURE, 'utf8').split('\n')[0] + '\n');
     const cases: Array<[string[], RegExp]> = [
@@ -98,6 +99,7 @@ describe.concurrent('normlab CLI', { timeout: 120_000 }, () => {
       [['analyze', '--results', shape], /readResults: .*shape\.jsonl:1: spec\.dataset: Invalid option: .*expected a normlab run record/],
       [['analyze', '--results', join(d, 'missing.jsonl')], /missing\.jsonl does not exist/],
       [['analyze', '--results', empty], /empty\.jsonl holds no run records/],
+      [['analyze', '--results', file + '-folder'], /-folder has no runs\/, plan\.json or results\.jsonl; expected the output folder of normlab reproduce/],
       [['reproduce', '--profile', 'smoke', '--out', join(d, 'x'.repeat(300)), '--quiet'], /cannot create the folder .*x{300} \(ENAMETOOLONG: a name in the path is too long\)/],
       [['reproduce', '--profile', 'smoke', '--out', join(file, 'sub'), '--quiet'], /cannot create the folder .*afile\/sub \(ENOTDIR: a part of the path is a file, not a folder\)/],
       [['analyze', '--results', one, '--out', file], /cannot create the folder .*afile\/figures \(ENOTDIR/],
