@@ -349,9 +349,15 @@ function runTimingPath(outDir: string, id: string): string {
   return path.join(outDir, OUTPUT_FILES.timings, `${id}.json`);
 }
 
-/** Record a finished run: `runs/<id>.json`, atomically (the same bytes as its results.jsonl line was). */
+/**
+ * Record a finished run: `runs/<id>.json`, atomically (the same bytes as its results.jsonl line
+ * was). What is written is checked as it will be read back, so a record an executor got wrong
+ * fails here, not in the merge.
+ */
 export function writeRunRecord(outDir: string, record: RunRecord): void {
-  writeFileAtomic(runRecordPath(outDir, record.id), JSON.stringify(record) + '\n', 'writeRunRecord');
+  const text = JSON.stringify(record) + '\n';
+  parseRunRecord(JSON.parse(text), `the record of run ${record.id}`, 'writeRunRecord');
+  writeFileAtomic(runRecordPath(outDir, record.id), text, 'writeRunRecord');
 }
 
 export function writeRunTiming(outDir: string, timing: RunTiming): void {

@@ -127,6 +127,18 @@ describe('runner', () => {
     expect(merged.plan).toBeNull();
   });
 
+  it('refuses to record what could not be read back', async () => {
+    const out = path.join(tmp, 'bad-executor');
+    const exec = fakeExecutor();
+    const broken = (run: Parameters<typeof exec>[0], ctx: Parameters<typeof exec>[1]) => {
+      const r = exec(run, ctx);
+      r.steps.loss[2] = Number.NaN;
+      return r;
+    };
+    await expect(reproduce({ profile: 'smoke', outDir: out, executor: broken, maxRuns: 1, ...quiet })).rejects.toThrow(/writeRunRecord: the record of run cnn-bn-b16-lr0\.002-s0-[0-9a-f]{8}: steps\.loss\[2\]: Invalid input: expected number, received null/);
+    expect(fs.existsSync(path.join(out, 'runs'))).toBe(false);
+  });
+
   it('refuses a run file that holds another run\'s record', async () => {
     const out = path.join(tmp, 'renamed');
     const res = await reproduce({ profile: 'smoke', outDir: out, executor: fakeExecutor(), maxRuns: 2, ...quiet });
