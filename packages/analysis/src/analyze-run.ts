@@ -22,14 +22,14 @@ import {
   normalize,
   toFloat,
 } from '@normlab/datasets';
-import { evaluate, loadCheckpoint, loadModel } from '@normlab/models';
+import { EvalMetricsLineSchema, StepMetricsLineSchema, evaluate, loadCheckpoint, loadModel, metricsLineSchema } from '@normlab/models';
 import type { Module } from '@normlab/nn';
 import type { Tensor } from '@normlab/tensor';
 import type { TopLevelSpec } from 'vega-lite';
 import { AnalysisError } from './errors.js';
 import { probeModel } from './execute.js';
 import { renderSvg } from './figures.js';
-import { readJsonl, writeFileAtomic } from './results.js';
+import { ensureDir, parseRecord, readJsonl, writeFileAtomic } from './results.js';
 import { movingAverage, runStability, type RunStability } from './stability.js';
 import { summarize } from './stats.js';
 import { fmtNum, fmtPct } from './verdicts.js';
@@ -54,19 +54,28 @@ export interface RunMetrics {
   evals: EvalMetric[];
 }
 
-/** Read a training run's metrics.jsonl: per-step lines (with `loss`) and per-epoch lines (with `testAccuracy`). */
+/**
+ * Read a training run's metrics.jsonl: per-step lines and per-epoch eval lines, each checked
+ * against its declared schema (`@normlab/models`). A diverged step (loss null) and an eval
+ * without a test set are kept out of the curves.
+ */
 export function readRunMetrics(file: string): RunMetrics {
-  if (!fs.existsSync(file)) throw new AnalysisError('readRunMetrics', `${file} does not exist; expected the metrics.jsonl of a normlab train run`);
-  const lines = readJsonl<Record<string, unknown>>(file).records;
+  const op = 'readRunMetrics';
+  const expected = 'a metrics line of normlab train';
   const steps: StepMetric[] = [];
   const evals: EvalMetric[] = [];
-  for (const l of lines) {
-    if (typeof l.testAccuracy === 'number') evals.push({ epoch: Number(l.epoch), testLoss: Number(l.testLoss), testAccuracy: l.testAccuracy });
-    else if (typeof l.loss === 'number' && typeof l.step === 'number') {
-      steps.push({ step: l.step, epoch: Number(l.epoch ?? 0), loss: l.loss, accuracy: Number(l.accuracy ?? NaN), gradNorm: Number(l.gradNorm ?? NaN), lr: Number(l.lr ?? NaN) });
+  for (const { line, value } of readJsonl(file, { op, expected: 'the metrics.jsonl of a normlab train run' }).lines) {
+    const where = `${file}:${line}`;
+    const schema = metricsLineSchema(value);
+    if (schema === EvalMetricsLineSchema) {
+      const e = parseRecord(EvalMetricsLineSchema, value, where, op, expected);
+      if (e.testAccuracy !== null) evals.push({ epoch: e.epoch, testLoss: e.testLoss ?? Number.NaN, testAccuracy: e.testAccuracy });
+    } else {
+      const s = parseRecord(StepMetricsLineSchema, value, where, op, expected);
+      if (s.loss !== null) steps.push({ step: s.step, epoch: s.epoch, loss: s.loss, accuracy: s.accuracy, gradNorm: s.gradNorm ?? Number.NaN, lr: s.lr });
     }
   }
-  if (steps.length === 0) throw new AnalysisError('readRunMetrics', `${file} has no per-step lines (with step and loss); expected at least one`);
+  if (steps.length === 0) throw new AnalysisError(op, `${file} has no per-step lines (with step and loss); expected at least one`);
   return { steps, evals };
 }
 
@@ -162,7 +171,7 @@ export async function writeRunAnalysis(outDir: string, metrics: RunMetrics, trai
         : null,
     ],
   ];
-  fs.mkdirSync(path.join(outDir, 'figures'), { recursive: true });
+  ensureDir(path.join(outDir, 'figures'), 'analyze');
   for (const [name, spec] of specs) {
     if (!spec) continue;
     writeFileAtomic(path.join(outDir, 'figures', `${name}.svg`), await renderSvg(spec));

@@ -4,8 +4,6 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { getProfile, planRuns } from './profiles.js';
 import { analyzeRecords, writeReport } from './report.js';
-import { readResults, appendJsonl } from './results.js';
-import { reproduce } from './runner.js';
 import { DEFAULT_TRAITS, fakeExecutor } from './test-utils/fake.js';
 import { verdictOf } from './verdicts.js';
 import type { RunRecord } from './types.js';
@@ -72,40 +70,6 @@ describe('report', () => {
     }
     const json = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8'));
     expect(json.findings.length).toBe(rep.findings.length);
-  });
-});
-
-describe('runner', () => {
-  it('resumes: a second call skips finished runs; --force starts over; results are reproducible', async () => {
-    const out = path.join(tmp, 'resume');
-    const calls: string[] = [];
-    const exec = fakeExecutor(DEFAULT_TRAITS, calls);
-    const total = planRuns(getProfile('smoke')).length;
-    const first = await reproduce({ profile: 'smoke', outDir: out, executor: exec, maxRuns: 5, figures: false, progress: false });
-    expect(first.ran.length).toBe(5);
-    expect(first.complete).toBe(false);
-    // A crash mid-append leaves a partial line: it is dropped and overwritten.
-    fs.appendFileSync(path.join(out, 'results.jsonl'), '{"id":"half');
-    expect(readResults(path.join(out, 'results.jsonl')).length).toBe(5);
-    const second = await reproduce({ profile: 'smoke', outDir: out, executor: exec, figures: false, progress: false });
-    expect(second.skipped.length).toBe(5);
-    expect(second.ran.length).toBe(total - 5);
-    expect(second.complete).toBe(true);
-    expect(new Set(calls).size).toBe(total);
-    const file1 = fs.readFileSync(path.join(out, 'results.jsonl'), 'utf8');
-    expect(file1.split('\n').filter(Boolean).length).toBe(total);
-    const third = await reproduce({ profile: 'smoke', outDir: out, executor: exec, figures: false, progress: false });
-    expect(third.ran.length).toBe(0);
-    const forced = await reproduce({ profile: 'smoke', outDir: out, executor: exec, figures: false, progress: false, force: true });
-    expect(forced.ran.length).toBe(total);
-    expect(fs.readFileSync(path.join(out, 'results.jsonl'), 'utf8')).toBe(file1);
-  });
-  it('rejects a corrupt line in the middle of results.jsonl', () => {
-    const f = path.join(tmp, 'corrupt.jsonl');
-    appendJsonl(f, { a: 1 });
-    fs.appendFileSync(f, 'not json\n');
-    appendJsonl(f, { a: 2 });
-    expect(() => readResults(f)).toThrow(/corrupt.jsonl:2 is not valid JSON/);
   });
 });
 

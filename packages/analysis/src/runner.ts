@@ -1,8 +1,14 @@
 /**
- * The experiment runner behind `normlab reproduce`: expands a profile into runs, skips the ones
- * already in `results.jsonl` (resume), runs the rest in plan order, appends each record when its
- * run finishes, and writes the report. `--force` starts over. Wall times go to `timings.jsonl`,
- * apart from the results, so the same profile and seeds give a byte-identical results file.
+ * The experiment runner behind `normlab reproduce`: expands a profile into a plan of runs, skips
+ * the ones already recorded in the output folder (resume), runs the rest in plan order, records
+ * each run when it finishes (`runs/<id>.json`, atomically), and writes the report. `--force`
+ * starts over. Wall times go to `timings/`, apart from the records, so the same profile and seeds
+ * give byte-identical records.
+ *
+ * A plan can be split into shards run by separate processes or machines into one shared output
+ * folder (`shard: {index, count}`): shard i of N runs the plan's runs i, i + N, i + 2N, … No two
+ * processes write the same file, so they never clobber each other; `mergeReproduction` (or a
+ * rerun without a shard) reads every record and writes the report a single process would.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -11,8 +17,20 @@ import { AnalysisError } from './errors.js';
 import { getProfile, planRuns, withWindowAblation, type PlannedRun, type Profile } from './profiles.js';
 import { ProgressBar } from './progress.js';
 import { writeReport, type Report } from './report.js';
-import { appendJsonl, readJsonl, readResults } from './results.js';
-import type { DatasetName, Environment, RunRecord, RunTiming } from './types.js';
+import {
+  OUTPUT_FILES,
+  ensureDir,
+  isOutputFolder,
+  publishPlan,
+  readPlan,
+  readRunRecords,
+  readRunTimings,
+  recordedRunIds,
+  runRecordPath,
+  writeRunRecord,
+  writeRunTiming,
+} from './results.js';
+import { PlannedRunSchema, type DatasetName, type Environment, type Plan, type RunRecord, type RunTiming } from './types.js';
 
 /** Per-step callback an executor calls so the progress bar can move within a run. */
 export interface ExecuteContext {
@@ -23,12 +41,21 @@ export interface ExecuteContext {
 /** Trains one planned run and returns its record. `execute.ts` holds the real one. */
 export type Executor = (run: PlannedRun, ctx: ExecuteContext) => Promise<RunRecord> | RunRecord;
 
+/** One share of a plan: shard `index` (from 0) of `count`. */
+export interface Shard {
+  index: number;
+  count: number;
+}
+
 export interface ReproduceOptions {
   profile: string | Profile;
   outDir: string;
   dataset?: DatasetName;
   dataDir?: string;
+  /** Remove the folder's records first (not with `shard`: the other shards' records would go too). */
   force?: boolean;
+  /** Run only this share of the plan; the report is written only once every run of the plan is recorded. */
+  shard?: Shard;
   /** Draw the progress bar (default: when stderr is a TTY). */
   progress?: boolean;
   /** One line per finished run (default: nothing). */
@@ -45,10 +72,17 @@ export interface ReproduceOptions {
 
 export interface ReproduceResult {
   profile: Profile;
+  plan: Plan;
+  /** The plan's runs recorded in the folder (by any process), in plan order, with this plan's roles. */
   records: RunRecord[];
+  /** Runs this call trained. */
   ran: string[];
+  /** Runs of this call's share found recorded (before it started, or by another process meanwhile). */
   skipped: string[];
+  /** Runs of the plan not recorded yet. */
+  missing: string[];
   wallSeconds: number;
+  /** The report, when one was written (always without a shard; with one, once the plan is complete). */
   report: Report | null;
   complete: boolean;
 }
@@ -62,7 +96,8 @@ function version(): string {
   }
 }
 
-export function environment(profile: Profile, wallSeconds: number, startedAt: string, runs: number, backend = 'cpu'): Environment {
+/** The machine writing the report, and what the plan's recorded runs took. */
+export function environment(plan: Pick<Plan, 'profile' | 'dataset'>, wallSeconds: number, startedAt: string, runs: number, backend = 'cpu'): Environment {
   const cpus = os.cpus();
   return {
     normlabVersion: version(),
@@ -72,83 +107,172 @@ export function environment(profile: Profile, wallSeconds: number, startedAt: st
     cores: cpus.length,
     memoryGiB: os.totalmem() / 2 ** 30,
     backend,
-    profile: profile.name,
-    dataset: profile.dataset,
+    profile: plan.profile,
+    dataset: plan.dataset,
     wallSeconds,
     startedAt,
     runs,
   };
 }
 
-export async function reproduce(options: ReproduceOptions): Promise<ReproduceResult> {
+/** The profile (with the window ablation switched as asked) and its plan. */
+export function reproductionPlan(options: Pick<ReproduceOptions, 'profile' | 'dataset' | 'windowAblation'>): { profile: Profile; plan: Plan } {
   const named = typeof options.profile === 'string' ? getProfile(options.profile, options.dataset) : options.profile;
   const profile = options.windowAblation === undefined ? named : withWindowAblation(named, options.windowAblation);
-  const outDir = options.outDir;
-  const resultsFile = path.join(outDir, 'results.jsonl');
-  const timingsFile = path.join(outDir, 'timings.jsonl');
-  fs.mkdirSync(outDir, { recursive: true });
-  if (options.force) {
-    for (const f of [resultsFile, timingsFile]) fs.rmSync(f, { force: true });
+  return { profile, plan: { profile: profile.name, dataset: profile.dataset, periods: profile.periods, runs: planRuns(profile) } };
+}
+
+/**
+ * The runs of one shard: every `count`-th run of the plan from `index`. Dealt round-robin, each
+ * group of similar runs in the plan (a norm's seeds, a sweep's batch sizes) is spread evenly over
+ * the shards, and the first k runs of every shard together are the plan's first k·count runs.
+ */
+export function shardOf<T>(runs: readonly T[], shard: Shard): T[] {
+  checkShard(shard);
+  return runs.filter((_, j) => j % shard.count === shard.index);
+}
+
+function checkShard(shard: Shard): void {
+  const { index, count } = shard ?? ({} as Shard);
+  if (!Number.isSafeInteger(count) || count < 1 || !Number.isSafeInteger(index) || index < 0 || index >= count) {
+    throw new AnalysisError('shard', `expected a shard index in 0..count-1 and a count >= 1, got ${JSON.stringify(shard)}`);
   }
+}
+
+/** Planned steps use the train limit; a dataset smaller than it makes the ETA pessimistic, never optimistic. */
+const stepsOf = (p: PlannedRun) => p.spec.epochs * Math.max(1, Math.floor(p.spec.trainLimit / p.spec.batchSize));
+
+export async function reproduce(options: ReproduceOptions): Promise<ReproduceResult> {
+  const { profile, plan } = reproductionPlan(options);
+  const { outDir, shard } = options;
+  if (shard) checkShard(shard);
+  const share = shard ? shardOf(plan.runs, shard) : plan.runs;
+  if (options.force && shard) throw new AnalysisError('reproduce', `force with a shard would remove the records of the other shards in ${outDir}; clear the folder once before starting the shards`);
+  ensureDir(outDir, 'reproduce');
+  if (options.force) {
+    for (const f of [OUTPUT_FILES.runs, OUTPUT_FILES.timings, OUTPUT_FILES.legacyResults, OUTPUT_FILES.legacyTimings]) fs.rmSync(path.join(outDir, f), { recursive: true, force: true });
+  }
+  publishPlan(outDir, plan, Boolean(shard));
   const executor = options.executor ?? (await import('./execute.js')).executeRun;
-  const plan = planRuns(profile);
-  const existing = readResults(resultsFile);
-  const byId = new Map(existing.map((r) => [r.id, r]));
-  const planIds = new Set(plan.map((p) => p.id));
-  const todo = plan.filter((p) => !byId.has(p.id));
-  const skipped = plan.filter((p) => byId.has(p.id)).map((p) => p.id);
-  const startedAt = new Date().toISOString();
+  const done = recordedRunIds(outDir);
+  const todo = share.filter((p) => !done.has(p.id));
+  const skipped = share.filter((p) => done.has(p.id)).map((p) => p.id);
   const t0 = performance.now();
   const bar = new ProgressBar(process.stderr, options.progress ?? Boolean(process.stderr.isTTY));
-  const stepsOf = (p: PlannedRun) => p.spec.epochs * Math.max(1, Math.floor(p.spec.trainLimit / p.spec.batchSize));
-  // Planned steps use the train limit; a dataset smaller than it makes the ETA pessimistic, never optimistic.
   let stepsTotal = todo.reduce((s, p) => s + stepsOf(p), 0);
   let stepsDone = 0;
   const ran: string[] = [];
   const limit = options.maxRuns ?? Infinity;
+  const progress = (label: string, steps: number) => ({ runsDone: skipped.length + ran.length, runsTotal: share.length, current: label, stepsDone: steps, stepsTotal, elapsedSeconds: (performance.now() - t0) / 1000 });
   for (const run of todo) {
     if (ran.length >= limit) break;
+    // Another process (a second reproduce into the same folder) may have recorded it meanwhile.
+    if (fs.existsSync(runRecordPath(outDir, run.id))) {
+      skipped.push(run.id);
+      stepsTotal -= stepsOf(run);
+      continue;
+    }
     const label = `${run.id} (${run.roles.join(', ')})`;
+    const startedAt = new Date().toISOString();
     const runStart = performance.now();
     const ctx: ExecuteContext = {
-      onStep: (step) => {
-        bar.update({ runsDone: skipped.length + ran.length, runsTotal: plan.length, current: label, stepsDone: stepsDone + step, stepsTotal, elapsedSeconds: (performance.now() - t0) / 1000 });
-      },
+      onStep: (step) => bar.update(progress(label, stepsDone + step)),
       ...(options.dataDir ? { dataDir: options.dataDir } : {}),
     };
-    bar.update({ runsDone: skipped.length + ran.length, runsTotal: plan.length, current: label, stepsDone, stepsTotal, elapsedSeconds: (performance.now() - t0) / 1000 }, true);
+    bar.update(progress(label, stepsDone), true);
     const record = await executor(run, ctx);
     if (record.id !== run.id) throw new AnalysisError('reproduce', `executor returned record ${record.id} for run ${run.id}`);
     const wall = (performance.now() - runStart) / 1000;
     // The real step count replaces the planned one, so the ETA tracks reality.
     stepsTotal += record.steps.loss.length - stepsOf(run);
     stepsDone += record.steps.loss.length;
-    appendJsonl(resultsFile, record);
-    const timing: RunTiming = { id: run.id, wallSeconds: wall, stepsPerSecond: record.steps.loss.length / Math.max(wall, 1e-9) };
-    appendJsonl(timingsFile, timing);
-    byId.set(record.id, record);
+    writeRunRecord(outDir, record);
+    writeRunTiming(outDir, {
+      id: run.id,
+      wallSeconds: wall,
+      stepsPerSecond: record.steps.loss.length / Math.max(wall, 1e-9),
+      startedAt,
+      backend: options.backend ?? 'cpu',
+    });
     ran.push(run.id);
-    options.log?.(`${skipped.length + ran.length}/${plan.length} ${run.id}: test acc ${(100 * record.final.testAccuracy).toFixed(2)}% in ${wall.toFixed(1)}s`);
+    options.log?.(`${skipped.length + ran.length}/${share.length} ${run.id}: test acc ${(100 * record.final.testAccuracy).toFixed(2)}% in ${wall.toFixed(1)}s`);
   }
   bar.done();
   const wallSeconds = (performance.now() - t0) / 1000;
-  // Only this plan's runs, in plan order: a results file shared with another profile is not mixed in.
-  // Roles as this plan assigns them: a run recorded before (say) the window ablation was switched on serves it too.
-  const records = plan.flatMap((p) => {
-    const r = byId.get(p.id);
-    return r ? [{ ...r, roles: p.roles }] : [];
-  });
-  const complete = records.length === plan.length;
-  const timings = readJsonl<RunTiming>(timingsFile).records.filter((t) => planIds.has(t.id));
-  const totalWall = timings.reduce((s, t) => s + t.wallSeconds, 0);
-  let report: Report | null = null;
-  if (records.length) {
-    report = await writeReport(records, outDir, {
-      periods: profile.periods,
-      environment: environment(profile, totalWall, startedAt, records.length, options.backend),
-      ...(options.figures === undefined ? {} : { figures: options.figures }),
-      ...(complete ? {} : { title: `normlab reproduction — ${profile.name} profile, ${profile.dataset} (partial: ${records.length} of ${plan.length} runs)` }),
-    });
-  }
-  return { profile, records, ran, skipped, wallSeconds, report, complete };
+  const recorded = recordedRunIds(outDir);
+  const missing = plan.runs.filter((p) => !recorded.has(p.id)).map((p) => p.id);
+  // A shard's report would claim what the other shards have not done yet: only a complete plan gets one.
+  if (shard && missing.length) return { profile, plan, records: [], ran, skipped, missing, wallSeconds, report: null, complete: false };
+  const merged = await mergeReproduction(outDir, { plan, ...(options.figures === undefined ? {} : { figures: options.figures }), ...(options.backend ? { backend: options.backend } : {}) });
+  return { profile, plan, records: merged.records, ran, skipped, missing: merged.missing, wallSeconds, report: merged.report, complete: merged.complete };
 }
+
+export interface MergeOptions {
+  /** Where to write the report (default: the output folder itself). */
+  reportDir?: string;
+  /** The plan (default: the folder's plan.json; without one, every record in the folder). */
+  plan?: Plan;
+  /** Periods for the landscape (default: the plan's, else 3). */
+  periods?: number;
+  figures?: boolean;
+  /** Backend named in the environment when the timings do not say (default cpu). */
+  backend?: string;
+}
+
+export interface MergeResult {
+  plan: Plan | null;
+  records: RunRecord[];
+  missing: string[];
+  complete: boolean;
+  report: Report | null;
+}
+
+/**
+ * Read every record of a reproduction's output folder — whichever process or machine wrote it —
+ * and write the report: the plan's runs in plan order with the plan's roles, so it is the report
+ * one process running the whole plan writes. A plan with runs not recorded yet gets a partial
+ * report that names them. The environment is the merging machine's, with the sum of the runs'
+ * wall times and the start of the earliest.
+ */
+export async function mergeReproduction(outDir: string, options: MergeOptions = {}): Promise<MergeResult> {
+  if (!fs.existsSync(outDir) || !fs.statSync(outDir).isDirectory()) throw new AnalysisError('mergeReproduction', `${outDir} is not a folder; expected the output folder of normlab reproduce`);
+  const plan = options.plan ?? readPlan(outDir);
+  let records: RunRecord[];
+  let missing: string[] = [];
+  if (plan) {
+    const byId = readRunRecords(outDir, plan.runs.map((p) => p.id));
+    records = plan.runs.flatMap((p) => {
+      const r = byId.get(p.id);
+      // Roles as this plan assigns them: a run recorded before (say) the window ablation was switched on serves it too.
+      return r ? [{ ...r, roles: p.roles }] : [];
+    });
+    missing = plan.runs.filter((p) => !byId.has(p.id)).map((p) => p.id);
+  } else {
+    if (!isOutputFolder(outDir)) throw new AnalysisError('mergeReproduction', `${outDir} has no runs/, plan.json or results.jsonl; expected the output folder of normlab reproduce`);
+    records = [...readRunRecords(outDir).values()];
+  }
+  if (records.length === 0) return { plan, records, missing, complete: false, report: null };
+  const total = plan ? plan.runs.length : records.length;
+  const report = await writeReport(records, options.reportDir ?? outDir, {
+    periods: options.periods ?? plan?.periods ?? 3,
+    // An older folder without a plan does not say which profile it ran.
+    ...(plan ? { environment: mergedEnvironment(outDir, plan, records, options.backend) } : {}),
+    ...(options.figures === undefined ? {} : { figures: options.figures }),
+    ...(missing.length ? { title: `normlab reproduction — ${plan!.profile} profile, ${plan!.dataset} (partial: ${records.length} of ${total} runs)`, missing } : {}),
+  });
+  return { plan, records, missing, complete: missing.length === 0, report };
+}
+
+/** The environment of a merged report: this machine, the runs' summed wall time, the earliest start, their backends. */
+function mergedEnvironment(outDir: string, plan: Plan, records: readonly RunRecord[], backend = 'cpu'): Environment {
+  const timings = readRunTimings(outDir);
+  const mine = records.map((r) => timings.get(r.id)).filter((t): t is RunTiming => t !== undefined);
+  const starts = mine.map((t) => t.startedAt).filter((s): s is string => s !== undefined).sort();
+  const backends = [...new Set(mine.map((t) => t.backend).filter((b): b is string => b !== undefined))];
+  return environment(plan, mine.reduce((s, t) => s + t.wallSeconds, 0), starts[0] ?? new Date().toISOString(), records.length, backends.length ? backends.join(', ') : backend);
+}
+
+// The plan's declared schema and the profiles' PlannedRun cannot drift apart: this stops compiling if they do.
+type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+const plannedRunMatches: Same<ReturnType<typeof PlannedRunSchema.parse>, PlannedRun> = true;
+void plannedRunMatches;

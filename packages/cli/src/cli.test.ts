@@ -3,7 +3,7 @@
  * data. `npm test` builds the package first (turbo: test depends on build).
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,11 +13,14 @@ import { tensor } from '@normlab/tensor';
 import { SUPPORTED_NODE } from './node-version.js';
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'bin.js');
+/** Run records of a smoke reproduction (the analysis package's test fixture). */
+const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'analysis', 'src', 'test-utils', 'fixtures', 'smoke-results.jsonl');
 const TINY = ['--dataset', 'synthetic', '--train-limit', '64', '--test-limit', '40', '--width', '0.25', '--groups', '4', '--batch-size', '16'];
 
-function normlab(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function normlab(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { timeout: 60_000, env: { ...process.env, NORMLAB_DEBUG: '' } }, (err, stdout, stderr) => {
+    const clean = { ...process.env, NORMLAB_DEBUG: '', SLURM_ARRAY_TASK_ID: '', JOB_COMPLETION_INDEX: '' };
+    execFile(process.execPath, [BIN, ...args], { timeout: 60_000, env: { ...clean, ...env } }, (err, stdout, stderr) => {
       const code = err ? ((err as { code?: number }).code ?? 1) : 0;
       resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
     });
@@ -63,7 +66,7 @@ describe.concurrent('normlab CLI', { timeout: 120_000 }, () => {
     }
   });
 
-  const errors: Array<[string[], RegExp]> = [
+  const errors: Array<[string[], RegExp, NodeJS.ProcessEnv?]> = [
     [['train', '--norm', 'xx'], /--norm must be one of bn, gn, ln, in, gnplus, hybrid, bgn, none, got "xx"/],
     [['train', '--model', 'alexnet'], /--model must be one of mlp, cnn, .*got "alexnet"/],
     [['train', '--bogus'], /unknown option '--bogus'/],
@@ -81,12 +84,106 @@ describe.concurrent('normlab CLI', { timeout: 120_000 }, () => {
     [['eval'], /eval needs --checkpoint FILE/],
     [['bench', '--backend', 'tpu'], /--backend must be cpu or gpu, got 'tpu'/],
     [['train', ...TINY, '--threads', '0'], /--threads must be a positive integer, got "0"/],
+    [['reproduce', '--plan', '--shard', '3/3'], /--shard: shard 3 is not in 0\.\.2/],
+    [['reproduce', '--plan', '--shard', '1/0'], /--shard must be I\/N \(I from 0 to N-1, or auto\) with N >= 1, got "1\/0"/],
+    [['reproduce', '--plan', '--shard', 'auto/2'], /--shard: shard 2 \(SLURM_ARRAY_TASK_ID; give the job array --array=0-1\) is not in 0\.\.1/, { SLURM_ARRAY_TASK_ID: '2' }],
+    [['reproduce', '--plan', '--shard', 'auto/4'], /--shard auto\/N takes the shard from SLURM_ARRAY_TASK_ID \(a Slurm job array\) or JOB_COMPLETION_INDEX \(a Kubernetes Indexed Job\); neither is set/],
+    [['reproduce', '--out', join(tmpdir(), 'normlab-never-created'), '--shard', '0/2', '--force'], /force with a shard would remove the records of the other shards/],
   ];
-  for (const [args, message] of errors) {
+  for (const [args, message, env] of errors) {
     it(`${args.join(' ')}: one line on stderr, exit code 2`, async () => {
-      expectUserError(await normlab(args), message);
+      expectUserError(await normlab(args, env), message);
     });
   }
+
+  it('bad records, bad paths: one-line errors naming the file and what is wrong, never an internal error', async () => {
+    const d = dir();
+    const metricsRun = join(d, 'run');
+    mkdirSync(metricsRun);
+    writeFileSync(join(metricsRun, 'metrics.jsonl'), 'null\n');
+    const shape = join(d, 'shape.jsonl');
+    writeFileSync(shape, '{"id":"x","spec":{},"steps":{},"final":{}}\n');
+    const empty = join(d, 'empty.jsonl');
+    writeFileSync(empty, '');
+    const file = join(d, 'afile');
+    writeFileSync(file, '');
+    mkdirSync(file + '-folder');
+    const one = join(d, 'one.jsonl');
+    writeFileSync(one, readFileSync(FIXTURE, 'utf8').split('\n')[0] + '\n');
+    const cases: Array<[string[], RegExp]> = [
+      [['analyze', '--run', metricsRun], /readRunMetrics: .*run\/metrics\.jsonl:1: Invalid input: expected object, received null; expected a metrics line of normlab train/],
+      [['analyze', '--results', shape], /readResults: .*shape\.jsonl:1: spec\.dataset: Invalid option: .*expected a normlab run record/],
+      [['analyze', '--results', join(d, 'missing.jsonl')], /missing\.jsonl does not exist/],
+      [['analyze', '--results', empty], /empty\.jsonl holds no run records/],
+      [['analyze', '--results', file + '-folder'], /-folder has no runs\/, plan\.json or results\.jsonl; expected the output folder of normlab reproduce/],
+      [['reproduce', '--profile', 'smoke', '--out', join(d, 'x'.repeat(300)), '--quiet'], /cannot create the folder .*x{300} \(ENAMETOOLONG: a name in the path is too long\)/],
+      [['reproduce', '--profile', 'smoke', '--out', join(file, 'sub'), '--quiet'], /cannot create the folder .*afile\/sub \(ENOTDIR: a part of the path is a file, not a folder\)/],
+      [['analyze', '--results', one, '--out', file], /cannot create the folder .*afile\/figures \(ENOTDIR/],
+    ];
+    // Node's own recursive mkdir retries for ever here.
+    if (existsSync('/proc/self')) cases.push([['reproduce', '--profile', 'smoke', '--out', '/proc/normlab-out', '--quiet'], /cannot create the folder \/proc\/normlab-out \(ENOENT/]);
+    const results = await Promise.all(cases.map(([args]) => normlab(args)));
+    results.forEach((r, i) => expectUserError(r, cases[i]![1]));
+  });
+
+  it('reproduce --plan prints the run list as JSON and trains nothing; --shard prints a share', async () => {
+    const out = join(dir(), 'never');
+    const all = await normlab(['reproduce', '--profile', 'smoke', '--plan', '--out', out]);
+    expect(all.code, all.stderr).toBe(0);
+    expect(all.stderr).toBe('');
+    expect(existsSync(out)).toBe(false);
+    const plan = JSON.parse(all.stdout) as { profile: string; dataset: string; periods: number; runs: Array<{ id: string; spec: { norm: string }; roles: string[] }> };
+    expect(plan).toMatchObject({ profile: 'smoke', dataset: 'synthetic', periods: 2 });
+    expect(plan.runs.length).toBe(45);
+    expect(new Set(plan.runs.map((r) => r.id)).size).toBe(45);
+    for (const r of plan.runs) expect(r.roles.length).toBeGreaterThan(0);
+    // A Slurm array task's id (--array=0-2), a Kubernetes Indexed Job's completion index.
+    const [slurm, k8s, explicit] = await Promise.all([
+      normlab(['reproduce', '--profile', 'smoke', '--plan', '--shard', 'auto/3'], { SLURM_ARRAY_TASK_ID: '1' }),
+      normlab(['reproduce', '--profile', 'smoke', '--plan', '--shard', 'auto/3'], { JOB_COMPLETION_INDEX: '1' }),
+      normlab(['reproduce', '--profile', 'smoke', '--plan', '--shard', '1/3']),
+    ]);
+    for (const r of [slurm, k8s, explicit]) {
+      expect(r.code, r.stderr).toBe(0);
+      const share = JSON.parse(r.stdout) as typeof plan & { shard: unknown };
+      expect(share.shard).toEqual({ index: 1, count: 3 });
+      expect(share.runs.map((x) => x.id)).toEqual(plan.runs.filter((_, j) => j % 3 === 1).map((x) => x.id));
+    }
+  });
+
+  it('three shards run at once into one folder; the merge has the records and tables of one process', async () => {
+    const d = dir();
+    const shared = join(d, 'shared');
+    const single = join(d, 'single');
+    // The first run of each of 3 shards is one of the plan's first 3 runs: the single process runs those.
+    const args = ['reproduce', '--profile', 'smoke', '--max-runs', '1', '--json'];
+    const shards = await Promise.all([
+      ...[0, 1, 2].map((i) => normlab([...args, '--shard', `${i}/3`, '--out', shared])),
+      normlab(['reproduce', '--profile', 'smoke', '--max-runs', '3', '--json', '--out', single]),
+    ]);
+    for (const r of shards) expect(r.code, r.stderr).toBe(0);
+    const one = shards.pop()!;
+    for (const [i, r] of shards.entries()) {
+      expect(JSON.parse(r.stdout)).toMatchObject({ shard: { index: i, count: 3 }, planned: 45, ran: 1, complete: false, report: null });
+    }
+    expect(existsSync(join(shared, 'report.md'))).toBe(false);
+    expect(JSON.parse(one.stdout)).toMatchObject({ planned: 45, runs: 3, missing: 42, complete: false });
+
+    const merged = await normlab(['analyze', '--results', shared, '--json']);
+    expect(merged.code, merged.stderr).toBe(0);
+    const m = JSON.parse(merged.stdout) as { runs: number; missing: string[]; complete: boolean };
+    expect(m).toMatchObject({ runs: 3, complete: false });
+    expect(m.missing.length).toBe(42);
+    expect(readFileSync(join(shared, 'report.md'), 'utf8')).toContain(`**Partial**: 42 planned runs have no record yet: ${m.missing[0]}, `);
+    const names = readdirSync(join(single, 'runs')).sort();
+    expect(readdirSync(join(shared, 'runs')).sort()).toEqual(names);
+    expect(names.length).toBe(3);
+    // Bit for bit the same training results per run.
+    for (const n of names) expect(readFileSync(join(shared, 'runs', n), 'utf8')).toBe(readFileSync(join(single, 'runs', n), 'utf8'));
+    const [a, b] = [single, shared].map((o) => JSON.parse(readFileSync(join(o, 'results.json'), 'utf8')) as { tables: unknown; findings: unknown });
+    expect(b!.tables).toEqual(a!.tables);
+    expect(b!.findings).toEqual(a!.findings);
+  });
 
   it('a corrupt checkpoint is a one-line error', async () => {
     const d = dir();

@@ -17,6 +17,15 @@ export class CliError extends Error {
 
 const USER_FS_CODES = new Set(['ENOENT', 'EACCES', 'EISDIR', 'ENOTDIR', 'EEXIST', 'EPERM', 'ENOSPC', 'EROFS']);
 
+/**
+ * A failed file-system call on a path: the paths normlab touches are the user's (--out, --run,
+ * --results, --data-dir), so whatever the code (ENAMETOOLONG, ELOOP, EXDEV, …) it is their error.
+ */
+function isPathError(e: unknown): boolean {
+  const err = e as NodeJS.ErrnoException | null;
+  return typeof err?.code === 'string' && typeof err.syscall === 'string' && typeof err.path === 'string';
+}
+
 /** Whether `e` is the user's doing (exit 2) rather than a bug (exit 1). */
 export function isUserError(e: unknown): boolean {
   if (e instanceof CliError || e instanceof CommanderError || e instanceof TensorError) return true;
@@ -24,6 +33,7 @@ export function isUserError(e: unknown): boolean {
   if (e instanceof Error && /Error$/.test(e.name) && e.name !== 'Error' && e.name !== 'TypeError' && e.name !== 'RangeError' && e.name !== 'ReferenceError' && e.name !== 'SyntaxError') {
     return 'op' in e;
   }
+  if (isPathError(e)) return true;
   const code = (e as NodeJS.ErrnoException | null)?.code;
   return typeof code === 'string' && USER_FS_CODES.has(code);
 }

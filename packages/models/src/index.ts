@@ -44,6 +44,16 @@ export {
 } from './checkpoint.js';
 export { TRAIN_CLI_FLAGS, type TrainCliFlags, type CheckpointExtra } from './metadata.js';
 export {
+  StepMetricsLineSchema,
+  EvalMetricsLineSchema,
+  metricsLineSchema,
+  metricValue,
+  MetricsWriter,
+  type StepMetricsLine,
+  type EvalMetricsLine,
+  type MetricsLine,
+} from './metrics.js';
+export {
   train,
   evaluate,
   type EvaluateOptions,

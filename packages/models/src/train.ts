@@ -9,7 +9,7 @@
  * step from (seed, step, module index). So a run's numbers depend only on its seed and options,
  * and a run resumed from a checkpoint at step s continues exactly as one that never stopped.
  */
-import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { F, Variable, noGrad } from '@normlab/autograd';
 import type { Batch, DataLoader } from '@normlab/datasets';
 import {
@@ -29,6 +29,7 @@ import { type Checkpoint, checkSameModel, loadCheckpoint, saveCheckpoint } from 
 import { TrainingError } from './errors.js';
 import type { ModelConfig } from './models/common.js';
 import { OPTIMIZER_NAMES, type OptimizerName, SCHEDULE_NAMES, type ScheduleName } from './names.js';
+import { type MetricsLine, MetricsWriter, metricValue } from './metrics.js';
 import { writeFileAtomic } from './safetensors.js';
 
 export { OPTIMIZER_NAMES, SCHEDULE_NAMES, type OptimizerName, type ScheduleName } from './names.js';
@@ -295,11 +296,6 @@ function truncateMetrics(path: string, step: number): void {
   writeFileAtomic(path, kept.length ? kept.join('\n') + '\n' : '');
 }
 
-/** JSON with non-finite numbers as null (JSON has no NaN). */
-function jsonLine(rec: Record<string, unknown>): string {
-  return JSON.stringify(rec, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)) + '\n';
-}
-
 interface EpochStats {
   lossSum: number;
   correct: number;
@@ -372,13 +368,13 @@ export function train(options: TrainOptions): TrainResult {
     if (Array.isArray(ex.history)) history.push(...ex.history);
   }
   if (options.metricsPath) truncateMetrics(options.metricsPath, step);
-  const metricsFd = options.metricsPath ? openSync(options.metricsPath, 'a') : null;
-  const writeMetric = (rec: Record<string, unknown>) => {
-    if (metricsFd !== null) writeSync(metricsFd, jsonLine(rec));
-  };
+  const metricsFile = options.metricsPath ? new MetricsWriter(options.metricsPath) : null;
+  const writeMetric = (line: MetricsLine) => metricsFile?.write(line);
 
   const checkpoint = (epochDone: number) => {
     if (!options.checkpointPath) return;
+    // The metric lines of the steps the checkpoint holds are on disk before it is.
+    metricsFile?.sync();
     saveCheckpoint(options.checkpointPath, {
       model,
       optimizer,
@@ -448,7 +444,7 @@ export function train(options: TrainOptions): TrainResult {
           totalSteps,
         };
         if (!Number.isFinite(lossValue) || !Number.isFinite(gn)) {
-          writeMetric({ step: stepNo, epoch, loss: lossValue, accuracy: correct / n, gradNorm: gn, lr });
+          writeMetric({ step: stepNo, epoch, loss: metricValue(lossValue), accuracy: correct / n, gradNorm: metricValue(gn), lr });
           options.onStep?.(metrics);
           const what = Number.isFinite(lossValue) ? `the gradient norm is ${gn}` : `the loss is ${lossValue}`;
           error = `training diverged: ${what} at step ${stepNo} (epoch ${epoch + 1}, batch ${b + 1}, lr ${lr}); try a lower learning rate, warmup or gradient clipping`;
@@ -489,7 +485,7 @@ export function train(options: TrainOptions): TrainResult {
         epochStats.correct += correct;
         epochStats.seen += n;
         epochStats.steps++;
-        writeMetric({ step: stepNo, epoch, loss: lossValue, accuracy: correct / n, gradNorm: gn, lr });
+        writeMetric({ step: stepNo, epoch, loss: metricValue(lossValue), accuracy: correct / n, gradNorm: metricValue(gn), lr });
         options.onStep?.(metrics);
       }
       // The epoch is complete.
@@ -508,7 +504,15 @@ export function train(options: TrainOptions): TrainResult {
         lastEvalStep = step;
       }
       history.push(em);
-      writeMetric({ type: 'eval', ...em });
+      writeMetric({
+        type: 'eval',
+        epoch: em.epoch,
+        step: em.step,
+        trainLoss: metricValue(em.trainLoss),
+        trainAccuracy: metricValue(em.trainAccuracy),
+        testLoss: metricValue(em.testLoss),
+        testAccuracy: metricValue(em.testAccuracy),
+      });
       options.onEpoch?.(em);
       checkpoint(epoch + 1);
     }
@@ -517,7 +521,7 @@ export function train(options: TrainOptions): TrainResult {
       if (testLoader && lastEvalStep !== step) lastEval = evaluate(model, testLoader);
     }
   } finally {
-    if (metricsFd !== null) closeSync(metricsFd);
+    metricsFile?.close();
   }
   if (stopped === 'nonFinite' && onNonFinite === 'throw') throw new TrainingError('train', error!);
   return {

@@ -2,11 +2,13 @@
  * `normlab analyze --run runs/NAME`: stability, landscape (Santurkar et al.'s probe at the final
  * weights) and sensitivity (test-time pixel noise; eval batch size for GNPlus) of one trained run,
  * written as `report.md`, `analysis.json` and `figures/*.svg` under `--out` (default RUN/analysis).
- * With `--results reports/NAME/results.jsonl` it regenerates a reproduction's report instead.
+ * With `--results reports/NAME` it merges a reproduction's records — written by any number of
+ * shards — into its report instead (or reads an older `results.jsonl` file).
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
-import { analyzeRunDir, readResults, writeReport } from '@normlab/analysis';
+import { analyzeRunDir, mergeReproduction, readResults, writeReport } from '@normlab/analysis';
 import { DATA_DIR_HELP, numberList, positiveInt } from '../common.js';
 import { CliError } from '../errors.js';
 
@@ -25,13 +27,9 @@ export interface AnalyzeFlags {
 }
 
 export async function runAnalyze(flags: AnalyzeFlags): Promise<void> {
-  if (!flags.run === !flags.results) throw new CliError('analyze: give exactly one of --run DIR or --results FILE');
+  if (!flags.run === !flags.results) throw new CliError('analyze: give exactly one of --run DIR or --results DIR|FILE');
   if (flags.results) {
-    const records = readResults(flags.results);
-    const outDir = flags.out ?? path.dirname(flags.results);
-    const rep = await writeReport(records, outDir, { ...(flags.periods ? { periods: flags.periods } : {}) });
-    if (flags.json) process.stdout.write(JSON.stringify({ outDir, runs: records.length, findings: rep.findings.map((f) => ({ id: f.id, verdict: f.verdict })) }) + '\n');
-    else if (!flags.quiet) process.stdout.write(`Report: ${path.join(outDir, 'report.md')}\n`);
+    await analyzeResults(flags.results, flags);
     return;
   }
   const runDir = flags.run!;
@@ -56,11 +54,33 @@ export async function runAnalyze(flags: AnalyzeFlags): Promise<void> {
   }
 }
 
+/** Rewrite a reproduction's report: from its output folder (merging every shard's records), or from a results.jsonl file. */
+async function analyzeResults(results: string, flags: AnalyzeFlags): Promise<void> {
+  const isFolder = fs.existsSync(results) && fs.statSync(results).isDirectory();
+  const outDir = flags.out ?? (isFolder ? results : path.dirname(results));
+  let summary: { outDir: string; runs: number; missing: string[]; complete: boolean; findings: Array<{ id: string; verdict: string }> };
+  if (isFolder) {
+    const merged = await mergeReproduction(results, { reportDir: outDir, ...(flags.periods ? { periods: flags.periods } : {}) });
+    if (!merged.report) throw new CliError(`${results} holds no run records yet${merged.plan ? ` (its plan has ${merged.plan.runs.length} runs)` : ''}; expected the output folder of normlab reproduce`);
+    summary = { outDir, runs: merged.records.length, missing: merged.missing, complete: merged.complete, findings: merged.report.findings.map((f) => ({ id: f.id, verdict: f.verdict })) };
+  } else {
+    const records = readResults(results);
+    if (records.length === 0) throw new CliError(`${results} holds no run records; expected the results.jsonl of normlab reproduce`);
+    const rep = await writeReport(records, outDir, { ...(flags.periods ? { periods: flags.periods } : {}) });
+    summary = { outDir, runs: records.length, missing: [], complete: true, findings: rep.findings.map((f) => ({ id: f.id, verdict: f.verdict })) };
+  }
+  if (flags.json) process.stdout.write(JSON.stringify(summary) + '\n');
+  else if (!flags.quiet) {
+    if (summary.missing.length) process.stdout.write(`Partial: ${summary.missing.length} runs of the plan have no record yet (listed in the report)\n`);
+    process.stdout.write(`Report: ${path.join(outDir, 'report.md')}\n`);
+  }
+}
+
 export function analyzeCommand(): Command {
   return new Command('analyze')
     .description('landscape, sensitivity and stability of one trained run (or regenerate a reproduction report)')
     .option('--run <dir>', 'output folder of normlab train (model.safetensors, metrics.jsonl)')
-    .option('--results <file>', "a reproduction's results.jsonl: rewrite its report from the records")
+    .option('--results <path>', "a reproduction's output folder (every shard's records, merged) or an older results.jsonl: rewrite its report")
     .option('--out <dir>', 'where to write the report (default RUN/analysis, or the results folder)')
     .option('--dataset <name>', 'dataset when the checkpoint does not record it')
     .option('--data-dir <dir>', DATA_DIR_HELP)

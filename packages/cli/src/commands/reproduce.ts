@@ -1,11 +1,13 @@
 /**
  * `normlab reproduce --profile smoke|quick|full [--dataset …] [--out reports/NAME]`: runs the
- * paper's experiments (`@normlab/analysis`), resuming from `results.jsonl` unless `--force`, and
- * writes `report.md`, `results.json` and `figures/*.svg` under `--out`.
+ * paper's experiments (`@normlab/analysis`), one record per run under `--out`/runs (resuming
+ * unless `--force`), and writes `report.md`, `results.json` and `figures/*.svg` there.
+ * `--plan` prints the run list; `--shard I/N` runs one share of it, for job arrays and many
+ * processes writing one shared folder (docs/distributed.md).
  */
 import * as fs from 'node:fs';
-import { Command, Option } from 'commander';
-import { PROFILE_NAMES, reproduce } from '@normlab/analysis';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { PROFILE_NAMES, reproduce, reproductionPlan, shardOf, type Shard } from '@normlab/analysis';
 import { DATA_DIR_HELP, THREADS_HELP, positiveInt, useBackend } from '../common.js';
 
 const DATASETS = ['mnist', 'fashion-mnist', 'cifar10', 'synthetic'] as const;
@@ -31,45 +33,104 @@ export interface ReproduceFlags {
   threads?: number;
   /** Window ablation on/off; undefined: as the profile has it (quick off, smoke and full on). */
   windowAblation?: boolean;
+  /** Print the plan (the share with `shard`) as JSON and stop. */
+  plan?: boolean;
+  shard?: Shard;
+}
+
+/**
+ * `--shard I/N`: share I (from 0) of N. `auto/N` takes I from a Slurm job array
+ * (SLURM_ARRAY_TASK_ID as it is: the array is --array=0-(N-1), and a failed task resubmitted on
+ * its own with --array=5 is shard 5 again) or a Kubernetes Indexed Job (JOB_COMPLETION_INDEX, from 0).
+ */
+export function parseShard(value: string, env: NodeJS.ProcessEnv = process.env): Shard {
+  const m = /^\s*(\d+|auto)\s*\/\s*(\d+)\s*$/.exec(value);
+  const count = m ? Number(m[2]) : NaN;
+  if (!m || !Number.isSafeInteger(count) || count < 1) throw new InvalidArgumentError(`--shard must be I/N (I from 0 to N-1, or auto) with N >= 1, got ${JSON.stringify(value)}`);
+  let index: number;
+  let from = '';
+  if (m[1] === 'auto') {
+    const int = (name: string) => {
+      const v = env[name];
+      if (v === undefined || v === '') return undefined;
+      if (!/^\d+$/.test(v.trim())) throw new InvalidArgumentError(`--shard auto: ${name} must be an integer >= 0, got ${JSON.stringify(v)}`);
+      return Number(v);
+    };
+    const slurm = int('SLURM_ARRAY_TASK_ID');
+    const k8s = int('JOB_COMPLETION_INDEX');
+    if (slurm !== undefined) {
+      index = slurm;
+      from = ` (SLURM_ARRAY_TASK_ID; give the job array --array=0-${count - 1})`;
+    } else if (k8s !== undefined) {
+      index = k8s;
+      from = ` (JOB_COMPLETION_INDEX; give the Indexed Job completions: ${count})`;
+    } else {
+      throw new InvalidArgumentError('--shard auto/N takes the shard from SLURM_ARRAY_TASK_ID (a Slurm job array) or JOB_COMPLETION_INDEX (a Kubernetes Indexed Job); neither is set');
+    }
+  } else {
+    index = Number(m[1]);
+  }
+  if (!Number.isSafeInteger(index) || index < 0 || index >= count) throw new InvalidArgumentError(`--shard: shard ${index}${from} is not in 0..${count - 1}`);
+  return { index, count };
 }
 
 export async function runReproduce(flags: ReproduceFlags): Promise<void> {
   const profile = flags.profile;
-  const backend = await useBackend(flags.backend ?? 'cpu', flags.gpuMode, { quiet: flags.quiet, threads: flags.threads });
   // The issue's default for quick: MNIST, or Fashion-MNIST when its files are found.
   let dataset = flags.dataset;
   if (!dataset && profile === 'quick' && fashionAvailable(flags.dataDir)) dataset = 'fashion-mnist';
+  const planOptions = { profile, ...(dataset ? { dataset } : {}), ...(flags.windowAblation === undefined ? {} : { windowAblation: flags.windowAblation }) };
+  if (flags.plan) {
+    const { plan } = reproductionPlan(planOptions);
+    // As plan.json has it; a shard's share says which shard it is.
+    const shown = flags.shard ? { ...plan, shard: flags.shard, runs: shardOf(plan.runs, flags.shard) } : plan;
+    process.stdout.write(JSON.stringify(shown, null, 1) + '\n');
+    return;
+  }
+  const backend = await useBackend(flags.backend ?? 'cpu', flags.gpuMode, { quiet: flags.quiet, threads: flags.threads });
   const outDir = flags.out ?? `reports/${profile}`;
   const log = flags.quiet || flags.json || process.stderr.isTTY ? undefined : (line: string) => process.stderr.write(line + '\n');
   const res = await reproduce({
-    profile,
+    ...planOptions,
     outDir,
-    ...(dataset ? { dataset } : {}),
     ...(flags.dataDir ? { dataDir: flags.dataDir } : {}),
     ...(flags.force ? { force: true } : {}),
     ...(flags.maxRuns ? { maxRuns: flags.maxRuns } : {}),
-    ...(flags.windowAblation === undefined ? {} : { windowAblation: flags.windowAblation }),
+    ...(flags.shard ? { shard: flags.shard } : {}),
     backend,
     progress: !flags.quiet && Boolean(process.stderr.isTTY),
     ...(log ? { log } : {}),
   });
+  const planned = res.plan.runs.length;
+  const recorded = planned - res.missing.length;
   const summary = {
     profile: res.profile.name,
     dataset: res.profile.dataset,
     outDir,
-    runs: res.records.length,
+    ...(flags.shard ? { shard: flags.shard } : {}),
+    planned,
+    runs: recorded,
     ran: res.ran.length,
     skipped: res.skipped.length,
+    missing: res.missing.length,
     complete: res.complete,
     wallSeconds: res.wallSeconds,
+    report: res.report ? `${outDir}/report.md` : null,
     findings: res.report?.findings.map((f) => ({ id: f.id, claim: f.claim, verdict: f.verdict })) ?? [],
   };
   if (flags.json) {
     process.stdout.write(JSON.stringify(summary) + '\n');
   } else if (!flags.quiet) {
-    process.stdout.write(`${res.complete ? 'Finished' : 'Stopped'}: ${res.records.length} runs (${res.ran.length} new, ${res.skipped.length} resumed) in ${(res.wallSeconds / 60).toFixed(1)} min\n`);
+    const minutes = `${(res.wallSeconds / 60).toFixed(1)} min`;
+    if (flags.shard && !res.report) {
+      process.stdout.write(`Shard ${flags.shard.index}/${flags.shard.count}: ${res.ran.length} runs trained, ${res.skipped.length} found recorded, in ${minutes}; ${recorded} of ${planned} runs of the plan are recorded in ${outDir}\n`);
+      process.stdout.write(`When every shard has finished: normlab analyze --results ${outDir}\n`);
+      return;
+    }
+    const head = res.complete ? `Finished: ${recorded} runs` : `Stopped: ${recorded} of ${planned} runs`;
+    process.stdout.write(`${head} (${res.ran.length} new, ${res.skipped.length} resumed) in ${minutes}\n`);
     for (const f of summary.findings) process.stdout.write(`  ${f.verdict.padEnd(20)} ${f.claim}\n`);
-    process.stdout.write(`Report: ${outDir}/report.md\n`);
+    process.stdout.write(`Report${res.complete ? '' : ' (partial)'}: ${outDir}/report.md\n`);
   }
 }
 
@@ -80,10 +141,12 @@ export function reproduceCommand(): Command {
     .addOption(new Option('--dataset <name>', 'dataset (quick: mnist, or fashion-mnist when its files are found)').choices([...DATASETS]))
     .option('--data-dir <dir>', DATA_DIR_HELP)
     .option('--out <dir>', 'report folder (default reports/PROFILE)')
-    .option('--force', 'start over instead of resuming from results.jsonl')
+    .option('--force', 'start over: remove the records in --out instead of resuming from them')
+    .option('--plan', 'print the run list (JSON: profile, periods, runs with id, spec and roles) and exit without training')
+    .option('--shard <I/N>', 'run share I (from 0) of N of the plan; auto/N takes I from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX; the report is written once every run is recorded', (v: string) => parseShard(v))
     .option('--window-ablation', 'also run the window ablation: normalization live in one period of training only (on in smoke and full)')
     .option('--no-window-ablation', 'skip the window ablation where the profile has it on')
-    .option('--max-runs <n>', 'stop after this many new runs (the report covers what is done)', positiveInt('--max-runs'))
+    .option('--max-runs <n>', 'stop after this many new runs (the report covers what is done; with --shard, of the share)', positiveInt('--max-runs'))
     .addOption(new Option('--backend <name>', 'compute backend').choices(['cpu', 'gpu']).default('cpu'))
     .option('--gpu-mode <mode>', 'gpu.js mode with --backend gpu')
     .option('--threads <n>', THREADS_HELP, positiveInt('--threads'))

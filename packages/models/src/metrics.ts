@@ -1,0 +1,83 @@
+/**
+ * `metrics.jsonl` of a training run: one JSON line per optimizer step and one per evaluation.
+ * Each line type is declared once, as a zod schema; the writer is typed by it and readers
+ * (`normlab analyze`) check what they read against it. Objects are strict: an unknown key is an
+ * error, never dropped or copied onto a prototype.
+ */
+import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { z } from 'zod';
+import { TrainingError } from './errors.js';
+
+/** JSON has no NaN or Infinity: a diverged value is written as null. */
+const finiteOrNull = z.number().nullable();
+
+/** One optimizer step (`step` counts from 1). */
+export const StepMetricsLineSchema = z.strictObject({
+  step: z.number().int().min(1),
+  /** The epoch (from 0) the step belongs to. */
+  epoch: z.number().int().min(0),
+  loss: finiteOrNull,
+  accuracy: z.number().min(0).max(1),
+  gradNorm: finiteOrNull,
+  lr: z.number().min(0),
+});
+export type StepMetricsLine = z.infer<typeof StepMetricsLineSchema>;
+
+/** The evaluation after an epoch (`epoch` counts from 1: epochs completed). */
+export const EvalMetricsLineSchema = z.strictObject({
+  type: z.literal('eval'),
+  epoch: z.number().int().min(1),
+  step: z.number().int().min(0),
+  trainLoss: finiteOrNull,
+  trainAccuracy: finiteOrNull,
+  /** null without a test loader. */
+  testLoss: finiteOrNull,
+  testAccuracy: finiteOrNull,
+});
+export type EvalMetricsLine = z.infer<typeof EvalMetricsLineSchema>;
+
+export type MetricsLine = StepMetricsLine | EvalMetricsLine;
+
+/** The schema a parsed line is checked against: eval lines say so (`type: 'eval'`), step lines have no type. */
+export function metricsLineSchema(line: unknown): typeof StepMetricsLineSchema | typeof EvalMetricsLineSchema {
+  return line !== null && typeof line === 'object' && (line as { type?: unknown }).type !== undefined ? EvalMetricsLineSchema : StepMetricsLineSchema;
+}
+
+/** A number for a metrics line: non-finite values become null. */
+export function metricValue(x: number | null): number | null {
+  return x !== null && Number.isFinite(x) ? x : null;
+}
+
+/**
+ * Appends metric lines to a file. `sync()` puts what was written on disk: `train` calls it before
+ * each checkpoint, so a checkpoint never claims steps whose lines a crash could still lose (a
+ * resumed run's metrics then equal an uninterrupted run's), and when it closes.
+ */
+export class MetricsWriter {
+  private fd: number | null;
+
+  constructor(readonly path: string) {
+    this.fd = openSync(path, 'a');
+  }
+
+  write(line: MetricsLine): void {
+    if (this.fd === null) throw new TrainingError('MetricsWriter', `${this.path} is closed`);
+    const bytes = Buffer.from(JSON.stringify(line) + '\n', 'utf8');
+    let off = 0;
+    while (off < bytes.length) off += writeSync(this.fd, bytes, off, bytes.length - off);
+  }
+
+  sync(): void {
+    if (this.fd !== null) fsyncSync(this.fd);
+  }
+
+  close(): void {
+    if (this.fd === null) return;
+    try {
+      fsyncSync(this.fd);
+    } finally {
+      closeSync(this.fd);
+      this.fd = null;
+    }
+  }
+}
