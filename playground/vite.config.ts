@@ -26,6 +26,9 @@ function quietAboutNodeModules(level: Rolldown.LogLevel, log: Rolldown.RollupLog
   handler(level, log);
 }
 
+/** Rolldown's check that warns when plugins take most of a build: the worker's nested build always does. */
+const checks = { pluginTimings: false };
+
 export default defineConfig({
   // Relative asset URLs: dist/ works from any path of a static server.
   base: './',
@@ -40,10 +43,10 @@ export default defineConfig({
     // minifier's renaming and rewriting of @normlab/gpu's kernel functions is code gpu.js's
     // parser rejects ("Unhandled binary expression between Array & Number").
     minify: false,
-    rolldownOptions: { onLog: quietAboutNodeModules },
+    rolldownOptions: { onLog: quietAboutNodeModules, checks },
   },
   worker: {
     format: 'es',
-    rolldownOptions: { onLog: quietAboutNodeModules },
+    rolldownOptions: { onLog: quietAboutNodeModules, checks },
   },
 });

@@ -186,6 +186,7 @@ function bars(ctx: CanvasRenderingContext2D, hst: GroupHistogram, x0: number, y0
 }
 
 function fmt(v: number): string {
-  const a = Math.abs(v);
-  return a !== 0 && (a < 0.01 || a >= 1000) ? v.toExponential(1) : v.toFixed(2);
+  if (Math.abs(v) >= 1000) return v.toExponential(1);
+  const s = v.toFixed(2);
+  return s === '-0.00' ? '0.00' : s;
 }

@@ -4,7 +4,8 @@
 // network) and checks that
 //   1. one run trains: its loss falls, it evaluates and probes, and it reports its backend;
 //   2. stop, resume and reset do what they say;
-//   3. the side-by-side mode (the BN vs GN at batch 2 preset) trains both runs;
+//   3. the side-by-side mode (the BN vs GN at batch 2 preset) trains both runs, and GN's test
+//      accuracy is ahead of BN's after 200 steps, as the paper describes;
 //   4. nothing was logged as an error by the page or its workers.
 // Exits non-zero on any failure. Waits are generous and poll: nothing depends on how fast the
 // machine is.
@@ -87,19 +88,21 @@ try {
   await waitForIdle(page, ['#status']);
   check((await runStatus(page)).step === '0', 'reset went back to step 0');
 
-  console.log('\nside by side: the BN vs GN at batch 2 preset, 40 steps');
+  console.log('\nside by side: the BN vs GN at batch 2 preset, 200 steps');
   await page.click('#preset-bn-gn');
-  await set(page, '#steps', 40);
+  await set(page, '#steps', 200);
   await waitForIdle(page, ['#status', '#status-b']);
   check((await page.$eval('#norm-a', (el) => el.value)) === 'bn' && (await page.$eval('#norm-b', (el) => el.value)) === 'gn', 'the preset chose BN (A) and GN (B)');
   await page.click('#start');
   const a = await waitForStatus(page, '#status', (s) => s.state === 'done', { what: 'run A to finish' });
   const b = await waitForStatus(page, '#status-b', (s) => s.state === 'done', { what: 'run B to finish' });
   for (const [name, s] of [['A', a], ['B', b]]) {
-    check(s.step === '40' && s.loss !== '' && s.testAccuracy !== '', `run ${name} trained 40 steps and evaluated (loss ${Number(s.loss).toFixed(3)}, accuracy ${(100 * Number(s.testAccuracy)).toFixed(1)}%)`);
+    check(s.step === '200' && s.loss !== '' && s.testAccuracy !== '', `run ${name} trained 200 steps and evaluated (loss ${Number(s.loss).toFixed(3)}, accuracy ${(100 * Number(s.testAccuracy)).toFixed(1)}%)`);
     check(BACKENDS.includes(s.backend) && Number(s.imagesPerSecond) > 0, `run ${name} reports its backend (${s.backend}) and images/s (${s.imagesPerSecond})`);
   }
-  check(a.loss !== b.loss, 'the two runs differ (BN and GN)');
+  // Seed 0 is deterministic (the same numbers as in Node): 62.2% and 71.4%. The margin leaves
+  // room for kernels that round differently.
+  check(Number(b.testAccuracy) > Number(a.testAccuracy) + 0.03, 'at batch 2, GN (B) is ahead of BN (A) on the test set by more than 3 points');
 } catch (err) {
   failures.push(String(err?.stack ?? err));
   console.error(err);
