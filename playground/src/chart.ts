@@ -122,7 +122,6 @@ export function niceTicks(max: number, count: number): number[] {
 }
 
 export interface HistogramPanel {
-  title: string;
   before: GroupHistogram[];
   after: GroupHistogram[];
   color: string;

@@ -70,14 +70,14 @@ class RunView {
     this.card = document.createElement('article');
     this.card.className = 'run';
     this.card.style.setProperty('--run-color', color);
-    const options = (values: readonly (string | number)[], label: (v: never) => string) =>
-      values.map((v) => `<option value="${v}">${label(v as never)}</option>`).join('');
+    const options = (values: ReadonlyArray<string | number>, label: (v: string) => string = String) =>
+      values.map((v) => `<option value="${v}">${label(String(v))}</option>`).join('');
     this.card.innerHTML = `
       <h2><span class="swatch"></span>Run ${id.toUpperCase()}</h2>
       <div class="run-controls">
-        <label>Norm <select id="norm-${id}">${options(PLAYGROUND_NORMS, (n: PlaygroundNorm) => NORM_LABELS[n])}</select></label>
-        <label>Groups <select id="groups-${id}">${options(GROUP_CHOICES, String)}</select></label>
-        <label>Batch size <select id="batch-${id}">${options(BATCH_CHOICES, String)}</select></label>
+        <label>Norm <select id="norm-${id}">${options(PLAYGROUND_NORMS, (n) => NORM_LABELS[n as PlaygroundNorm])}</select></label>
+        <label>Groups <select id="groups-${id}">${options(GROUP_CHOICES)}</select></label>
+        <label>Batch size <select id="batch-${id}">${options(BATCH_CHOICES)}</select></label>
       </div>
       <div id="${id === 'a' ? 'status' : 'status-b'}" class="status"></div>
       <p class="backend"></p>
@@ -219,7 +219,7 @@ class RunView {
       caption.textContent =
         `${p.layer} at step ${p.step}: ${p.channels} channels in ${p.groups} groups` +
         (shown < p.groups ? ` (first ${shown} shown)` : '');
-      drawHistograms(canvas, { title: p.layer, before: p.before, after: p.after, color: this.color, shown });
+      drawHistograms(canvas, { before: p.before, after: p.after, color: this.color, shown });
     }
   }
 }
