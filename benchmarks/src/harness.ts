@@ -24,7 +24,6 @@ export const RESULTS_DIR = path.join(BENCH_ROOT, 'results');
 export const DOCS_FILE = path.join(REPO_ROOT, 'docs', 'benchmarks.md');
 export const PYTHON = '/usr/bin/python3';
 
-
 export interface SuiteContext {
   /** normlab's backend for this run. */
   backend: 'cpu' | 'gpu';

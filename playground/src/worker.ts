@@ -6,7 +6,7 @@
 import { chooseBackend } from './backend.js';
 import { RateMeter } from './meters.js';
 import { decodeSubset } from './mnist-subset.js';
-import type { RunState, StepPoint, SubsetData, ToWorker, WorkerEvent } from './protocol.js';
+import type { RunConfig, RunState, StepPoint, SubsetData, ToWorker, WorkerEvent } from './protocol.js';
 import { EVAL_EVERY, PROBE_EVERY, TrainingSession } from './session.js';
 
 const SLICE_MS = 60;
@@ -46,7 +46,7 @@ function report(s: TrainingSession): void {
   if (s.step % PROBE_EVERY === 0 || s.done) post({ type: 'probe', probe: s.probe() });
 }
 
-function newSession(config: TrainingSession['config'], next: number): void {
+function newSession(config: RunConfig, next: number): void {
   generation = next;
   session = null;
   rate.clear();

@@ -21,7 +21,6 @@ import { type CaseResult, type Runner, type Suite, type SuiteContext, benchCases
 import { CONV, NORM } from '../gpu-path/cases.js';
 import { KINDS, type Kind, tfRunner } from './conv2d.js';
 
-
 type ConvKind = Kind;
 const CONV_KINDS = KINDS;
 
