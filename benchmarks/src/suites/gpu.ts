@@ -18,10 +18,8 @@ import {
   setBackend,
 } from '@normlab/tensor';
 import { type CaseResult, type Runner, type Suite, type SuiteContext, benchCases } from '../harness.js';
+import { CONV, NORM } from '../gpu-path/cases.js';
 import { KINDS, type Kind, tfRunner } from './conv2d.js';
-
-const CONV = { n: 32, cin: 16, cout: 32, h: 28, w: 28, k: 3, pad: 1 };
-const NORM = { n: 16, c: 64, h: 32, w: 32, g: 32 };
 
 type ConvKind = Kind;
 const CONV_KINDS = KINDS;
