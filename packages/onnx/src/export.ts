@@ -100,8 +100,7 @@ function resolveInputShape(model: Module, options: OnnxExportOptions): number[] 
 
 /** Every reason the model cannot be exported, checked before tracing. */
 function checkExportable(model: Module): void {
-  const named = model.namedModules();
-  for (const [path, m] of named) {
+  for (const [path, m] of model.namedModules()) {
     const refusal = exportRefusal(m, path);
     if (refusal) throw new OnnxExportError(refusal);
   }

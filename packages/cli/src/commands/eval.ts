@@ -20,7 +20,7 @@ export interface EvalFlags extends Omit<CommonFlags, 'dataset'> {
 }
 
 export function evalCommand(): Command {
-  const cmd = new Command('eval').description("evaluate a checkpoint on a dataset's test split");
+  const cmd = new Command('eval').description("evaluate a checkpoint (or an exported ONNX file) on a dataset's test split");
   cmd.option('--checkpoint <file>', 'a model.safetensors written by normlab train');
   cmd.option('--onnx <file>', 'an ONNX file written by normlab export, run in onnxruntime (instead of --checkpoint)');
   addCommonOptions(cmd);
