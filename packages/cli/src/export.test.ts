@@ -49,14 +49,16 @@ describe('normlab export / eval --onnx', { timeout: 120_000 }, () => {
       const a = await normlab(['eval', '--checkpoint', ckpt, '--test-limit', '40', '--json']);
       expect(a.code, a.stderr).toBe(0);
       const c = JSON.parse(a.stdout);
-      // Eval with fixed statistics is per sample: onnxruntime at batch 40 and at batch 1 score as normlab does.
-      for (const batch of ['40', '1']) {
-        const b = await normlab(['eval', '--onnx', onnx, '--test-limit', '40', '--batch-size', batch, '--json']);
-        expect(b.code, b.stderr).toBe(0);
-        const o = JSON.parse(b.stdout);
-        expect(o).toMatchObject({ onnx, dataset: 'synthetic', model: 'cnn', norm, groups: 4, examples: 40, testAccuracy: c.testAccuracy });
-        expect(o.backend).toMatch(/^onnxruntime 1\.30\./);
-        expect(Math.abs(o.testLoss - c.testLoss)).toBeLessThan(1e-5);
+      // Eval with fixed statistics is per sample: onnxruntime one image at a time scores as normlab on the batch of 40.
+      const b = await normlab(['eval', '--onnx', onnx, '--test-limit', '40', '--batch-size', '1', '--json']);
+      expect(b.code, b.stderr).toBe(0);
+      const o = JSON.parse(b.stdout);
+      expect(o).toMatchObject({ onnx, dataset: 'synthetic', model: 'cnn', norm, groups: 4, examples: 40, testAccuracy: c.testAccuracy });
+      expect(o.backend).toMatch(/^onnxruntime 1\.30\./);
+      expect(Math.abs(o.testLoss - c.testLoss)).toBeLessThan(1e-5);
+      if (norm === 'bn') {
+        const text = await normlab(['eval', '--onnx', onnx, '--test-limit', '40']);
+        expect(text.stdout).toMatch(/^cnn bn on synthetic: test accuracy \d+\.\d\d% \(loss \d+\.\d{4}\) on 40 images in /);
       }
     });
   }
@@ -68,23 +70,16 @@ describe('normlab export / eval --onnx', { timeout: 120_000 }, () => {
     expect(existsSync(onnx)).toBe(false);
   });
 
-  it('text output; bad usage is one line and exit code 2', async () => {
+  it('bad usage is one line and exit code 2', async () => {
     const d = mkdtempSync(join(tmpdir(), 'normlab-export-'));
     const junk = join(d, 'junk.onnx');
     writeFileSync(junk, 'not a model');
     expectUserError(await normlab(['export', '--onnx', join(d, 'x.onnx')]), /export needs --checkpoint FILE/);
     expectUserError(await normlab(['export', '--checkpoint', join(d, 'missing.safetensors')]), /export needs --onnx FILE/);
-    expectUserError(await normlab(['export', '--checkpoint', join(d, 'missing.safetensors'), '--onnx', junk]), /missing.safetensors: cannot read the checkpoint \(ENOENT\)/);
     expectUserError(await normlab(['eval', '--onnx', join(d, 'missing.onnx')]), /missing.onnx: cannot read the ONNX file \(ENOENT\)/);
     expectUserError(await normlab(['eval', '--onnx', junk]), /junk.onnx is not an ONNX model/);
     expectUserError(await normlab(['eval', '--onnx', junk, '--checkpoint', junk]), /give --checkpoint or --onnx, not both/);
     expectUserError(await normlab(['eval', '--onnx', junk, '--backend', 'gpu']), /--backend and --gpu-mode apply to --checkpoint/);
-    expectUserError(await normlab(['eval']), /eval needs --checkpoint FILE or --onnx FILE/);
-    const ckpt = await trained('ln');
-    const onnx = join(dirname(ckpt), 'model.onnx');
-    expect((await normlab(['export', '--checkpoint', ckpt, '--onnx', onnx, '--quiet'])).stdout).toBe('');
-    const text = await normlab(['eval', '--onnx', onnx, '--test-limit', '40']);
-    expect(text.stdout).toMatch(/^cnn ln on synthetic: test accuracy \d+\.\d\d% \(loss \d+\.\d{4}\) on 40 images in /);
     const help = await normlab(['export', '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/--checkpoint <file>[\s\S]*--onnx <file>/);

@@ -25,11 +25,11 @@ const MODELS: Array<{ config: ModelConfig; channels: number; size: number }> = [
 ];
 const NORMS: NormKind[] = ['bn', 'gn', 'ln', 'in', 'bgn', 'hybrid', 'none'];
 
-/** A few SGD steps in training mode: running statistics (momentum 0.5), weights and ρ all move. */
+/** Two SGD steps in training mode: running statistics (momentum 0.5), weights and ρ all move. */
 function trainBriefly(model: ClassifierModel, channels: number, size: number): void {
-  const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
+  const opt = new SGD(model.parameters(), { lr: 0.02, momentum: 0.9 });
   model.train();
-  for (let step = 0; step < 3; step++) {
+  for (let step = 0; step < 2; step++) {
     const x = new Variable(randn([6, channels, size, size], { seed: 100 + step, mean: 0.3, std: 1.5 }));
     const labels = Int32Array.from({ length: 6 }, (_, i) => (i * 7 + step) % 10);
     opt.zeroGrad();
@@ -45,10 +45,10 @@ afterAll(() => {
 
 describe('onnx round trip: normlab (eval) and onnxruntime agree', () => {
   for (const { config, channels, size } of MODELS) {
-    it(`${config.name} with every norm, fresh and briefly trained, batches 1 and 3`, async () => {
-      for (const norm of NORMS) {
-        // Instance norm of (N, C, 1, 1) features has one value per statistic (training refuses it).
-        if (config.name === 'mlp' && norm === 'in') continue;
+    for (const norm of NORMS) {
+      // Instance norm of (N, C, 1, 1) features has one value per statistic (training refuses it).
+      if (config.name === 'mlp' && norm === 'in') continue;
+      it(`${config.name} with ${norm}, fresh and briefly trained, batches 1 and 3`, async () => {
         const cells: string[] = [];
         for (const trained of [false, true]) {
           const model = buildModel({ ...config, norm, groups: 4, inChannels: channels, imageSize: size, numClasses: 10, seed: 7, normOptions: { momentum: 0.5 } });
@@ -59,8 +59,8 @@ describe('onnx round trip: normlab (eval) and onnxruntime agree', () => {
           cells.push(`${r.maxAbsDiff.toExponential(1)} (${r.maxAbsOutput.toPrecision(2)})`);
         }
         measured.push(`| ${config.name} | ${norm} | ${cells[0]} | ${cells[1]} |`);
-      }
-    });
+      });
+    }
   }
 
   it('the export does not change the model: running statistics and mode stay as they were', async () => {
