@@ -13,7 +13,7 @@ export type BackwardFn = (gradOutput: Tensor) => ReadonlyArray<Tensor | null>;
 /**
  * What a recorded op was called with besides its Variable inputs (axes, shapes, pooling options,
  * constant operands): with `op` and `parents` enough to replay the op, which is what a tracer
- * (the ONNX export) reads. Plain data; never mutated after the op.
+ * (the ONNX export) reads. Plain data, to be read only (arrays may be the caller's own).
  */
 export type OpAttrs = Readonly<Record<string, unknown>>;
 

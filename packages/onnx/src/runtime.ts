@@ -104,8 +104,7 @@ export class OnnxModel {
     if (!(x instanceof Tensor) || x.dtype !== 'float32') {
       throw new OnnxRuntimeError('onnxruntime', `input must be a float32 Tensor, got ${x instanceof Tensor ? x.dtype : typeof x}`);
     }
-    const data = x.contiguous().data as Float32Array;
-    const feed = new this.ort.Tensor('float32', data.length === x.size ? data : data.slice(0, x.size), x.shape);
+    const feed = new this.ort.Tensor('float32', x.contiguous().data as Float32Array, x.shape); // contiguous: offset 0, exactly x.size values
     let out: OrtTensor;
     try {
       out = (await this.session.run({ [this.session.inputNames[0]!]: feed }))[this.session.outputNames[0]!]!;
