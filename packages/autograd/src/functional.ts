@@ -12,7 +12,7 @@
  */
 import * as T from '@normlab/tensor';
 import { type Rng, type Shape, type Tensor, ShapeError, defaultRng, fmtShape, normalizeAxis } from '@normlab/tensor';
-import { AutogradError, Variable } from './variable.js';
+import { AutogradError, type OpAttrs, Variable } from './variable.js';
 
 /** A differentiable operand, or a constant number where the tensor op takes one. */
 export type Operand = Variable | number;
@@ -62,16 +62,17 @@ function val(a: Operand): Tensor | number {
   return typeof a === 'number' ? a : a.data;
 }
 
-/** An op of one variable. */
-function unary(op: string, x: Variable, out: Tensor, dx: Grad): Variable {
-  return Variable.fromOp(op, out, [x], (g) => [dx(g)]);
+/** An op of one variable; `attrs` are its other arguments, recorded in the graph. */
+function unary(op: string, x: Variable, out: Tensor, dx: Grad, attrs?: OpAttrs): Variable {
+  return Variable.fromOp(op, out, [x], (g) => [dx(g)], attrs);
 }
 
 /**
  * An op of two operands, either of which may be a number. The VJPs get the full broadcast
  * gradient; the sum back to each operand's shape (the gradient of broadcasting) happens here.
+ * A number operand is not a parent: it is recorded in the attributes as `a` or `b`.
  */
-function binary(op: string, a: Operand, b: Operand, out: Tensor, da: Grad, db: Grad): Variable {
+function binary(op: string, a: Operand, b: Operand, out: Tensor, da: Grad, db: Grad, attrs: OpAttrs = {}): Variable {
   const parents: Variable[] = [];
   const vjps: Grad[] = [];
   if (a instanceof Variable) {
@@ -82,8 +83,10 @@ function binary(op: string, a: Operand, b: Operand, out: Tensor, da: Grad, db: G
     parents.push(b);
     vjps.push(db);
   }
+  const recorded = typeof a === 'number' ? { ...attrs, a } : typeof b === 'number' ? { ...attrs, b } : attrs;
   return Variable.fromOp(op, out, parents, (g) =>
     parents.map((p, i) => (p.requiresGrad ? T.sumToShape(vjps[i]!(g), p.shape) : null)),
+    recorded,
   );
 }
 
@@ -273,7 +276,7 @@ export function clamp(x: Variable, min?: number, max?: number): Variable {
     if (min !== undefined) passed = T.mul(passed, T.ge(x.data, min));
     if (max !== undefined) passed = T.mul(passed, T.le(x.data, max));
     return passed;
-  });
+  }, { min, max });
 }
 
 /**
@@ -290,7 +293,8 @@ export function where(cond: Tensor | Variable, a: Operand, b: Operand): Variable
   const out = T.where(c, val(a), val(b));
   return binary('where', a, b, out,
     (g) => T.where(c, g, 0), // the gradient flows to the branch that was chosen
-    (g) => T.where(c, 0, g));
+    (g) => T.where(c, 0, g),
+    { cond: c });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -300,7 +304,7 @@ export function where(cond: Tensor | Variable, a: Operand, b: Operand): Variable
 export function sum(x: Variable, axes?: Axes, keepDims = false): Variable {
   checkVar('sum', 'x', x);
   const ax = reductionAxes('sum', x.data.rank, axes);
-  return unary('sum', x, T.sum(x.data, ax, keepDims), (g) => spread(g, x.shape, ax)); // ∂Σx/∂xᵢ = 1
+  return unary('sum', x, T.sum(x.data, ax, keepDims), (g) => spread(g, x.shape, ax), { axes: ax, keepDims }); // ∂Σx/∂xᵢ = 1
 }
 
 /** Mean over `axes` (all by default). */
@@ -308,7 +312,7 @@ export function mean(x: Variable, axes?: Axes, keepDims = false): Variable {
   checkVar('mean', 'x', x);
   const ax = reductionAxes('mean', x.data.rank, axes);
   const n = reducedCount(x.shape, ax);
-  return unary('mean', x, T.mean(x.data, ax, keepDims), (g) => T.div(spread(g, x.shape, ax), n)); // 1/n each
+  return unary('mean', x, T.mean(x.data, ax, keepDims), (g) => T.div(spread(g, x.shape, ax), n), { axes: ax, keepDims }); // 1/n each
 }
 
 export interface VarianceOptions {
@@ -327,7 +331,7 @@ export function variance(x: Variable, axes?: Axes, options: VarianceOptions = {}
   return unary('variance', x, out, (g) => {
     const centered = T.sub(x.data, T.mean(x.data, ax, true));
     return T.mul(spread(g, x.shape, ax), T.mul(centered, 2 / (reducedCount(x.shape, ax) - ddof)));
-  });
+  }, { axes: ax, unbiased: ddof === 1, keepDims: options.keepDims ?? false });
 }
 
 /** Standard deviation over `axes`. At σ = 0 the gradient is taken as 0 (PyTorch gives NaN). */
@@ -343,7 +347,7 @@ export function std(x: Variable, axes?: Axes, options: VarianceOptions = {}): Va
     const centered = T.sub(x.data, T.mean(x.data, ax, true));
     const scale = T.div(keep(g, x.shape, ax), T.mul(safeSigma, reducedCount(x.shape, ax) - ddof));
     return T.mul(centered, scale);
-  });
+  }, { axes: ax, unbiased: ddof === 1, keepDims: options.keepDims ?? false });
 }
 
 /** Max over `axes`; the gradient is shared evenly among tied maxima (as PyTorch's amax). */
@@ -351,7 +355,7 @@ export function max(x: Variable, axes?: Axes, keepDims = false): Variable {
   checkVar('max', 'x', x);
   const ax = reductionAxes('max', x.data.rank, axes);
   const out = T.max(x.data, ax, keepDims);
-  return unary('max', x, out, (g) => extremumGrad(g, x.data, out, ax));
+  return unary('max', x, out, (g) => extremumGrad(g, x.data, out, ax), { axes: ax, keepDims });
 }
 
 /** Min over `axes`; the gradient is shared evenly among tied minima (as PyTorch's amin). */
@@ -359,7 +363,7 @@ export function min(x: Variable, axes?: Axes, keepDims = false): Variable {
   checkVar('min', 'x', x);
   const ax = reductionAxes('min', x.data.rank, axes);
   const out = T.min(x.data, ax, keepDims);
-  return unary('min', x, out, (g) => extremumGrad(g, x.data, out, ax));
+  return unary('min', x, out, (g) => extremumGrad(g, x.data, out, ax), { axes: ax, keepDims });
 }
 
 function extremumGrad(g: Tensor, x: Tensor, out: Tensor, ax: readonly number[]): Tensor {
@@ -373,7 +377,7 @@ export function softmax(x: Variable, axis = -1): Variable {
   checkVar('softmax', 'x', x);
   const y = T.softmax(x.data, axis);
   // ∂L/∂x = y ⊙ (g − Σ_axis g ⊙ y)
-  return unary('softmax', x, y, (g) => T.mul(y, T.sub(g, T.sum(T.mul(g, y), axis, true))));
+  return unary('softmax', x, y, (g) => T.mul(y, T.sub(g, T.sum(T.mul(g, y), axis, true))), { axis });
 }
 
 /** log softmax along `axis`. */
@@ -381,7 +385,7 @@ export function logSoftmax(x: Variable, axis = -1): Variable {
   checkVar('logSoftmax', 'x', x);
   const out = T.logSoftmax(x.data, axis);
   // ∂L/∂x = g − softmax(x) ⊙ Σ_axis g
-  return unary('logSoftmax', x, out, (g) => T.sub(g, T.mul(T.exp(out), T.sum(g, axis, true))));
+  return unary('logSoftmax', x, out, (g) => T.sub(g, T.mul(T.exp(out), T.sum(g, axis, true))), { axis });
 }
 
 /** log Σ exp(x) over `axes`. */
@@ -390,7 +394,7 @@ export function logSumExp(x: Variable, axes?: Axes, keepDims = false): Variable 
   const ax = reductionAxes('logSumExp', x.data.rank, axes);
   const out = T.logSumExp(x.data, ax, keepDims);
   // ∂lse/∂xᵢ = exp(xᵢ − lse) = softmax over the reduced axes
-  return unary('logSumExp', x, out, (g) => T.mul(keep(g, x.shape, ax), T.exp(T.sub(x.data, keep(out, x.shape, ax)))));
+  return unary('logSumExp', x, out, (g) => T.mul(keep(g, x.shape, ax), T.exp(T.sub(x.data, keep(out, x.shape, ax)))), { axes: ax, keepDims });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -399,7 +403,7 @@ export function logSumExp(x: Variable, axes?: Axes, keepDims = false): Variable 
 /** The same values in `shape` (one entry may be −1). */
 export function reshape(x: Variable, shape: readonly number[]): Variable {
   checkVar('reshape', 'x', x);
-  return unary('reshape', x, T.reshape(x.data, shape), (g) => T.reshape(g, x.shape));
+  return unary('reshape', x, T.reshape(x.data, shape), (g) => T.reshape(g, x.shape), { shape: [...shape] });
 }
 
 /** Axes reordered; the gradient is permuted back by the inverse permutation. */
@@ -410,34 +414,34 @@ export function permute(x: Variable, axes: readonly number[]): Variable {
   axes.forEach((a, i) => {
     inverse[normalizeAxis('permute', a, x.data.rank)] = i;
   });
-  return unary('permute', x, out, (g) => T.permute(g, inverse));
+  return unary('permute', x, out, (g) => T.permute(g, inverse), { axes: [...axes] });
 }
 
 /** Two axes swapped (default the last two); a swap is its own inverse. */
 export function transpose(x: Variable, dim0?: number, dim1?: number): Variable {
   checkVar('transpose', 'x', x);
-  return unary('transpose', x, T.transpose(x.data, dim0, dim1), (g) => T.transpose(g, dim0, dim1));
+  return unary('transpose', x, T.transpose(x.data, dim0, dim1), (g) => T.transpose(g, dim0, dim1), { dim0, dim1 });
 }
 
 /** Size-1 axes repeated to `shape`; the gradient sums over the repeats. */
 export function expand(x: Variable, shape: readonly number[]): Variable {
   checkVar('expand', 'x', x);
-  return unary('expand', x, T.expand(x.data, shape), (g) => T.sumToShape(g, x.shape));
+  return unary('expand', x, T.expand(x.data, shape), (g) => T.sumToShape(g, x.shape), { shape: [...shape] });
 }
 
 export function squeeze(x: Variable, axis?: number): Variable {
   checkVar('squeeze', 'x', x);
-  return unary('squeeze', x, T.squeeze(x.data, axis), (g) => T.reshape(g, x.shape));
+  return unary('squeeze', x, T.squeeze(x.data, axis), (g) => T.reshape(g, x.shape), { axis });
 }
 
 export function unsqueeze(x: Variable, axis: number): Variable {
   checkVar('unsqueeze', 'x', x);
-  return unary('unsqueeze', x, T.unsqueeze(x.data, axis), (g) => T.reshape(g, x.shape));
+  return unary('unsqueeze', x, T.unsqueeze(x.data, axis), (g) => T.reshape(g, x.shape), { axis });
 }
 
 export function flatten(x: Variable, startDim = 0, endDim = -1): Variable {
   checkVar('flatten', 'x', x);
-  return unary('flatten', x, T.flatten(x.data, startDim, endDim), (g) => T.reshape(g, x.shape));
+  return unary('flatten', x, T.flatten(x.data, startDim, endDim), (g) => T.reshape(g, x.shape), { startDim, endDim });
 }
 
 /** Joined along `axis`; the gradient is split back into the pieces. */
@@ -446,7 +450,7 @@ export function concat(xs: readonly Variable[], axis = 0): Variable {
   xs.forEach((x, i) => checkVar('concat', `xs[${i}]`, x));
   const out = T.concat(xs.map((x) => x.data), axis);
   const ax = normalizeAxis('concat', axis, out.rank);
-  return Variable.fromOp('concat', out, xs, (g) => T.split(g, xs.map((x) => x.shape[ax]!), ax));
+  return Variable.fromOp('concat', out, xs, (g) => T.split(g, xs.map((x) => x.shape[ax]!), ax), { axis: ax });
 }
 
 /** Stacked along a new `axis`; each input gets its slice of the gradient. */
@@ -457,6 +461,7 @@ export function stack(xs: readonly Variable[], axis = 0): Variable {
   const ax = normalizeAxis('stack', axis, out.rank);
   return Variable.fromOp('stack', out, xs, (g) =>
     T.split(g, xs.map(() => 1), ax).map((piece, i) => T.reshape(piece, xs[i]!.shape)),
+    { axis: ax },
   );
 }
 
@@ -470,6 +475,7 @@ export function pad(x: Variable, pads: ReadonlyArray<readonly [number, number]>,
   const first = x.data.rank - pads.length;
   return unary('pad', x, out, (g) =>
     g.slice(x.shape.map((d, i) => (i < first ? null : ([pads[i - first]![0], pads[i - first]![0] + d] as const)))),
+    { pads, value },
   );
 }
 
@@ -481,7 +487,7 @@ export function slice(x: Variable, ranges: SliceRanges): Variable {
     const dx = T.zeros(x.shape, { dtype: g.dtype });
     scatterInto(dx.slice(ranges as Parameters<Tensor['slice']>[0]), g);
     return dx;
-  });
+  }, { ranges });
 }
 
 /** Copy `src` (any layout) into the strided view `dst`, which shares its storage with its base. */
@@ -549,7 +555,7 @@ export function matmul(a: Variable, b: Variable, options: MatmulOptions = {}): V
       da && T.reshape(T.sumToShape(da, a2.shape), a.shape),
       db && T.reshape(T.sumToShape(db, b2.shape), b.shape),
     ];
-  });
+  }, { transposeA: !!options.transposeA, transposeB: !!options.transposeB });
 }
 
 /** y = x·Wᵀ + b with weight (out, in) and bias (out), as `torch.nn.functional.linear`. */
@@ -595,20 +601,20 @@ export function conv2d(x: Variable, weight: Variable, bias?: Variable | null, op
     x.requiresGrad ? T.conv2dBackwardInput(g, weight.data, x.shape, options) : null, // transposed conv of G with W
     weight.requiresGrad ? T.conv2dBackwardWeight(g, x.data, weight.shape, options) : null, // correlation of X with G
     ...(bias != null ? [bias.requiresGrad ? T.sum(g, [0, 2, 3]) : null] : []), // Σ over N, H, W
-  ]);
+  ], { ...options });
 }
 
 /** Max pooling; the gradient goes to the arg-max of each window (the recorded indices). */
 export function maxPool2d(x: Variable, options: MaxPool2dOptions): Variable {
   checkVar('maxPool2d', 'x', x);
   const { output, indices } = T.maxPool2d(x.data, options);
-  return unary('maxPool2d', x, output, (g) => T.maxPool2dBackward(g, indices, x.shape));
+  return unary('maxPool2d', x, output, (g) => T.maxPool2dBackward(g, indices, x.shape), { ...options });
 }
 
 /** Average pooling; each window's gradient is spread evenly over it. */
 export function avgPool2d(x: Variable, options: AvgPool2dOptions): Variable {
   checkVar('avgPool2d', 'x', x);
-  return unary('avgPool2d', x, T.avgPool2d(x.data, options), (g) => T.avgPool2dBackward(g, x.shape, options));
+  return unary('avgPool2d', x, T.avgPool2d(x.data, options), (g) => T.avgPool2dBackward(g, x.shape, options), { ...options });
 }
 
 /** Mean over H and W: (N, C, H, W) → (N, C, 1, 1). */
@@ -647,7 +653,7 @@ export function dropout(x: Variable, p: number, options: DropoutOptions = {}): V
   // Compare raw 32-bit draws with p·2³² instead of calling uniform() (two draws) per element.
   const threshold = p * 4294967296;
   for (let i = 0; i < m.length; i++) m[i] = rng.nextUint32() < threshold ? 0 : keepScale;
-  return unary('dropout', x, T.mul(x.data, mask), (g) => T.mul(g, mask));
+  return unary('dropout', x, T.mul(x.data, mask), (g) => T.mul(g, mask), { p });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -733,7 +739,7 @@ export function crossEntropy(
       d[row + tgt[i]!]! -= gi * (1 - eps);
     }
     return dx;
-  });
+  }, { targets: tgt, reduction, labelSmoothing: eps });
 }
 
 export interface MseLossOptions {
@@ -759,5 +765,5 @@ export function mseLoss(pred: Variable, target: Variable | Tensor, options: MseL
     // ∂(p − t)²/∂p = 2(p − t) = −∂/∂t; g broadcasts when reduced to a scalar
     const dPred = T.mul(T.mul(diff, scale), g);
     return [pred.requiresGrad ? dPred : null, tv.requiresGrad ? T.neg(dPred) : null];
-  });
+  }, { reduction });
 }

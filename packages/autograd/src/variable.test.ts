@@ -148,6 +148,26 @@ describe('Variable', () => {
     expect(y.parents).toEqual([]);
   });
 
+  it('records each op with its non-Variable arguments, enough to replay it', () => {
+    const x = new Variable(tensor(Array.from({ length: 32 }, (_, i) => i), [1, 2, 4, 4]), { requiresGrad: true });
+    const pooled = F.maxPool2d(x, { kernelSize: 2, stride: 2 });
+    expect(pooled.op).toBe('maxPool2d');
+    expect(pooled.attrs).toEqual({ kernelSize: 2, stride: 2 });
+    const flat = F.flatten(pooled, 1);
+    expect(flat.attrs).toEqual({ startDim: 1, endDim: -1 });
+    expect(F.reshape(flat, [1, 2, 4]).attrs).toEqual({ shape: [1, 2, 4] });
+    expect(F.mean(flat, -1, true).attrs).toEqual({ axes: [1], keepDims: true });
+    // A number operand is no parent: the attributes say which side it was on.
+    const scaled = F.sub(2, flat);
+    expect(scaled.parents).toEqual([flat]);
+    expect(scaled.attrs).toEqual({ a: 2 });
+    expect(F.div(flat, 4).attrs).toEqual({ b: 4 });
+    expect(F.add(flat, flat).attrs).toEqual({});
+    expect(x.attrs).toEqual({});
+    // Nothing is recorded for a constant.
+    expect(F.maxPool2d(new Variable(x.data), { kernelSize: 2 }).attrs).toEqual({});
+  });
+
   it('handles a deep chain without overflowing the stack', () => {
     const x = leaf([1]);
     let y = x;

@@ -10,6 +10,15 @@ import { type DType, type Shape, Tensor, TensorError, allocate, fmtShape, ones, 
 /** Maps the gradient of an op's output to one gradient (or null) per parent. */
 export type BackwardFn = (gradOutput: Tensor) => ReadonlyArray<Tensor | null>;
 
+/**
+ * What a recorded op was called with besides its Variable inputs (axes, shapes, pooling options,
+ * constant operands): with `op` and `parents` enough to replay the op, which is what a tracer
+ * (the ONNX export) reads. Plain data, to be read only (arrays may be the caller's own).
+ */
+export type OpAttrs = Readonly<Record<string, unknown>>;
+
+const NO_ATTRS: OpAttrs = Object.freeze({});
+
 export class AutogradError extends TensorError {
   constructor(op: string, message: string) {
     super(op, message);
@@ -44,6 +53,8 @@ export class Variable {
   /** The op that made this variable (`leaf` for user-made ones). */
   readonly op: string;
   readonly parents: readonly Variable[];
+  /** The op's non-Variable arguments (see `OpAttrs`); empty for leaves. */
+  readonly attrs: OpAttrs;
   private readonly backwardFn: BackwardFn | undefined;
 
   constructor(data: Tensor, options: { requiresGrad?: boolean } = {}) {
@@ -52,20 +63,23 @@ export class Variable {
     this.requiresGrad = options.requiresGrad ?? false;
     this.op = 'leaf';
     this.parents = [];
+    this.attrs = NO_ATTRS;
     this.backwardFn = undefined;
   }
 
   /**
    * The result of op `op` with value `data`. When grad mode is on and any parent requires a
    * gradient, the result records `parents` and `backward`; otherwise it is a plain constant.
-   * This is how every differentiable op, including fused layers, enters the graph.
+   * This is how every differentiable op, including fused layers, enters the graph. `attrs`
+   * records the op's other arguments with it.
    */
-  static fromOp(op: string, data: Tensor, parents: readonly Variable[], backward: BackwardFn): Variable {
+  static fromOp(op: string, data: Tensor, parents: readonly Variable[], backward: BackwardFn, attrs: OpAttrs = NO_ATTRS): Variable {
     const v = new Variable(data);
     if (gradEnabled && parents.some((p) => p.requiresGrad)) {
       v.requiresGrad = true;
       (v as { op: string }).op = op;
       (v as { parents: readonly Variable[] }).parents = parents;
+      (v as { attrs: OpAttrs }).attrs = attrs;
       (v as unknown as { backwardFn: BackwardFn }).backwardFn = backward;
     }
     return v;

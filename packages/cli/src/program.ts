@@ -8,11 +8,12 @@ import { Command } from 'commander';
 import { analyzeCommand } from './commands/analyze.js';
 import { benchCommand } from './commands/bench.js';
 import { evalCommand } from './commands/eval.js';
+import { exportCommand } from './commands/export.js';
 import { reproduceCommand } from './commands/reproduce.js';
 import { trainCommand } from './commands/train.js';
 import { formatError } from './errors.js';
 
-export const COMMANDS: ReadonlyArray<() => Command> = [trainCommand, evalCommand, analyzeCommand, reproduceCommand, benchCommand];
+export const COMMANDS: ReadonlyArray<() => Command> = [trainCommand, evalCommand, exportCommand, analyzeCommand, reproduceCommand, benchCommand];
 
 function version(): string {
   return '0.1.0';

@@ -1,0 +1,87 @@
+/**
+ * `normlab export` and `normlab eval --onnx`, run as a user runs them (node dist/bin.js …) on tiny
+ * synthetic data: the exported model in onnxruntime scores as the checkpoint does in normlab.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'bin.js');
+const TINY = ['--dataset', 'synthetic', '--train-limit', '64', '--test-limit', '40', '--width', '0.25', '--groups', '4', '--batch-size', '16'];
+
+function normlab(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { timeout: 60_000, env: { ...process.env, NORMLAB_DEBUG: '' } }, (err, stdout, stderr) => {
+      const code = err ? ((err as { code?: number }).code ?? 1) : 0;
+      resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
+    });
+  });
+}
+
+function expectUserError(r: { code: number; stdout: string; stderr: string }, message: RegExp) {
+  expect(r.code, r.stderr).toBe(2);
+  const lines = r.stderr.trimEnd().split('\n');
+  expect(lines.length, r.stderr).toBe(1);
+  expect(lines[0]).toMatch(/^normlab: error: /);
+  expect(lines[0]).toMatch(message);
+  expect(r.stdout).toBe('');
+}
+
+async function trained(norm: string): Promise<string> {
+  const out = join(mkdtempSync(join(tmpdir(), 'normlab-export-')), norm);
+  const r = await normlab(['train', ...TINY, '--norm', norm, '--out', out, '--quiet']);
+  expect(r.code, r.stderr).toBe(0);
+  return join(out, 'model.safetensors');
+}
+
+// One test at a time: each runs several processes, and the machine may be a busy 2-core one.
+describe('normlab export / eval --onnx', { timeout: 120_000 }, () => {
+  for (const norm of ['bn', 'hybrid']) {
+    it(`${norm}: eval --onnx reports the accuracy and loss of eval --checkpoint, at batch 1 too`, async () => {
+      const ckpt = await trained(norm);
+      const onnx = join(dirname(ckpt), 'model.onnx');
+      const ex = await normlab(['export', '--checkpoint', ckpt, '--onnx', onnx, '--json']);
+      expect(ex.code, ex.stderr).toBe(0);
+      expect(JSON.parse(ex.stdout)).toMatchObject({ onnx, dataset: 'synthetic', model: 'cnn', norm, opset: 21, inputShape: [1, 28, 28] });
+      const a = await normlab(['eval', '--checkpoint', ckpt, '--test-limit', '40', '--json']);
+      expect(a.code, a.stderr).toBe(0);
+      const c = JSON.parse(a.stdout);
+      // Eval with fixed statistics is per sample: onnxruntime one image at a time scores as normlab on the batch of 40.
+      const b = await normlab(['eval', '--onnx', onnx, '--test-limit', '40', '--batch-size', '1', '--json']);
+      expect(b.code, b.stderr).toBe(0);
+      const o = JSON.parse(b.stdout);
+      expect(o).toMatchObject({ onnx, dataset: 'synthetic', model: 'cnn', norm, groups: 4, examples: 40, testAccuracy: c.testAccuracy });
+      expect(o.backend).toMatch(/^onnxruntime 1\.30\./);
+      expect(Math.abs(o.testLoss - c.testLoss)).toBeLessThan(1e-5);
+      if (norm === 'bn') {
+        const text = await normlab(['eval', '--onnx', onnx, '--test-limit', '40']);
+        expect(text.stdout).toMatch(/^cnn bn on synthetic: test accuracy \d+\.\d\d% \(loss \d+\.\d{4}\) on 40 images in /);
+      }
+    });
+  }
+
+  it('refuses GN+ with the reason and the way out, writing nothing', async () => {
+    const ckpt = await trained('gnplus');
+    const onnx = join(dirname(ckpt), 'model.onnx');
+    expectUserError(await normlab(['export', '--checkpoint', ckpt, '--onnx', onnx]), /GNPlus \(GN\+\), which has no fixed-statistics form.*Use HybridNorm \(--norm hybrid\)/);
+    expect(existsSync(onnx)).toBe(false);
+  });
+
+  it('bad usage is one line and exit code 2', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'normlab-export-'));
+    const junk = join(d, 'junk.onnx');
+    writeFileSync(junk, 'not a model');
+    expectUserError(await normlab(['export', '--onnx', join(d, 'x.onnx')]), /export needs --checkpoint FILE/);
+    expectUserError(await normlab(['export', '--checkpoint', join(d, 'missing.safetensors')]), /export needs --onnx FILE/);
+    expectUserError(await normlab(['eval', '--onnx', join(d, 'missing.onnx')]), /missing.onnx: cannot read the ONNX file \(ENOENT\)/);
+    expectUserError(await normlab(['eval', '--onnx', junk]), /junk.onnx is not an ONNX model/);
+    expectUserError(await normlab(['eval', '--onnx', junk, '--checkpoint', junk]), /give --checkpoint or --onnx, not both/);
+    expectUserError(await normlab(['eval', '--onnx', junk, '--backend', 'gpu']), /--backend and --gpu-mode apply to --checkpoint/);
+    const help = await normlab(['export', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/--checkpoint <file>[\s\S]*--onnx <file>/);
+  });
+});
