@@ -21,6 +21,11 @@ export interface KernelExports {
   packB(b: number, brs: number, bcs: number, k: number, n: number, dst: number): void;
   gemmRows(m0: number, m1: number, n: number, k: number, a: number, ars: number, acs: number, bp: number, c: number, ldc: number, accumulate: number, scratch: number): void;
   GEMM_SCRATCH_BYTES: WebAssembly.Global;
+  im2col(x: number, imageStride: number, nb: number, c0: number, channels: number, h: number, w: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, dh: number, dw: number, ho: number, wo: number, dst: number, ld: number): void;
+  col2im(src: number, ld: number, dx: number, imageStride: number, nb: number, c0: number, channels: number, h: number, w: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, dh: number, dw: number, ho: number, wo: number): void;
+  gatherRows(src: number, imageStride: number, nb: number, r0: number, rows: number, L: number, dst: number): void;
+  scatterRows(src: number, nb: number, r0: number, rows: number, L: number, dst: number, imageStride: number, bias: number): void;
+  sumPartials(parts: number, count: number, size: number, out: number): void;
 }
 
 /** Bytes below this address are the module's own static area (empty today); the arena starts here. */
