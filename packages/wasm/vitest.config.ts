@@ -1,2 +1,5 @@
-// Shared limits for every package: see ../../vitest.shared.ts.
-export { default } from '../../vitest.shared.js';
+// Shared limits (../../vitest.shared.ts), with this package's own tests on backend `wasm`.
+import { defineConfig, mergeConfig } from 'vitest/config';
+import shared from '../../vitest.shared.js';
+
+export default mergeConfig(shared, defineConfig({ test: { env: { NORMLAB_BACKEND: 'wasm' } } }));

@@ -12,9 +12,9 @@ import { describe, expect, it } from 'vitest';
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'bin.js');
 const TINY = ['--dataset', 'synthetic', '--train-limit', '64', '--test-limit', '40', '--width', '0.25', '--groups', '4', '--batch-size', '16'];
 
-function normlab(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function normlab(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { timeout: 60_000, env: { ...process.env, NORMLAB_DEBUG: '' } }, (err, stdout, stderr) => {
+    execFile(process.execPath, [BIN, ...args], { timeout: 60_000, env: { ...process.env, NORMLAB_DEBUG: '', NORMLAB_BACKEND: '', ...env } }, (err, stdout, stderr) => {
       const code = err ? ((err as { code?: number }).code ?? 1) : 0;
       resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
     });
@@ -63,7 +63,7 @@ describe.concurrent('normlab CLI', { timeout: 120_000 }, () => {
     [['train', ...TINY, '--norm', 'gn', '--groups', '3'], /not divisible by groups 3/],
     [['eval', '--checkpoint', '/nonexistent/model.safetensors'], /\/nonexistent\/model.safetensors: cannot read the checkpoint \(ENOENT\)/],
     [['eval'], /eval needs --checkpoint FILE/],
-    [['bench', '--backend', 'tpu'], /--backend must be cpu or gpu, got 'tpu'/],
+    [['bench', '--backend', 'tpu'], /--backend must be wasm, cpu, gpu, got 'tpu'/],
     [['train', ...TINY, '--threads', '0'], /--threads must be a positive integer, got "0"/],
   ];
   for (const [args, message] of errors) {
@@ -100,7 +100,7 @@ describe.concurrent('normlab CLI', { timeout: 120_000 }, () => {
     for (const key of ['dataset', 'model', 'norm', 'groups', 'batchSize', 'epochs', 'seed', 'backend', 'trainLoss', 'testLoss', 'testAccuracy', 'seconds', 'imagesPerSecond', 'checkpoint']) {
       expect(s, key).toHaveProperty(key);
     }
-    expect(s).toMatchObject({ dataset: 'synthetic', model: 'cnn', norm: 'gn', groups: 4, batchSize: 16, epochs: 1, seed: 0, backend: 'cpu', checkpoint: join(d, 'model.safetensors') });
+    expect(s).toMatchObject({ dataset: 'synthetic', model: 'cnn', norm: 'gn', groups: 4, batchSize: 16, epochs: 1, seed: 0, backend: 'wasm', checkpoint: join(d, 'model.safetensors') });
     expect(s.testAccuracy).toBeGreaterThanOrEqual(0);
     expect(s.testAccuracy).toBeLessThanOrEqual(1);
     expect(JSON.parse(readFileSync(join(d, 'summary.json'), 'utf8'))).toEqual(s);
@@ -149,6 +149,22 @@ describe.concurrent('normlab CLI', { timeout: 120_000 }, () => {
     const q = await normlab(['train', ...TINY, '--quiet']);
     expect(q.stderr).toBe('');
     expect(q.stdout).toBe('');
+  });
+
+  it('trains on wasm by default, on cpu with --backend cpu or NORMLAB_BACKEND=cpu', async () => {
+    const byFlag = await normlab(['train', ...TINY, '--epochs', '1', '--backend', 'cpu', '--json']);
+    expect(byFlag.code, byFlag.stderr).toBe(0);
+    expect(JSON.parse(byFlag.stdout).backend).toBe('cpu');
+    const byEnv = await normlab(['train', ...TINY, '--epochs', '1', '--json'], { NORMLAB_BACKEND: 'cpu' });
+    expect(byEnv.code, byEnv.stderr).toBe(0);
+    expect(JSON.parse(byEnv.stdout).backend).toBe('cpu');
+    const wasm = await normlab(['train', ...TINY, '--epochs', '1', '--backend', 'wasm', '--json']);
+    expect(wasm.code, wasm.stderr).toBe(0);
+    expect(JSON.parse(wasm.stdout).backend).toBe('wasm');
+    // Same seed, same backend, same threads: the same run, bit for bit; the backends agree closely.
+    const again = await normlab(['train', ...TINY, '--epochs', '1', '--backend', 'wasm', '--json']);
+    expect(JSON.parse(again.stdout).trainLoss).toBe(JSON.parse(wasm.stdout).trainLoss);
+    expect(Math.abs(JSON.parse(wasm.stdout).trainLoss - JSON.parse(byFlag.stdout).trainLoss)).toBeLessThan(1e-3);
   });
 
   it('--backend gpu trains, warns once per fallback reason, and says nothing with --quiet', async () => {

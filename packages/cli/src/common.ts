@@ -19,6 +19,7 @@ import {
   toFloat,
 } from '@normlab/datasets';
 import { getBackend, setBackend, setNumThreads } from '@normlab/tensor';
+import { wasmReady } from '@normlab/wasm';
 import { CliError } from './errors.js';
 
 export function positiveInt(flag: string) {
@@ -81,7 +82,7 @@ export interface CommonFlags {
   dataDir?: string;
   trainLimit?: number;
   testLimit?: number;
-  backend: 'cpu' | 'gpu';
+  backend: BackendName;
   gpuMode?: string;
   threads?: number;
   json?: boolean;
@@ -92,6 +93,17 @@ export const THREADS_HELP = 'threads for the cpu kernels (default: NORMLAB_NUM_T
 
 export const GPU_MODES = ['gpu', 'webasm', 'webgl2', 'webgl', 'webgpu', 'cpu'] as const;
 
+/** The compute backends: `wasm` (the default where WebAssembly SIMD runs), `cpu` (the pure-TS reference), `gpu`. */
+export const BACKEND_NAMES = ['wasm', 'cpu', 'gpu'] as const;
+export type BackendName = (typeof BACKEND_NAMES)[number];
+
+/** `--backend`'s default: `NORMLAB_BACKEND` when it names a backend, else `wasm` where it runs, else `cpu`. */
+export function defaultBackend(): BackendName {
+  const env = process.env.NORMLAB_BACKEND;
+  if ((BACKEND_NAMES as readonly string[]).includes(env ?? '')) return env as BackendName;
+  return wasmReady() ? 'wasm' : 'cpu';
+}
+
 export function addCommonOptions(cmd: Command, options: { datasetDefault?: string } = {}): Command {
   if (options.datasetDefault) cmd.option('--dataset <name>', `dataset: ${DATASET_NAMES.join(', ')}`, oneOf('--dataset', DATASET_NAMES), options.datasetDefault);
   else cmd.option('--dataset <name>', `dataset: ${DATASET_NAMES.join(', ')}`, oneOf('--dataset', DATASET_NAMES));
@@ -99,7 +111,7 @@ export function addCommonOptions(cmd: Command, options: { datasetDefault?: strin
     .option('--data-dir <dir>', 'folder with the Fashion-MNIST or CIFAR-10 files (default: the system location)')
     .option('--train-limit <n>', 'use only the first n training images', positiveInt('--train-limit'))
     .option('--test-limit <n>', 'use only the first n test images', positiveInt('--test-limit'))
-    .option('--backend <name>', 'compute backend: cpu or gpu', oneOf('--backend', ['cpu', 'gpu'] as const), 'cpu')
+    .option('--backend <name>', `compute backend: ${BACKEND_NAMES.join(', ')}`, oneOf('--backend', BACKEND_NAMES), defaultBackend())
     .option('--gpu-mode <mode>', `gpu.js mode with --backend gpu: ${GPU_MODES.join(', ')}`, oneOf('--gpu-mode', GPU_MODES))
     .option('--threads <n>', THREADS_HELP, positiveInt('--threads'))
     .option('--json', 'print one JSON summary object on stdout')
@@ -110,12 +122,16 @@ export function addCommonOptions(cmd: Command, options: { datasetDefault?: strin
  * Switch the tensor backend (and set the cpu kernels' threads when given). The gpu backend lives
  * in `@normlab/gpu`, imported only when asked for, so the cpu path never loads gpu.js.
  */
-export async function useBackend(backend: 'cpu' | 'gpu', mode?: string, options: { quiet?: boolean; threads?: number } = {}): Promise<string> {
+export async function useBackend(backend: BackendName, mode?: string, options: { quiet?: boolean; threads?: number } = {}): Promise<string> {
   if (options.threads !== undefined) setNumThreads(options.threads);
-  if (backend === 'cpu') {
+  if (backend !== 'gpu') {
     if (mode) throw new CliError('--gpu-mode needs --backend gpu');
-    setBackend('cpu');
-    return 'cpu';
+    try {
+      setBackend(backend);
+    } catch (e) {
+      throw new CliError(`the ${backend} backend could not start: ${firstLine(e)}`);
+    }
+    return backend;
   }
   const specifier = '@normlab/gpu';
   let gpu: { setWarningHandler: (handler: ((message: string) => void) | undefined) => void };

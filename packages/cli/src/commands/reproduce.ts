@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import { Command, Option } from 'commander';
 import { PROFILE_NAMES, reproduce } from '@normlab/analysis';
-import { THREADS_HELP, positiveInt, useBackend } from '../common.js';
+import { BACKEND_NAMES, type BackendName, THREADS_HELP, defaultBackend, positiveInt, useBackend } from '../common.js';
 
 const DATASETS = ['mnist', 'fashion-mnist', 'cifar10', 'synthetic'] as const;
 type Dataset = (typeof DATASETS)[number];
@@ -26,7 +26,7 @@ export interface ReproduceFlags {
   json?: boolean;
   quiet?: boolean;
   maxRuns?: number;
-  backend?: 'cpu' | 'gpu';
+  backend?: BackendName;
   gpuMode?: string;
   threads?: number;
   /** Window ablation on/off; undefined: as the profile has it (quick off, smoke and full on). */
@@ -35,7 +35,7 @@ export interface ReproduceFlags {
 
 export async function runReproduce(flags: ReproduceFlags): Promise<void> {
   const profile = flags.profile;
-  const backend = await useBackend(flags.backend ?? 'cpu', flags.gpuMode, { quiet: flags.quiet, threads: flags.threads });
+  const backend = await useBackend(flags.backend ?? defaultBackend(), flags.gpuMode, { quiet: flags.quiet, threads: flags.threads });
   // The default for quick: MNIST, or Fashion-MNIST when its files are found.
   let dataset = flags.dataset;
   if (!dataset && profile === 'quick' && fashionAvailable(flags.dataDir)) dataset = 'fashion-mnist';
@@ -84,7 +84,7 @@ export function reproduceCommand(): Command {
     .option('--window-ablation', 'also run the window ablation: normalization live in one period of training only (on in smoke and full)')
     .option('--no-window-ablation', 'skip the window ablation where the profile has it on')
     .option('--max-runs <n>', 'stop after this many new runs (the report covers what is done)', positiveInt('--max-runs'))
-    .addOption(new Option('--backend <name>', 'compute backend').choices(['cpu', 'gpu']).default('cpu'))
+    .addOption(new Option('--backend <name>', 'compute backend').choices([...BACKEND_NAMES]).default(defaultBackend()))
     .option('--gpu-mode <mode>', 'gpu.js mode with --backend gpu')
     .option('--threads <n>', THREADS_HELP, positiveInt('--threads'))
     .option('--json', 'print one JSON summary on stdout')
