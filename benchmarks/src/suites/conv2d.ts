@@ -10,7 +10,7 @@ import {
   conv2dOutputShape,
   randn,
 } from '@normlab/tensor';
-import { type CaseResult, type Runner, type Suite, type SuiteContext, benchCases, targetNote, torchRunners } from '../harness.js';
+import { type CaseResult, type Runner, type Suite, type SuiteContext, benchCases, cpuPeer, targetNote, torchRunners } from '../harness.js';
 import { type TfBackend, tf, tfHasKernel, tfPeerName, useTf } from '../tfjs.js';
 
 const N = 32;
@@ -122,7 +122,7 @@ const suite: Suite = {
         flops,
         description: `x [${N},${CIN},${H},${W}], weight [${COUT},${CIN},${K},${K}], padding ${PAD}`,
         subject: normlabRunner(ctx, kind),
-        peers: [tfRunner('cpu', kind), tfRunner('wasm', kind), ...torch.runners.get(caseName(kind))!],
+        peers: [...cpuPeer(ctx, () => normlabRunner(ctx, kind)), tfRunner('cpu', kind), tfRunner('wasm', kind), ...torch.runners.get(caseName(kind))!],
       })),
     );
     return {

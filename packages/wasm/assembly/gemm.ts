@@ -38,6 +38,26 @@ export const GEMM_SCRATCH_BYTES: i32 = TILE_BYTES + MC * KC * 4;
   return base + ((<usize>i) << 2);
 }
 
+/**
+ * Four rows of four floats (rows `step` bytes apart from `src`) stored transposed as four
+ * 4-float groups 32 bytes apart from `dst` (one half of four B-panel rows).
+ */
+// @ts-ignore: decorator
+@inline function transpose4(src: usize, step: usize, dst: usize): void {
+  const r0 = v128.load(src);
+  const r1 = v128.load(src + step);
+  const r2 = v128.load(src + 2 * step);
+  const r3 = v128.load(src + 3 * step);
+  const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5);
+  const t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+  const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7);
+  const t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+  v128.store(dst, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+  v128.store(dst, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 32);
+  v128.store(dst, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 64);
+  v128.store(dst, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 96);
+}
+
 /** Pack all of B (element (p, j) at b[p·brs + j·bcs]) into NR-column panels at `dst` (K·⌈N/NR⌉·NR floats). */
 export function packB(b: usize, brs: i32, bcs: i32, k: i32, n: i32, dst: usize): void {
   for (let j0 = 0; j0 < n; j0 += NR) {
@@ -51,6 +71,24 @@ export function packB(b: usize, brs: i32, bcs: i32, k: i32, n: i32, dst: usize):
         v128.store(d, v128.load(s));
         v128.store(d, v128.load(s, 16), 16);
         s += step;
+        d += 32;
+      }
+    } else if (cols == NR && brs == 1) {
+      // Column-major B (a transposed operand, the weight gradient's colᵀ): eight source columns
+      // are read four depths at a time and transposed in registers, two 4×4 blocks per step.
+      const step = (<usize>bcs) << 2;
+      const s0 = at(b, j0 * bcs);
+      let d = panel;
+      let p = 0;
+      for (; p + 4 <= k; p += 4) {
+        const o = (<usize>p) << 2;
+        transpose4(s0 + o, step, d);
+        transpose4(s0 + 4 * step + o, step, d + 16);
+        d += 128;
+      }
+      for (; p < k; p++) {
+        const o = (<usize>p) << 2;
+        for (let c = 0; c < NR; c++) store<f32>(d + ((<usize>c) << 2), load<f32>(s0 + (<usize>c) * step + o));
         d += 32;
       }
     } else {
