@@ -7,7 +7,7 @@
  */
 import { broadcastShapes } from '../../ops/elementwise.js';
 import { registerKernel } from '../../registry.js';
-import { type TypedArray, Tensor, allocate, contiguousStrides, shapeSize, shapesEqual } from '../../tensor.js';
+import { type TypedArray, Tensor, allocate, allocateUninitialized, contiguousStrides, shapeSize, shapesEqual } from '../../tensor.js';
 import { broadcastStridesOf, forEachRow, planStrided } from './strided.js';
 
 const enum Bin {
@@ -205,6 +205,15 @@ function unary(op: Un, x: Tensor): Tensor {
   return new Tensor(out, x.shape);
 }
 
+function reluBackwardKernel(dy: Tensor, x: Tensor): Tensor {
+  const g = dy.contiguous().data;
+  const xd = x.contiguous().data;
+  const n = g.length;
+  const out = allocateUninitialized(dy.dtype, n);
+  for (let i = 0; i < n; i++) out[i] = xd[i]! > 0 ? g[i]! : 0;
+  return new Tensor(out, dy.shape);
+}
+
 function clampKernel(x: Tensor, lo: number, hi: number): Tensor {
   const out = x.toTypedArray();
   // NaN fails both tests and stays NaN, as in torch.clamp.
@@ -282,6 +291,7 @@ registerKernel('abs', 'cpu', (x) => unary(Un.Abs, x));
 registerKernel('square', 'cpu', (x) => unary(Un.Square, x));
 registerKernel('sign', 'cpu', (x) => unary(Un.Sign, x));
 registerKernel('relu', 'cpu', (x) => unary(Un.Relu, x));
+registerKernel('reluBackward', 'cpu', reluBackwardKernel);
 registerKernel('sigmoid', 'cpu', (x) => unary(Un.Sigmoid, x));
 registerKernel('tanh', 'cpu', (x) => unary(Un.Tanh, x));
 registerKernel('clamp', 'cpu', clampKernel);
