@@ -193,6 +193,7 @@ describe('unary ops', () => {
     expect(Array.from(s.data)).toEqual([0, 1]);
     expect(isFiniteAll(s)).toBe(true);
     expect(relu(tensor([NaN])).data[0]).toBeNaN();
+    expect(Array.from(relu(tensor([-Infinity, Infinity, -0, -3e38, 3e38])).data)).toEqual([0, Infinity, 0, 0, Math.fround(3e38)]);
   });
 
   it('reluBackward passes dy where x > 0 and 0 elsewhere (x NaN or ≤ 0, whatever dy is), in one shape', () => {

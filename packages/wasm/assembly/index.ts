@@ -3,3 +3,4 @@
 // strides are element counts. No kernel allocates: the JS side hands out every buffer.
 export { packB, gemmRows, GEMM_SCRATCH_BYTES } from './gemm';
 export { im2col, col2im, gatherRows, scatterRows, sumPartials } from './conv';
+export { relu, reluBackward } from './elementwise';

@@ -26,6 +26,8 @@ export interface KernelExports {
   gatherRows(src: number, imageStride: number, nb: number, r0: number, rows: number, L: number, dst: number): void;
   scatterRows(src: number, nb: number, r0: number, rows: number, L: number, dst: number, imageStride: number, bias: number): void;
   sumPartials(parts: number, count: number, size: number, out: number): void;
+  relu(x: number, out: number, n: number): void;
+  reluBackward(dy: number, x: number, out: number, n: number): void;
 }
 
 /** Bytes below this address are the module's own static area (empty today); the arena starts here. */

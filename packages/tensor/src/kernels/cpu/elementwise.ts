@@ -171,11 +171,12 @@ function unaryRow(op: Un, x: TypedArray, px: number, o: TypedArray, n: number): 
     case Un.Relu:
       // Branch-free: a sign test mispredicts half the time on zero-mean data (4x slower here),
       // and so does Math.max. (v + |v|) / 2 is exact, maps -0 to 0 and keeps NaN (as
-      // torch.relu); the rarely taken test repairs the overflow of 2v above 8.9e307.
+      // torch.relu); the rarely taken tests repair the overflow of 2v above 8.9e307 and
+      // -Infinity, whose (v + |v|) is NaN.
       for (let i = 0; i < n; i++) {
         const v = x[px + i]!;
         const r = (v + Math.abs(v)) * 0.5;
-        o[i] = r === Infinity ? v : r;
+        o[i] = r === Infinity ? v : r !== r && v === -Infinity ? 0 : r;
       }
       break;
     case Un.Sigmoid:
