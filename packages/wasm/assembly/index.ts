@@ -4,3 +4,4 @@
 export { packB, gemmRows, GEMM_SCRATCH_BYTES } from './gemm';
 export { im2col, col2im, gatherRows, scatterRows, sumPartials } from './conv';
 export { relu, reluBackward } from './elementwise';
+export { winogradInput, winogradOutput } from './winograd';

@@ -42,6 +42,7 @@ const cases: Case[] = [
   { name: 'depthwise', x: [2, 4, 6, 6], w: [4, 1, 3, 3], bias: false, options: { padding: 1, groups: 4 } },
   { name: 'many channels, 28×28 (cnn first layers)', x: [3, 16, 28, 28], w: [70, 16, 3, 3], bias: false, options: { padding: 1 } },
   { name: 'no padding, kernel as large as the input', x: [2, 2, 3, 3], w: [2, 2, 3, 3], bias: true, options: {} },
+  { name: 'Winograd with several tile blocks (deep input, odd sizes)', x: [1, 260, 13, 11], w: [5, 260, 3, 3], bias: true, options: { padding: 1 } },
   { name: 'one image, 1 input channel', x: [1, 1, 28, 28], w: [32, 1, 3, 3], bias: false, options: { padding: 1 } },
 ];
 

@@ -27,6 +27,8 @@ export interface KernelExports {
   scatterRows(src: number, nb: number, r0: number, rows: number, L: number, dst: number, imageStride: number, bias: number): void;
   sumPartials(parts: number, count: number, size: number, out: number): void;
   relu(x: number, out: number, n: number): void;
+  winogradInput(x: number, channels: number, h: number, w: number, padH: number, padW: number, tw: number, t0: number, tb: number, v: number, vStride: number): void;
+  winogradOutput(m: number, mStride: number, rows: number, tb: number, t0: number, tw: number, out: number, ho: number, wo: number, bias: number): void;
   reluBackward(dy: number, x: number, out: number, n: number): void;
 }
 

@@ -207,6 +207,124 @@ const forwardTask = rangeKernel(import.meta.url, 'convForwardWasm', convForwardW
 const inputTask = rangeKernel(import.meta.url, 'convBackwardInputWasm', convBackwardInputWasm);
 const weightTask = rangeKernel(import.meta.url, 'convBackwardWeightWasm', convBackwardWeightWasm);
 
+/**
+ * Winograd F(2×2, 3×3) (assembly/winograd.ts) takes 3×3, stride-1, undilated convolutions with at
+ * least 2 input channels per group: 16 GEMMs of depth Cin/g on transformed tiles, 2.25× fewer
+ * multiplies than im2col. With one input channel per group the transforms cost more than the
+ * multiplies saved (the cpu kernels' measurement; the same rule here).
+ */
+function useWinograd(kh: number, kw: number, p: Conv2dParams, cg: number): boolean {
+  return kh === 3 && kw === 3 && p.strideH === 1 && p.strideW === 1 && p.dilationH === 1 && p.dilationW === 1 && cg >= 2;
+}
+
+/** What `winogradImages` reads: a stride-1 3×3 convolution of `src` (n, cin, h, w) into `out` (n, cout, ho, wo). */
+export interface WinogradArgs extends SlotArgs {
+  memory: WebAssembly.Memory;
+  src: number;
+  /** The transformed weights: U[g][ξ] (cout/g × cin/g, row-major) at u + ((g·16 + ξ)·cout/g)·cin/g floats. */
+  u: number;
+  bias: number;
+  out: number;
+  cin: number;
+  h: number;
+  wd: number;
+  cout: number;
+  groups: number;
+  padH: number;
+  padW: number;
+  ho: number;
+  wo: number;
+  /** Tiles per block (a multiple of 8): a block's transformed input stays in L2. */
+  tb: number;
+}
+
+function winogradTiles(a: { ho: number; wo: number }): { tw: number; T: number } {
+  const tw = Math.ceil(a.wo / 2);
+  return { tw, T: Math.ceil(a.ho / 2) * tw };
+}
+
+/** Items [i0, i1): item = (image, group), every tile block of it. A range function. */
+export function winogradImages(a: WinogradArgs, i0: number, i1: number): void {
+  const ex = kernelsFor(a.memory);
+  const cg = a.cin / a.groups;
+  const coutG = a.cout / a.groups;
+  const { tw, T } = winogradTiles(a);
+  const vStride = cg * a.tb;
+  const mStride = coutG * a.tb;
+  const slots = slotsOf(a);
+  const slot = claimSlot(a.memory, slots);
+  try {
+    const gemmBytes = ex.GEMM_SCRATCH_BYTES.value as number;
+    const s = scratchAt(slots.base + slot * slots.bytes, gemmBytes, 16 * vStride, 16 * mStride);
+    const [v, m] = s.bufs as [number, number];
+    for (let it = i0; it < i1; it++) {
+      const img = Math.floor(it / a.groups);
+      const g = it - img * a.groups;
+      const src = a.src + 4 * (img * a.cin + g * cg) * a.h * a.wd;
+      const out = a.out + 4 * (img * a.cout + g * coutG) * a.ho * a.wo;
+      for (let t0 = 0; t0 < T; t0 += a.tb) {
+        const tb = Math.min(a.tb, T - t0);
+        ex.winogradInput(src, cg, a.h, a.wd, a.padH, a.padW, tw, t0, tb, v, vStride);
+        for (let xi = 0; xi < 16; xi++) {
+          ex.gemmRows(0, coutG, tb, cg, a.u + 4 * (g * 16 + xi) * coutG * cg, cg, 1, v + 4 * xi * vStride, m + 4 * xi * mStride, tb, 0, s.gemm);
+        }
+        ex.winogradOutput(m, mStride, coutG, tb, t0, tw, out, a.ho, a.wo, a.bias === 0 ? 0 : a.bias + 4 * g * coutG);
+      }
+    }
+  } finally {
+    releaseSlot(a.memory, slots, slot);
+  }
+}
+
+const winogradTask = rangeKernel(import.meta.url, 'winogradImages', winogradImages);
+
+/**
+ * G g Gᵀ of every 3×3 filter of `w` (cout × cg × 3 × 3, float32) into the arena as U[g][ξ]
+ * (see `WinogradArgs.u`); returns its address.
+ */
+function transformWeights(w: Float32Array, cout: number, cg: number, groups: number): number {
+  const coutG = cout / groups;
+  const u = alloc(4 * 16 * cout * cg);
+  const U = heapF32();
+  const base = u >>> 2;
+  for (let co = 0; co < cout; co++) {
+    const g = Math.floor(co / coutG);
+    const cl = co - g * coutG;
+    for (let ci = 0; ci < cg; ci++) {
+      const q = (co * cg + ci) * 9;
+      // G·g (4×3), rows: g0, (g0+g1+g2)/2, (g0−g1+g2)/2, g2; then each row (x0, x1, x2) times Gᵀ.
+      const rows = [
+        w[q]!, w[q + 1]!, w[q + 2]!,
+        0.5 * (w[q]! + w[q + 3]! + w[q + 6]!), 0.5 * (w[q + 1]! + w[q + 4]! + w[q + 7]!), 0.5 * (w[q + 2]! + w[q + 5]! + w[q + 8]!),
+        0.5 * (w[q]! - w[q + 3]! + w[q + 6]!), 0.5 * (w[q + 1]! - w[q + 4]! + w[q + 7]!), 0.5 * (w[q + 2]! - w[q + 5]! + w[q + 8]!),
+        w[q + 6]!, w[q + 7]!, w[q + 8]!,
+      ];
+      for (let r = 0; r < 4; r++) {
+        const x0 = rows[3 * r]!, x1 = rows[3 * r + 1]!, x2 = rows[3 * r + 2]!;
+        const vals = [x0, 0.5 * (x0 + x1 + x2), 0.5 * (x0 - x1 + x2), x2];
+        for (let c = 0; c < 4; c++) U[base + ((g * 16 + 4 * r + c) * coutG + cl) * cg + ci] = vals[c]!;
+      }
+    }
+  }
+  return u;
+}
+
+/** A stride-1 3×3 convolution by Winograd over the staged `src` into `out` (both arena addresses). */
+function winogradConv(src: number, wData: Float32Array, bias: number, out: number, n: number, cin: number, h: number, wd: number, cout: number, groups: number, padH: number, padW: number, ho: number, wo: number): void {
+  const cg = cin / groups;
+  const coutG = cout / groups;
+  const { T } = winogradTiles({ ho, wo });
+  const tb = Math.max(8, Math.min(Math.ceil(T / 8) * 8, Math.floor(8192 / cg / 8) * 8));
+  const u = transformWeights(wData, cout, cg, groups);
+  const gemmBytes = kernels().GEMM_SCRATCH_BYTES.value as number;
+  const a: WinogradArgs = {
+    memory: wasmMemory(), src, u, bias, out, cin, h, wd, cout, groups, padH, padW, ho, wo, tb,
+    ...slotArgs(getNumThreads(), scratchBytes(gemmBytes, 16 * cg * tb, 16 * coutG * tb)),
+  };
+  const items = n * groups;
+  if (items > 0) parallelFor(winogradTask, a, items, (2 * 16 * coutG * cg * T) / groups, { out: [] });
+}
+
 function baseArgs(inputShape: readonly number[], weightShape: readonly number[], p: Conv2dParams, ho: number, wo: number) {
   const [n, cin, h, wd] = inputShape as [number, number, number, number];
   const [cout, cg, kh, kw] = weightShape as [number, number, number, number];
@@ -227,6 +345,10 @@ export function conv2dWasm(x: Tensor, weight: Tensor, bias: Tensor | null, p: Co
     const W = stage(weight.contiguous());
     const B = bias ? stage(bias.contiguous()).ptr : 0;
     const out = alloc(4 * n * cout * ho * wo);
+    if (useWinograd(kh, kw, p, g0.cg)) {
+      winogradConv(X.ptr, weight.contiguous().data as Float32Array, B, out, n, g0.cin, h, wd, cout, p.groups, p.padH, p.padW, ho, wo);
+      return unstage(out, [n, cout, ho, wo]);
+    }
     const L = ho * wo;
     const coutG = cout / p.groups;
     const K = g0.cg * kh * kw;
@@ -256,8 +378,29 @@ export function conv2dBackwardInputWasm(dy: Tensor, weight: Tensor, inputShape: 
     const DY = stage(dy.contiguous());
     const W = stage(weight.contiguous());
     const out = alloc(4 * n * cin * h * wd);
-    const L = ho * wo;
     const coutG = cout / p.groups;
+    // Stride 1: dx is the full correlation of dy with the flipped, transposed weight, dx =
+    // conv2d(dy, W', padding k − 1 − p), W'[g·Cin/g + ci, co, i, j] = W[g·Cout/g + co, ci, kH−1−i, kW−1−j],
+    // so a 3×3 input gradient runs Winograd as the forward does.
+    const flipH = kh - 1 - p.padH;
+    const flipW = kw - 1 - p.padW;
+    if (flipH >= 0 && flipW >= 0 && useWinograd(kh, kw, p, coutG)) {
+      const wd0 = weight.contiguous().data;
+      const taps = kh * kw;
+      const flipped = new Float32Array(cin * coutG * taps);
+      for (let g = 0; g < p.groups; g++) {
+        for (let co = 0; co < coutG; co++) {
+          for (let ci = 0; ci < cg; ci++) {
+            const from = ((g * coutG + co) * cg + ci) * taps;
+            const to = ((g * cg + ci) * coutG + co) * taps;
+            for (let t = 0; t < taps; t++) flipped[to + t] = wd0[from + taps - 1 - t]!;
+          }
+        }
+      }
+      winogradConv(DY.ptr, flipped, 0, out, n, cout, ho, wo, cin, p.groups, flipH, flipW, h, wd);
+      return unstage(out, [n, cin, h, wd]);
+    }
+    const L = ho * wo;
     const K = cg * kh * kw;
     const ld = g0.nb * L;
     const gemmBytes = kernels().GEMM_SCRATCH_BYTES.value as number;
