@@ -23,6 +23,10 @@ export function winogradInput(
     const plane = at(x, c * h * w);
     for (let t = 0; t < tbPad; t++) {
       const o = (t >> 3) * channels * 8 + c * 8 + (t & 7);
+      if ((t & 3) == 0 && t + 4 <= tb && inputFour(plane, h, w, padH, padW, tw, t0 + t, v, vStride, o)) {
+        t += 3;
+        continue;
+      }
       if (t >= tb) {
         for (let xi = 0; xi < 16; xi++) store<f32>(at(v, xi * vStride + o), 0);
         continue;
@@ -72,10 +76,105 @@ export function winogradInput(
   }
 }
 
+/**
+ * Four tiles side by side (t … t + 3 in one tile row, their 4×10 input patch inside the image and
+ * 12 floats of each row readable) at once: lane k of each vector is tile t + k. Returns false,
+ * doing nothing, when the tiles do not qualify.
+ */
+// @ts-ignore: decorator
+@inline function inputFour(plane: usize, h: i32, w: i32, padH: i32, padW: i32, tw: i32, t: i32, v: usize, vStride: i32, o: i32): bool {
+  const ty = t / tw;
+  const tx = t - ty * tw;
+  const y0 = 2 * ty - padH;
+  const x0 = 2 * tx - padW;
+  if (tx + 3 >= tw || y0 < 0 || y0 + 3 >= h || x0 < 0 || x0 + 12 > w) return false;
+  const row = (<usize>w) << 2;
+  let q = at(plane, y0 * w + x0);
+  // Row i of the four patches: columns 2k + j of tile k for j = 0 … 3.
+  let a = v128.load(q), b = v128.load(q, 16), e = v128.load(q, 32);
+  let ev = v128.shuffle<f32>(a, b, 0, 2, 4, 6), od = v128.shuffle<f32>(a, b, 1, 3, 5, 7);
+  const d00 = ev, d01 = od;
+  const d02 = v128.shuffle<f32>(ev, v128.shuffle<f32>(b, e, 0, 2, 4, 6), 1, 2, 3, 6);
+  const d03 = v128.shuffle<f32>(od, v128.shuffle<f32>(b, e, 1, 3, 5, 7), 1, 2, 3, 6);
+  q += row;
+  a = v128.load(q); b = v128.load(q, 16); e = v128.load(q, 32);
+  ev = v128.shuffle<f32>(a, b, 0, 2, 4, 6); od = v128.shuffle<f32>(a, b, 1, 3, 5, 7);
+  const d10 = ev, d11 = od;
+  const d12 = v128.shuffle<f32>(ev, v128.shuffle<f32>(b, e, 0, 2, 4, 6), 1, 2, 3, 6);
+  const d13 = v128.shuffle<f32>(od, v128.shuffle<f32>(b, e, 1, 3, 5, 7), 1, 2, 3, 6);
+  q += row;
+  a = v128.load(q); b = v128.load(q, 16); e = v128.load(q, 32);
+  ev = v128.shuffle<f32>(a, b, 0, 2, 4, 6); od = v128.shuffle<f32>(a, b, 1, 3, 5, 7);
+  const d20 = ev, d21 = od;
+  const d22 = v128.shuffle<f32>(ev, v128.shuffle<f32>(b, e, 0, 2, 4, 6), 1, 2, 3, 6);
+  const d23 = v128.shuffle<f32>(od, v128.shuffle<f32>(b, e, 1, 3, 5, 7), 1, 2, 3, 6);
+  q += row;
+  a = v128.load(q); b = v128.load(q, 16); e = v128.load(q, 32);
+  ev = v128.shuffle<f32>(a, b, 0, 2, 4, 6); od = v128.shuffle<f32>(a, b, 1, 3, 5, 7);
+  const d30 = ev, d31 = od;
+  const d32 = v128.shuffle<f32>(ev, v128.shuffle<f32>(b, e, 0, 2, 4, 6), 1, 2, 3, 6);
+  const d33 = v128.shuffle<f32>(od, v128.shuffle<f32>(b, e, 1, 3, 5, 7), 1, 2, 3, 6);
+  const r00 = f32x4.sub(d00, d20), r01 = f32x4.sub(d01, d21), r02 = f32x4.sub(d02, d22), r03 = f32x4.sub(d03, d23);
+  const r10 = f32x4.add(d10, d20), r11 = f32x4.add(d11, d21), r12 = f32x4.add(d12, d22), r13 = f32x4.add(d13, d23);
+  const r20 = f32x4.sub(d20, d10), r21 = f32x4.sub(d21, d11), r22 = f32x4.sub(d22, d12), r23 = f32x4.sub(d23, d13);
+  const r30 = f32x4.sub(d10, d30), r31 = f32x4.sub(d11, d31), r32 = f32x4.sub(d12, d32), r33 = f32x4.sub(d13, d33);
+  v128.store(at(v, o), f32x4.sub(r00, r02));
+  v128.store(at(v, vStride + o), f32x4.add(r01, r02));
+  v128.store(at(v, 2 * vStride + o), f32x4.sub(r02, r01));
+  v128.store(at(v, 3 * vStride + o), f32x4.sub(r01, r03));
+  v128.store(at(v, 4 * vStride + o), f32x4.sub(r10, r12));
+  v128.store(at(v, 5 * vStride + o), f32x4.add(r11, r12));
+  v128.store(at(v, 6 * vStride + o), f32x4.sub(r12, r11));
+  v128.store(at(v, 7 * vStride + o), f32x4.sub(r11, r13));
+  v128.store(at(v, 8 * vStride + o), f32x4.sub(r20, r22));
+  v128.store(at(v, 9 * vStride + o), f32x4.add(r21, r22));
+  v128.store(at(v, 10 * vStride + o), f32x4.sub(r22, r21));
+  v128.store(at(v, 11 * vStride + o), f32x4.sub(r21, r23));
+  v128.store(at(v, 12 * vStride + o), f32x4.sub(r30, r32));
+  v128.store(at(v, 13 * vStride + o), f32x4.add(r31, r32));
+  v128.store(at(v, 14 * vStride + o), f32x4.sub(r32, r31));
+  v128.store(at(v, 15 * vStride + o), f32x4.sub(r31, r33));
+  return true;
+}
+
 /** The pixel (y, x) of a plane, 0 outside it. */
 // @ts-ignore: decorator
 @inline function px(plane: usize, h: i32, w: i32, y: i32, x: i32): f32 {
   return y >= 0 && y < h && x >= 0 && x < w ? load<f32>(at(plane, y * w + x)) : 0;
+}
+
+/**
+ * Four tiles side by side (one tile row, all their outputs inside the image) at once, lane k of
+ * each vector being tile t + k; returns false, doing nothing, when they do not qualify.
+ */
+// @ts-ignore: decorator
+@inline function outputFour(m: usize, mStride: i32, q: i32, t: i32, tw: i32, plane: usize, ho: i32, wo: i32, bv: f32): bool {
+  const ty = t / tw;
+  const tx = t - ty * tw;
+  const y = 2 * ty;
+  const x = 2 * tx;
+  if (tx + 3 >= tw || y + 1 >= ho || x + 8 > wo) return false;
+  const m00 = v128.load(at(m, q)), m01 = v128.load(at(m, mStride + q)), m02 = v128.load(at(m, 2 * mStride + q)), m03 = v128.load(at(m, 3 * mStride + q));
+  const m10 = v128.load(at(m, 4 * mStride + q)), m11 = v128.load(at(m, 5 * mStride + q)), m12 = v128.load(at(m, 6 * mStride + q)), m13 = v128.load(at(m, 7 * mStride + q));
+  const m20 = v128.load(at(m, 8 * mStride + q)), m21 = v128.load(at(m, 9 * mStride + q)), m22 = v128.load(at(m, 10 * mStride + q)), m23 = v128.load(at(m, 11 * mStride + q));
+  const m30 = v128.load(at(m, 12 * mStride + q)), m31 = v128.load(at(m, 13 * mStride + q)), m32 = v128.load(at(m, 14 * mStride + q)), m33 = v128.load(at(m, 15 * mStride + q));
+  const s00 = f32x4.add(f32x4.add(m00, m10), m20), s01 = f32x4.add(f32x4.add(m01, m11), m21);
+  const s02 = f32x4.add(f32x4.add(m02, m12), m22), s03 = f32x4.add(f32x4.add(m03, m13), m23);
+  const s10 = f32x4.sub(f32x4.sub(m10, m20), m30), s11 = f32x4.sub(f32x4.sub(m11, m21), m31);
+  const s12 = f32x4.sub(f32x4.sub(m12, m22), m32), s13 = f32x4.sub(f32x4.sub(m13, m23), m33);
+  const b4 = f32x4.splat(bv);
+  const o00 = f32x4.add(f32x4.add(f32x4.add(s00, s01), s02), b4);
+  const o01 = f32x4.add(f32x4.sub(f32x4.sub(s01, s02), s03), b4);
+  const o10 = f32x4.add(f32x4.add(f32x4.add(s10, s11), s12), b4);
+  const o11 = f32x4.add(f32x4.sub(f32x4.sub(s11, s12), s13), b4);
+  // Output row y holds (o00, o01) of tile 0, then of tile 1, …: interleave the lanes.
+  const d = at(plane, y * wo + x);
+  v128.store(d, v128.shuffle<f32>(o00, o01, 0, 4, 1, 5));
+  v128.store(d, v128.shuffle<f32>(o00, o01, 2, 6, 3, 7), 16);
+  const d1 = d + ((<usize>wo) << 2);
+  v128.store(d1, v128.shuffle<f32>(o10, o11, 0, 4, 1, 5));
+  v128.store(d1, v128.shuffle<f32>(o10, o11, 2, 6, 3, 7), 16);
+  return true;
 }
 
 /**
@@ -89,6 +188,10 @@ export function winogradOutput(m: usize, mStride: i32, rows: i32, tb: i32, t0: i
     const plane = at(out, r * ho * wo);
     for (let t = 0; t < tb; t++) {
       const q = r * tb + t;
+      if ((t & 3) == 0 && t + 4 <= tb && outputFour(m, mStride, q, t0 + t, tw, plane, ho, wo, bv)) {
+        t += 3;
+        continue;
+      }
       const m00 = load<f32>(at(m, q)), m01 = load<f32>(at(m, mStride + q)), m02 = load<f32>(at(m, 2 * mStride + q)), m03 = load<f32>(at(m, 3 * mStride + q));
       const m10 = load<f32>(at(m, 4 * mStride + q)), m11 = load<f32>(at(m, 5 * mStride + q)), m12 = load<f32>(at(m, 6 * mStride + q)), m13 = load<f32>(at(m, 7 * mStride + q));
       const m20 = load<f32>(at(m, 8 * mStride + q)), m21 = load<f32>(at(m, 9 * mStride + q)), m22 = load<f32>(at(m, 10 * mStride + q)), m23 = load<f32>(at(m, 11 * mStride + q));
