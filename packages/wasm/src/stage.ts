@@ -46,6 +46,14 @@ export function unstage(ptr: number, shape: readonly number[]): Tensor {
   return new Tensor(out, shape);
 }
 
+/**
+ * `ParallelIO.pieces` for the wasm range functions: each worker's part in up to 8 pieces, so that
+ * the calling thread, done with its own part, takes over what a worker has not started (a busy
+ * machine may not run the worker for a while). The kernels' items carry no per-call setup worth
+ * repeating (a piece claims a scratch slot; the conv items' im2col is per chunk).
+ */
+export const PIECES = 8;
+
 /** The scratch-slot fields a range function's args carry (plain numbers, as parallelFor wants). */
 export interface SlotArgs {
   slotWords: number;

@@ -15,7 +15,7 @@
  */
 import { type Conv2dParams, Tensor, getNumThreads, parallelFor, rangeKernel } from '@normlab/tensor';
 import { alloc, claimSlot, heapF32, kernels, kernelsFor, mark, release, releaseSlot, wasmMemory } from '../runtime.js';
-import { type SlotArgs, slotArgs, slotsOf, stage, unstage } from '../stage.js';
+import { PIECES, type SlotArgs, slotArgs, slotsOf, stage, unstage } from '../stage.js';
 import { GEMM_NR } from './matmul.js';
 
 /** Images side by side until a chunk has this many output columns (the cpu kernels' rule). */
@@ -322,7 +322,7 @@ function winogradConv(src: number, wData: Float32Array, bias: number, out: numbe
     ...slotArgs(getNumThreads(), scratchBytes(gemmBytes, 16 * cg * tb, 16 * coutG * tb)),
   };
   const items = n * groups;
-  if (items > 0) parallelFor(winogradTask, a, items, (2 * 16 * coutG * cg * T) / groups, { out: [] });
+  if (items > 0) parallelFor(winogradTask, a, items, (2 * 16 * coutG * cg * T) / groups, { out: [], pieces: PIECES });
 }
 
 function baseArgs(inputShape: readonly number[], weightShape: readonly number[], p: Conv2dParams, ho: number, wo: number) {
@@ -360,7 +360,7 @@ export function conv2dWasm(x: Tensor, weight: Tensor, bias: Tensor | null, p: Co
       ...slotArgs(getNumThreads(), scratchBytes(gemmBytes, K * ld, K * pad8(ld), coutG * ld)),
     };
     const items = Math.ceil(n / g0.nb) * p.groups * blocks;
-    if (items > 0) parallelFor(forwardTask, a, items, (2 * n * cout * L * K) / items, { out: [] });
+    if (items > 0) parallelFor(forwardTask, a, items, (2 * n * cout * L * K) / items, { out: [], pieces: PIECES });
     return unstage(out, [n, cout, ho, wo]);
   } finally {
     release(top);
@@ -410,7 +410,7 @@ export function conv2dBackwardInputWasm(dy: Tensor, weight: Tensor, inputShape: 
       ...slotArgs(getNumThreads(), scratchBytes(gemmBytes, coutG * ld, coutG * pad8(ld), K * ld)),
     };
     const items = Math.ceil(n / g0.nb) * p.groups * blocks;
-    if (items > 0) parallelFor(inputTask, a, items, (2 * n * cout * L * K) / items, { out: [] });
+    if (items > 0) parallelFor(inputTask, a, items, (2 * n * cout * L * K) / items, { out: [], pieces: PIECES });
     else heapF32().fill(0, out >>> 2, (out >>> 2) + n * cin * h * wd);
     return unstage(out, [n, cin, h, wd]);
   } finally {
@@ -442,7 +442,7 @@ export function conv2dBackwardWeightWasm(dy: Tensor, x: Tensor, weightShape: rea
       ...slotArgs(getNumThreads(), scratchBytes(gemmBytes, K * ld, pad8(K) * ld, coutG * ld)),
     };
     if (chunks > 0 && L > 0) {
-      parallelFor(weightTask, a, chunks, (2 * n * cout * L * K) / chunks, { out: [] });
+      parallelFor(weightTask, a, chunks, (2 * n * cout * L * K) / chunks, { out: [], pieces: PIECES });
       kernels().sumPartials(partials, chunks, size, out);
     } else {
       heapF32().fill(0, out >>> 2, (out >>> 2) + size);

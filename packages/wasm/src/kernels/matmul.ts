@@ -5,7 +5,7 @@
  */
 import { Tensor, getNumThreads, parallelFor, rangeKernel, shapeSize } from '@normlab/tensor';
 import { claimSlot, kernels, kernelsFor, mark, alloc, heapI32, release, releaseSlot, wasmMemory } from '../runtime.js';
-import { type SlotArgs, slotArgs, slotsOf, stage, unstage } from '../stage.js';
+import { PIECES, type SlotArgs, slotArgs, slotsOf, stage, unstage } from '../stage.js';
 
 /** The GEMM's register tile height (assembly/gemm.ts MR): items are this many rows of C. */
 export const GEMM_MR = 4;
@@ -116,7 +116,7 @@ export function matmulWasm(a: Tensor, b: Tensor, transposeA: boolean, transposeB
       ...slotArgs(getNumThreads(), ex.GEMM_SCRATCH_BYTES.value as number),
     };
     const perBatch = Math.ceil(m / GEMM_MR);
-    parallelFor(matmulTask, x, batch * perBatch, GEMM_MR * n * k, { out: [] });
+    parallelFor(matmulTask, x, batch * perBatch, GEMM_MR * n * k, { out: [], pieces: PIECES });
     return unstage(c, [...batchShape, m, n]);
   } finally {
     release(top);
