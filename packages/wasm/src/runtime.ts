@@ -225,18 +225,6 @@ export function heapI32(): Int32Array {
   return i32View;
 }
 
-/** Copy `values` into a fresh arena block; returns its address. */
-export function copyIn(values: Float32Array): number {
-  const p = alloc(4 * values.length);
-  heapF32().set(values, p >>> 2);
-  return p;
-}
-
-/** The `length` floats at address `p`, as a view (valid until the memory grows or the block is reused). */
-export function viewF32(p: number, length: number): Float32Array {
-  return heapF32().subarray(p >>> 2, (p >>> 2) + length);
-}
-
 // ---- Per-thread scratch slots -------------------------------------------------------------
 
 /** Scratch for a parallel kernel: `count` slots of `bytes`, each claimed by one running range call at a time. */
