@@ -13,5 +13,10 @@ export default defineConfig({
     testTimeout: TEST_TIMEOUT_MS,
     hookTimeout: TEST_TIMEOUT_MS,
     teardownTimeout: 30_000,
+    // Every package's own suite runs on the pure-TS reference kernels, even those that import
+    // @normlab/wasm (through @normlab/nn), which would otherwise make `wasm` the default backend;
+    // packages/wasm reruns the suites on `wasm` (its vitest.suites.config.ts). NORMLAB_BACKEND in
+    // the environment overrides this.
+    env: { NORMLAB_BACKEND: process.env.NORMLAB_BACKEND ?? 'cpu' },
   },
 });

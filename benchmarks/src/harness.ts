@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { getNumThreads } from '@normlab/tensor';
+import { getNumThreads, setBackend } from '@normlab/tensor';
 import { type TimingOptions, median, timeRunner } from './timing.js';
 
 export { DEFAULT_TIMING, median, timeRunner, type TimingOptions } from './timing.js';
@@ -26,7 +26,7 @@ export const PYTHON = '/usr/bin/python3';
 
 export interface SuiteContext {
   /** normlab's backend for this run. */
-  backend: 'cpu' | 'gpu';
+  backend: 'wasm' | 'cpu' | 'gpu';
   timing: TimingOptions;
   /** Whether to run the PyTorch peer (when python3 + torch are there). */
   torch: boolean;
@@ -50,6 +50,31 @@ export interface Runner {
   /** Why this peer has no number (missing kernel, missing library). */
   skipped?: string;
   note?: string;
+}
+
+/**
+ * `runner` (built for the run's backend) as a peer row on backend `name`: it switches the tensor
+ * backend for its setup and timing and restores the run's backend afterwards. The suites add
+ * `normlab (cpu)` this way, so the wasm and cpu kernels are compared in one run.
+ */
+export function onBackend(name: string, runner: Runner, restore: string): Runner {
+  return {
+    ...runner,
+    name: `normlab (${name})`,
+    setup: async () => {
+      setBackend(name);
+      return runner.setup?.();
+    },
+    teardown: () => {
+      runner.teardown?.();
+      setBackend(restore);
+    },
+  };
+}
+
+/** The `normlab (cpu)` peer row of a suite whose run is on another backend (none on cpu). */
+export function cpuPeer(ctx: SuiteContext, make: () => Runner): Runner[] {
+  return ctx.backend === 'cpu' ? [] : [onBackend('cpu', make(), ctx.backend)];
 }
 
 export interface RunnerResult {
@@ -301,12 +326,13 @@ How to run (from the repository root, after \`npm ci\` has built the packages):
 npm run bench                                   # every suite; prints the tables, writes nothing
 npm run bench -- --suite matmul                 # one suite (repeat --suite or use a comma list)
 npm run bench -- --suite conv2d --reps 20       # more repetitions
+npm run bench -- --backend cpu                  # normlab on the pure-TS kernels only
 npm run bench -- --backend gpu                  # normlab on @normlab/gpu (falls back per op to cpu)
 npm run bench -- --no-torch                     # skip PyTorch
 npm run bench -- --write-docs                   # also update results/*.json and this file
 \`\`\`
 
-Flags: \`--suite NAME\`, \`--backend cpu|gpu\`, \`--reps N\` (timed calls, default 10),
+Flags: \`--suite NAME\`, \`--backend wasm|cpu|gpu\` (default wasm; the suites add a \`normlab (cpu)\` row beside it), \`--reps N\` (timed calls, default 10),
 \`--warmup N\` (default 2) and \`--warmup-ms MS\` (default 500: warm-up calls go on until both are reached), \`--max-time MS\` (stop repeating a runner after this long once it has
 3 samples, default 5000; a runner slower than that per call gets 1 or 2 samples),
 \`--torch-threads N\` (default: the machine's core count), \`--no-torch\`, \`--write-docs\` (write
@@ -320,8 +346,10 @@ with its load average: it is a shared 2-core VM, so absolute times vary by ±50%
 Peers: \`@tensorflow/tfjs-backend-cpu\` (pure JS), \`@tensorflow/tfjs-backend-wasm\` (XNNPACK,
 SIMD, loaded from \`node_modules\`; single-threaded in Node since it has no worker pool there) and
 PyTorch on CPU (Debian's \`python3-torch\`, through \`benchmarks/python/torch_bench.py\`) when
-\`/usr/bin/python3 -c "import torch"\` works. normlab's cpu kernels are TypeScript; those that
-split their work across threads (conv2d, matmul, the norm kernels) use \`NORMLAB_NUM_THREADS\` threads, by default
+\`/usr/bin/python3 -c "import torch"\` works. normlab runs on its default backend, \`wasm\`
+(WebAssembly SIMD kernels from @normlab/wasm; ops without a wasm kernel run on cpu), with a
+\`normlab (cpu)\` row beside it: the pure-TypeScript kernels in the same run. Both split their
+work across threads (conv2d, matmul, the norm kernels): \`NORMLAB_NUM_THREADS\` threads, by default
 every core: each section names the count (\`NORMLAB_NUM_THREADS=1 npm run bench\` times one thread).
 
 This file is regenerated: measurements that are not a suite (before/after comparisons of an

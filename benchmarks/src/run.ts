@@ -4,7 +4,7 @@
  * write `results/<name>.json` and regenerate that suite's section of `docs/benchmarks.md`, so a
  * run leaves the checkout as it was unless asked to update the committed numbers.
  *
- *   node dist/run.js [--suite NAME[,NAME]]... [--backend cpu|gpu] [--reps N] [--warmup N] [--warmup-ms MS]
+ *   node dist/run.js [--suite NAME[,NAME]]... [--backend wasm|cpu|gpu] [--reps N] [--warmup N] [--warmup-ms MS]
  *                    [--max-time MS] [--torch-threads N] [--no-torch] [--write-docs] [--docs-only]
  *                    [suite args...]
  */
@@ -30,7 +30,7 @@ class UsageError extends Error {}
 
 interface Options {
   suites: string[];
-  backend: 'cpu' | 'gpu';
+  backend: 'wasm' | 'cpu' | 'gpu';
   ctx: Omit<SuiteContext, 'backend' | 'log'>;
   /** Write results/<suite>.json and the suite's section of docs/benchmarks.md. */
   writeDocs: boolean;
@@ -41,7 +41,7 @@ function parseArgs(argv: string[]): Options {
   const timing = { ...DEFAULT_TIMING };
   const opts: Options = {
     suites: [],
-    backend: 'cpu',
+    backend: 'wasm',
     writeDocs: false,
     docsOnly: false,
     ctx: { timing, torch: true, torchThreads: os.cpus().length, args: [] },
@@ -61,7 +61,7 @@ function parseArgs(argv: string[]): Options {
         break;
       case '--backend': {
         const b = value();
-        if (b !== 'cpu' && b !== 'gpu') throw new UsageError(`--backend must be cpu or gpu, got ${b ?? 'nothing'}`);
+        if (b !== 'wasm' && b !== 'cpu' && b !== 'gpu') throw new UsageError(`--backend must be wasm, cpu or gpu, got ${b ?? 'nothing'}`);
         opts.backend = b;
         break;
       }
@@ -107,7 +107,9 @@ async function loadSuites(): Promise<Map<string, Suite>> {
   return suites;
 }
 
-async function activateBackend(name: 'cpu' | 'gpu'): Promise<void> {
+async function activateBackend(name: 'wasm' | 'cpu' | 'gpu'): Promise<void> {
+  // Registers backend 'wasm' (the suites compare it with 'cpu' in the same run).
+  await import('@normlab/wasm');
   if (name === 'gpu') {
     try {
       // Registers backend 'gpu' into @normlab/tensor's registry; a string specifier keeps this

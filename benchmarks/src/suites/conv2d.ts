@@ -10,7 +10,7 @@ import {
   conv2dOutputShape,
   randn,
 } from '@normlab/tensor';
-import { type CaseResult, type Runner, type Suite, type SuiteContext, benchCases, targetNote, torchRunners } from '../harness.js';
+import { type CaseResult, type Runner, type Suite, type SuiteContext, benchCases, cpuPeer, targetNote, torchRunners } from '../harness.js';
 import { type TfBackend, tf, tfHasKernel, tfPeerName, useTf } from '../tfjs.js';
 
 const N = 32;
@@ -101,9 +101,10 @@ const suite: Suite = {
   title: 'conv2d (N 32, 16→32 channels, 28×28, 3×3, padding 1)',
   description:
     'float32, stride 1, padding 1, no bias; FLOPs per call = 2·N·Cout·Ho·Wo·Cin·kH·kW = 231.2 M for each of the three ' +
-    'kernels. normlab (NCHW): forward by Winograd F(2×2,3×3) (16 GEMMs on transformed tiles, 2.25× fewer multiplies ' +
-    'than im2col; GFLOP/s are counted as direct-convolution FLOPs for every implementation); input gradient = Wᵀ·dy GEMM + col2im; ' +
-    'weight gradient = dy·colᵀ GEMM summed over the batch. tfjs runs its native NHWC layout.',
+    'kernels. normlab wasm (NCHW): im2col over chunks of images + the f32x4 GEMM for all three (input gradient = Wᵀ·dy + col2im, ' +
+    'weight gradient = dy·colᵀ, one partial per chunk), float32 sums. normlab cpu: forward and input gradient by Winograd ' +
+    'F(2×2,3×3) (16 GEMMs on transformed tiles, 2.25× fewer multiplies than im2col; GFLOP/s are counted as direct-convolution ' +
+    'FLOPs for every implementation), weight gradient = dy·colᵀ GEMM summed over the batch, float64 sums. tfjs runs its native NHWC layout.',
   async run(ctx: SuiteContext) {
     const flops = 2 * N * COUT * H * W * CIN * K * K;
     const caseName = (k: Kind) => `conv2d ${k}`;
@@ -122,7 +123,7 @@ const suite: Suite = {
         flops,
         description: `x [${N},${CIN},${H},${W}], weight [${COUT},${CIN},${K},${K}], padding ${PAD}`,
         subject: normlabRunner(ctx, kind),
-        peers: [tfRunner('cpu', kind), tfRunner('wasm', kind), ...torch.runners.get(caseName(kind))!],
+        peers: [...cpuPeer(ctx, () => normlabRunner(ctx, kind)), tfRunner('cpu', kind), tfRunner('wasm', kind), ...torch.runners.get(caseName(kind))!],
       })),
     );
     return {

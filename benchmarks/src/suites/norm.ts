@@ -7,7 +7,7 @@ import { Variable } from '@normlab/autograd';
 import type { Module } from '@normlab/nn';
 import { BatchNorm2d, GNPlus, GroupNorm, HybridNorm } from '@normlab/norm-layers';
 import { type Tensor, randn } from '@normlab/tensor';
-import { type CaseResult, type Runner, type Suite, type SuiteContext, benchCases, torchRunners } from '../harness.js';
+import { type CaseResult, type Runner, type Suite, type SuiteContext, benchCases, cpuPeer, torchRunners } from '../harness.js';
 import { type TfBackend, tf, tfPeerName, useTf } from '../tfjs.js';
 
 const N = 16;
@@ -186,6 +186,7 @@ const suite: Suite = {
         description: `${kind} forward + backward`,
         subject: subjectRunner(ctx, kind),
         peers: [
+          ...cpuPeer(ctx, () => subjectRunner(ctx, kind)),
           ...(['cpu', 'wasm'] as const).filter((b) => peers.includes(b)).map((b) => tfRunner(b, kind)),
           ...(torch.runners.get(name(kind)) ?? []),
         ],

@@ -22,6 +22,7 @@ import {
   type Suite,
   type SuiteContext,
   benchCases,
+  cpuPeer,
   median,
   torchAvailable,
   torchRunners,
@@ -472,7 +473,7 @@ const suite: Suite = {
         flops,
         description: `x [${BATCH},${IN_C},${SIZE},${SIZE}], ${spec.classes} classes`,
         subject: normlabRunner(ctx, phases),
-        peers: [tfRunner('cpu', spec, counts), tfRunner('wasm', spec, counts), ...torch.runners.get(CASE)!],
+        peers: [...cpuPeer(ctx, () => normlabRunner(ctx, { forward: [], backward: [], step: [] })), tfRunner('cpu', spec, counts), tfRunner('wasm', spec, counts), ...torch.runners.get(CASE)!],
       },
     ])) as [CaseResult];
 

@@ -250,7 +250,7 @@ export function square(x: Variable): Variable {
 /** max(x, 0); the gradient at 0 is 0, as in PyTorch. */
 export function relu(x: Variable): Variable {
   checkVar('relu', 'x', x);
-  return unary('relu', x, T.relu(x.data), (g) => T.mul(g, T.gt(x.data, 0)));
+  return unary('relu', x, T.relu(x.data), (g) => T.reluBackward(g, x.data));
 }
 
 /** σ(x) = 1/(1 + e⁻ˣ) */

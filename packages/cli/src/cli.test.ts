@@ -19,7 +19,7 @@ const TINY = ['--dataset', 'synthetic', '--train-limit', '64', '--test-limit', '
 
 function normlab(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const clean = { ...process.env, NORMLAB_DEBUG: '', SLURM_ARRAY_TASK_ID: '', JOB_COMPLETION_INDEX: '' };
+    const clean = { ...process.env, NORMLAB_DEBUG: '', NORMLAB_BACKEND: '', SLURM_ARRAY_TASK_ID: '', JOB_COMPLETION_INDEX: '' };
     execFile(process.execPath, [BIN, ...args], { timeout: 60_000, env: { ...clean, ...env } }, (err, stdout, stderr) => {
       const code = err ? ((err as { code?: number }).code ?? 1) : 0;
       resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
@@ -82,7 +82,7 @@ describe.concurrent('normlab CLI', { timeout: 120_000 }, () => {
     [['train', ...TINY, '--norm', 'gn', '--groups', '3'], /not divisible by groups 3/],
     [['eval', '--checkpoint', '/nonexistent/model.safetensors'], /\/nonexistent\/model.safetensors: cannot read the checkpoint \(ENOENT\)/],
     [['eval'], /eval needs --checkpoint FILE/],
-    [['bench', '--backend', 'tpu'], /--backend must be cpu or gpu, got 'tpu'/],
+    [['bench', '--backend', 'tpu'], /--backend must be wasm, cpu, gpu, got 'tpu'/],
     [['train', ...TINY, '--threads', '0'], /--threads must be a positive integer, got "0"/],
     [['reproduce', '--plan', '--shard', '3/3'], /--shard: shard 3 is not in 0\.\.2/],
     [['reproduce', '--plan', '--shard', '1/0'], /--shard must be I\/N \(I from 0 to N-1, or auto\) with N >= 1, got "1\/0"/],
@@ -248,7 +248,7 @@ describe.concurrent('normlab CLI', { timeout: 120_000 }, () => {
     for (const key of ['dataset', 'model', 'norm', 'groups', 'batchSize', 'epochs', 'seed', 'backend', 'trainLoss', 'testLoss', 'testAccuracy', 'seconds', 'imagesPerSecond', 'checkpoint']) {
       expect(s, key).toHaveProperty(key);
     }
-    expect(s).toMatchObject({ dataset: 'synthetic', model: 'cnn', norm: 'gn', groups: 4, batchSize: 16, epochs: 1, seed: 0, backend: 'cpu', checkpoint: join(d, 'model.safetensors') });
+    expect(s).toMatchObject({ dataset: 'synthetic', model: 'cnn', norm: 'gn', groups: 4, batchSize: 16, epochs: 1, seed: 0, backend: 'wasm', checkpoint: join(d, 'model.safetensors') });
     expect(s.testAccuracy).toBeGreaterThanOrEqual(0);
     expect(s.testAccuracy).toBeLessThanOrEqual(1);
     expect(JSON.parse(readFileSync(join(d, 'summary.json'), 'utf8'))).toEqual(s);
@@ -369,6 +369,22 @@ describe.concurrent('normlab CLI', { timeout: 120_000 }, () => {
       execFile(process.execPath, ['--input-type=module', '-e', program], { cwd: join(dirname(BIN), '..'), timeout: 60_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
     });
     expect(out.trim()).toBe('CliError: --backend gpu needs @normlab/not-installed, which is not installed: run `npm install @normlab/not-installed` where @normlab/cli is installed (add -g for a global install)');
+  });
+
+  it('trains on wasm by default, on cpu with --backend cpu or NORMLAB_BACKEND=cpu', async () => {
+    const byFlag = await normlab(['train', ...TINY, '--epochs', '1', '--backend', 'cpu', '--json']);
+    expect(byFlag.code, byFlag.stderr).toBe(0);
+    expect(JSON.parse(byFlag.stdout).backend).toBe('cpu');
+    const byEnv = await normlab(['train', ...TINY, '--epochs', '1', '--json'], { NORMLAB_BACKEND: 'cpu' });
+    expect(byEnv.code, byEnv.stderr).toBe(0);
+    expect(JSON.parse(byEnv.stdout).backend).toBe('cpu');
+    const wasm = await normlab(['train', ...TINY, '--epochs', '1', '--backend', 'wasm', '--json']);
+    expect(wasm.code, wasm.stderr).toBe(0);
+    expect(JSON.parse(wasm.stdout).backend).toBe('wasm');
+    // Same seed, same backend, same threads: the same run, bit for bit; the backends agree closely.
+    const again = await normlab(['train', ...TINY, '--epochs', '1', '--backend', 'wasm', '--json']);
+    expect(JSON.parse(again.stdout).trainLoss).toBe(JSON.parse(wasm.stdout).trainLoss);
+    expect(Math.abs(JSON.parse(wasm.stdout).trainLoss - JSON.parse(byFlag.stdout).trainLoss)).toBeLessThan(1e-3);
   });
 
   it('--backend gpu trains, warns once per fallback reason, and says nothing with --quiet', async () => {

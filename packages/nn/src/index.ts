@@ -1,3 +1,7 @@
+// The WebAssembly SIMD kernels: importing them registers backend `wasm` and makes it the active
+// backend wherever WebAssembly SIMD runs (unless NORMLAB_BACKEND says otherwise), so every network
+// built from these modules trains on them; @normlab/tensor and @normlab/autograd alone stay on `cpu`.
+import '@normlab/wasm';
 export * from './module.js';
 export * from './layers.js';
 export * from './losses.js';

@@ -74,13 +74,20 @@ function paramGrad(sums: Float64Array, like: Tensor): Tensor {
   return new Tensor(data, like.shape);
 }
 
+/** The basic kernels the fused paths stand in for. */
+const BASIC_KERNELS: readonly KernelName[] = [
+  'normMoments', 'normApply', 'normBackward', 'batchAxisMoments', 'batchAxisApply', 'batchAxisBackward', 'blendAffine', 'blendAffineBackward',
+];
+
 /**
- * Whether to take a fused kernel path: always on `cpu`; on another backend only when it supplies
- * every kernel of the path itself, so that a backend's own versions of the basic kernels
- * (`normMoments`, `normApply`, ...) are used rather than bypassed by a cpu-only fused kernel.
+ * Whether to take a fused kernel path: always on `cpu`; on another backend when it supplies every
+ * kernel of the path itself, or none of the basic kernels (`normMoments`, `normApply`, ...):
+ * those would run on cpu too, so the fused cpu kernels lose nothing (a backend with no norm
+ * kernels, such as `wasm` before its own, would otherwise run the slower composed path). A
+ * backend's own versions of the basic kernels are never bypassed by a cpu-only fused kernel.
  */
 function canFuse(...names: KernelName[]): boolean {
-  return getBackend() === 'cpu' || names.every((n) => hasKernel(n));
+  return getBackend() === 'cpu' || names.every((n) => hasKernel(n)) || !BASIC_KERNELS.some((n) => hasKernel(n));
 }
 
 /** The autograd node of `y = (x − μ)·r·γ + β` with the given statistics (forward already run). */

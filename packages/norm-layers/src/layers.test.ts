@@ -320,4 +320,22 @@ describe('kernel registry', () => {
       unregisterKernel('normMoments', 'norm-test');
     }
   });
+
+  it('a backend with no norm kernels runs the fused cpu kernels, not the composed path', () => {
+    registerBackend('no-norm-kernels');
+    const fused = getKernel('normForward', 'cpu');
+    let calls = 0;
+    registerKernel('normForward', 'cpu', (...args) => {
+      calls++;
+      return fused(...args);
+    });
+    try {
+      setBackend('no-norm-kernels');
+      new GroupNorm(2, 4).forward(x4([2, 4, 2, 2]));
+      expect(calls).toBe(1);
+    } finally {
+      setBackend('cpu');
+      registerKernel('normForward', 'cpu', fused);
+    }
+  });
 });

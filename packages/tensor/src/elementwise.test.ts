@@ -3,7 +3,7 @@ import { arange, fromArray, rand, randn, scalar, tensor } from './creation.js';
 import { DTypeError, ShapeError, TensorError } from './errors.js';
 import {
   abs, add, broadcastShapes, clamp, div, eq, exp, ge, gt, isFiniteAll, le, log, lt, maximum, minimum, mul, ne, neg,
-  pow, relu, rsqrt, sigmoid, sign, sqrt, square, sub, tanh, where,
+  pow, relu, reluBackward, rsqrt, sigmoid, sign, sqrt, square, sub, tanh, where,
 } from './index.js';
 import { Tensor } from './tensor.js';
 import { indices } from './test-utils/index.js';
@@ -193,6 +193,18 @@ describe('unary ops', () => {
     expect(Array.from(s.data)).toEqual([0, 1]);
     expect(isFiniteAll(s)).toBe(true);
     expect(relu(tensor([NaN])).data[0]).toBeNaN();
+    expect(Array.from(relu(tensor([-Infinity, Infinity, -0, -3e38, 3e38])).data)).toEqual([0, Infinity, 0, 0, Math.fround(3e38)]);
+  });
+
+  it('reluBackward passes dy where x > 0 and 0 elsewhere (x NaN or ≤ 0, whatever dy is), in one shape', () => {
+    const x = tensor([[-1, 0, 2], [NaN, 3, -0]]);
+    const dy = tensor([[5, 6, 7], [8, NaN, Infinity]]);
+    expect(Array.from(reluBackward(dy, x).data)).toEqual([0, 0, 7, 0, NaN, 0]);
+    // Views are read through their strides.
+    const xt = tensor([[1, -1], [-2, 2]]).transpose();
+    expect(Array.from(reluBackward(tensor([[1, 2], [3, 4]]), xt).data)).toEqual([1, 0, 0, 4]);
+    expect(() => reluBackward(tensor([1, 2]), tensor([1, 2, 3]))).toThrow(ShapeError);
+    expect(() => reluBackward(tensor([1]), tensor([1], undefined, { dtype: 'float64' }))).toThrow(DTypeError);
   });
 
   it('clamp with one or both bounds; NaN stays NaN', () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { randn, tensor, zeros } from './creation.js';
 import { DTypeError, ShapeError } from './errors.js';
 import { matmul } from './ops/linalg.js';
+import { getBackend } from './registry.js';
 import { type DType, Tensor } from './tensor.js';
 import { expectWorstRelError } from './test-utils/index.js';
 // Only this file's kernels: the test must not depend on the other op families.
@@ -55,7 +56,9 @@ describe('matmul 2-D', () => {
     }
   }
 
-  it('float32 accumulates in float64 (2^24 + many ones would stall in float32)', () => {
+  // The cpu kernel's contract. The wasm backend's SIMD GEMM accumulates in float32, as PyTorch's
+  // and XNNPACK's do (docs/wasm-backend.md), so its rerun of this suite skips this one.
+  it.skipIf(getBackend() !== 'cpu')('float32 accumulates in float64 (2^24 + many ones would stall in float32)', () => {
     const k = 5000;
     const av = new Float32Array(k).fill(1);
     av[0] = 2 ** 24; // in float32, 2^24 + 1 rounds back to 2^24

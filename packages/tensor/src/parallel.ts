@@ -6,7 +6,9 @@
  *
  * A kernel takes part through a range function `(args, start, end) => void`, exported from its
  * module, that computes items [start, end) and writes only their results; `args` is a plain
- * object of numbers, booleans, null and typed arrays. The module names it once with
+ * object of numbers, booleans, null and typed arrays, and may hold a shared `WebAssembly.Memory`,
+ * which every thread then sees as the same memory (it is posted, never copied: `@normlab/wasm`'s
+ * kernels pass their memory and addresses in it, so nothing is copied for the workers). The module names it once with
  * `rangeKernel(import.meta.url, 'exportName', fn)` and calls `parallelFor(kernel, args, count,
  * workPerItem, io)`. An item is always computed whole by one thread, in the same order, so
  * results are bit-identical for every thread count; reductions across items go through per-item

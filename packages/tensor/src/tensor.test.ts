@@ -112,6 +112,37 @@ describe('Tensor basics', () => {
     copyStrided(e, o2);
     expect(Array.from(o2)).toEqual([1, 2, 1, 2, 1, 2]);
   });
+
+  it('copyStrided copies long rows of views (a memcpy per row) and whole contiguous tensors', () => {
+    const x = arange(4 * 5 * 70).reshape(4, 5, 70);
+    // The element each output position must hold, read through get().
+    const expected = (t: Tensor) => {
+      const vals: number[] = [];
+      const walk = (idx: number[]) => {
+        if (idx.length === t.rank) vals.push(t.get(...idx));
+        else for (let i = 0; i < t.shape[idx.length]!; i++) walk([...idx, i]);
+      };
+      walk([]);
+      return vals;
+    };
+    const views = [
+      x, // contiguous: one row
+      x.slice([[1, 3], null, [3, 68]]), // rows of 65 with gaps between them
+      x.slice([null, [1, 4]]), // rows of 3·70 merged
+      x.reshape(20, 70).slice([[2, 9]]), // contiguous with an offset
+      x.permute(1, 0, 2), // contiguous rows, permuted outer axes
+      x.slice([null, null, [0, 70, 2]]), // stride-2 rows
+      tensor([5, 6]).reshape(2, 1).expand(2, 40), // stride-0 rows
+    ];
+    for (const v of views) {
+      for (const out of [new Float32Array(v.size), new Float64Array(v.size)]) {
+        out.fill(-1);
+        copyStrided(v, out);
+        expect(Array.from(out)).toEqual(expected(v));
+      }
+      expect(Array.from(v.clone().data)).toEqual(expected(v));
+    }
+  });
 });
 
 describe('views', () => {

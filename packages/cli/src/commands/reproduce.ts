@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { PROFILE_NAMES, reproduce, reproductionPlan, shardOf, type Shard } from '@normlab/analysis';
-import { DATA_DIR_HELP, THREADS_HELP, positiveInt, useBackend } from '../common.js';
+import { BACKEND_NAMES, type BackendName, DATA_DIR_HELP, THREADS_HELP, defaultBackend, positiveInt, useBackend } from '../common.js';
 
 const DATASETS = ['mnist', 'fashion-mnist', 'cifar10', 'synthetic'] as const;
 type Dataset = (typeof DATASETS)[number];
@@ -28,7 +28,7 @@ export interface ReproduceFlags {
   json?: boolean;
   quiet?: boolean;
   maxRuns?: number;
-  backend?: 'cpu' | 'gpu';
+  backend?: BackendName;
   gpuMode?: string;
   threads?: number;
   /** Window ablation on/off; undefined: as the profile has it (quick off, smoke and full on). */
@@ -87,7 +87,7 @@ export async function runReproduce(flags: ReproduceFlags): Promise<void> {
     process.stdout.write(JSON.stringify(shown, null, 1) + '\n');
     return;
   }
-  const backend = await useBackend(flags.backend ?? 'cpu', flags.gpuMode, { quiet: flags.quiet, threads: flags.threads });
+  const backend = await useBackend(flags.backend ?? defaultBackend(), flags.gpuMode, { quiet: flags.quiet, threads: flags.threads });
   const outDir = flags.out ?? `reports/${profile}`;
   const log = flags.quiet || flags.json || process.stderr.isTTY ? undefined : (line: string) => process.stderr.write(line + '\n');
   const res = await reproduce({
@@ -147,7 +147,7 @@ export function reproduceCommand(): Command {
     .option('--window-ablation', 'also run the window ablation: normalization live in one period of training only (on in smoke and full)')
     .option('--no-window-ablation', 'skip the window ablation where the profile has it on')
     .option('--max-runs <n>', 'stop after this many new runs (the report covers what is done; with --shard, of the share)', positiveInt('--max-runs'))
-    .addOption(new Option('--backend <name>', 'compute backend').choices(['cpu', 'gpu']).default('cpu'))
+    .addOption(new Option('--backend <name>', 'compute backend').choices([...BACKEND_NAMES]).default(defaultBackend()))
     .option('--gpu-mode <mode>', 'gpu.js mode with --backend gpu')
     .option('--threads <n>', THREADS_HELP, positiveInt('--threads'))
     .option('--json', 'print one JSON summary on stdout')

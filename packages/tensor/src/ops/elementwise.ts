@@ -34,6 +34,8 @@ declare module '../registry.js' {
     square: Unary;
     sign: Unary;
     relu: Unary;
+    /** dy and x of one shape and dtype. */
+    reluBackward: (dy: Tensor, x: Tensor) => Tensor;
     sigmoid: Unary;
     tanh: Unary;
     /** Bounds are numbers; a missing bound is ±Infinity. */
@@ -174,6 +176,19 @@ export function sign(x: Tensor): Tensor {
 /** `max(x, 0)`; NaN stays NaN. */
 export function relu(x: Tensor): Tensor {
   return runKernel('relu', unaryOperand('relu', x));
+}
+/**
+ * The gradient of `relu`: `dy` where `x > 0`, else 0 (PyTorch's `threshold_backward`; where x is
+ * NaN or ≤ 0 the gradient is 0 whatever dy holds). One pass instead of `mul(dy, gt(x, 0))`.
+ */
+export function reluBackward(dy: Tensor, x: Tensor): Tensor {
+  checkTensor('reluBackward', 'dy', dy);
+  checkTensor('reluBackward', 'x', x);
+  checkSameDType('reluBackward', dy, x);
+  if (dy.rank !== x.rank || dy.shape.some((d, i) => d !== x.shape[i])) {
+    throw new ShapeError('reluBackward', `dy ${fmtShape(dy.shape)} and x ${fmtShape(x.shape)} must have one shape`);
+  }
+  return runKernel('reluBackward', dy, x);
 }
 /** `1 / (1 + e^-x)`, computed without overflow for large |x|. */
 export function sigmoid(x: Tensor): Tensor {
