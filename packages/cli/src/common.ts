@@ -126,15 +126,10 @@ export function addCommonOptions(cmd: Command, options: { datasetDefault?: strin
     .option('--quiet', 'print nothing but errors (and the --json summary)');
 }
 
-/** What the CLI uses of a backend package beyond registering its backend on import. */
-interface BackendModule {
-  setWarningHandler?: (handler: ((message: string) => void) | undefined) => void;
-}
-
-/** Import a backend's package; a missing one is a user error that says how to install it. */
-export async function importBackendPackage(backend: string, specifier: string): Promise<BackendModule> {
+/** Import a backend's package (it registers its backend); a missing one is a user error that says how to install it. */
+export async function importBackendPackage(backend: string, specifier: string): Promise<void> {
   try {
-    return (await import(specifier)) as BackendModule;
+    await import(specifier);
   } catch (e) {
     const err = e as { code?: unknown; message?: unknown } | null;
     if (err?.code === 'ERR_MODULE_NOT_FOUND' && typeof err.message === 'string' && err.message.includes(`'${specifier}'`)) {
@@ -149,16 +144,14 @@ export async function importBackendPackage(backend: string, specifier: string): 
  * `cpu` comes from its package (`BACKEND_PACKAGES`), imported only when asked for, so the cpu
  * path never loads gpu.js.
  */
-export async function useBackend(backend: BackendName, mode?: string, options: { quiet?: boolean; threads?: number } = {}): Promise<string> {
+export async function useBackend(backend: BackendName, mode?: string, options: { threads?: number } = {}): Promise<string> {
   if (options.threads !== undefined) setNumThreads(options.threads);
   if (mode && backend !== 'gpu') throw new CliError('--gpu-mode needs --backend gpu');
   if (backend === 'cpu') {
     setBackend('cpu');
     return 'cpu';
   }
-  const pkg = await importBackendPackage(backend, BACKEND_PACKAGES[backend]);
-  // --quiet means nothing but errors: the per-reason fallback warnings stay in backendInfo().
-  if (options.quiet) pkg.setWarningHandler?.(() => {});
+  await importBackendPackage(backend, BACKEND_PACKAGES[backend]);
   try {
     setBackend(backend, mode ? { mode } : {});
   } catch (e) {

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DataLoader, normalize, syntheticImages, toFloat } from '@normlab/datasets';
-import { BatchNorm2d, Distortion, setWarningHandler as setNormWarningHandler } from '@normlab/norm-layers';
+import { BatchNorm2d, Distortion } from '@normlab/norm-layers';
 import { SGD } from '@normlab/nn';
 import { Variable } from '@normlab/autograd';
-import { randn } from '@normlab/tensor';
+import { randn, setWarningHandler } from '@normlab/tensor';
 import {
   CheckpointError,
   TrainingError,
@@ -151,7 +151,7 @@ describe('train', () => {
       };
     };
     const warnings: string[] = [];
-    setNormWarningHandler((m) => warnings.push(m));
+    setWarningHandler((m) => warnings.push(m));
     try {
       for (const onNonFinite of ['stop', 'throw'] as const) {
         const model = buildModel({ ...CONFIG, distortion: null });
@@ -179,7 +179,7 @@ describe('train', () => {
       expect(warnings).toHaveLength(1);
       expect(warnings[0]).toMatch(/BatchNorm2d: a training batch's statistics are not finite/);
     } finally {
-      setNormWarningHandler(undefined);
+      setWarningHandler(undefined);
     }
   });
 

@@ -87,7 +87,7 @@ export async function runReproduce(flags: ReproduceFlags): Promise<void> {
     process.stdout.write(JSON.stringify(shown, null, 1) + '\n');
     return;
   }
-  const backend = await useBackend(flags.backend ?? 'cpu', flags.gpuMode, { quiet: flags.quiet, threads: flags.threads });
+  const backend = await useBackend(flags.backend ?? 'cpu', flags.gpuMode, { threads: flags.threads });
   const outDir = flags.out ?? `reports/${profile}`;
   const log = flags.quiet || flags.json || process.stderr.isTTY ? undefined : (line: string) => process.stderr.write(line + '\n');
   const res = await reproduce({

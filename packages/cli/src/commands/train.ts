@@ -22,8 +22,8 @@ import {
   type OptimizerName,
   type ScheduleName,
 } from '@normlab/models';
-import { NORM_KINDS, GNPLUS_ORDERS, type NormKind } from '@normlab/norm-layers';
-import { getNumThreads } from '@normlab/tensor';
+import { NORM_KINDS, GNPLUS_ORDERS, type NormKind, skippedStatisticsUpdates } from '@normlab/norm-layers';
+import { getNumThreads, setWarningHandler } from '@normlab/tensor';
 import {
   type CommonFlags,
   addCommonOptions,
@@ -185,7 +185,7 @@ export async function runTrain(flags: TrainFlags, command?: Command): Promise<vo
   if (flags.dropout !== undefined && flags.model !== 'vgg11') throw new CliError(`--dropout applies to --model vgg11, not ${flags.model}`);
   if (flags.schedule === 'multistep' && !flags.milestones) throw new CliError('--schedule multistep needs --milestones');
   if (flags.schedule === 'step' && flags.stepSize === undefined) throw new CliError('--schedule step needs --step-size');
-  const backend = await useBackend(flags.backend, flags.gpuMode, { quiet: flags.quiet, threads: flags.threads });
+  const backend = await useBackend(flags.backend, flags.gpuMode, { threads: flags.threads });
 
   const trainSet = loadSplit(flags, 'train');
   const testSet = loadSplit(flags, 'test');
@@ -220,6 +220,8 @@ export async function runTrain(flags: TrainFlags, command?: Command): Promise<vo
   if (resumeFrom) checkResume(resumeFrom, config);
   const model = buildModel(config);
   const progress = new Progress(Boolean(flags.quiet));
+  // A warning during training (a skipped statistics update) clears the progress bar first.
+  setWarningHandler((message) => progress.line(message));
   const cli: Record<string, unknown> = {};
   for (const key of RUN_FLAGS) if (flags[key] !== undefined) cli[key] = flags[key];
   const checkpointPath = out ? join(out, 'model.safetensors') : null;
@@ -274,6 +276,8 @@ export async function runTrain(flags: TrainFlags, command?: Command): Promise<vo
     completed: result.stopped === 'completed',
     seconds,
     imagesPerSecond: result.imagesPerSecond,
+    // Training batches whose non-finite statistics the norm layers did not fold into their running statistics (this process's steps).
+    skippedStatisticsUpdates: skippedStatisticsUpdates(model),
     checkpoint: checkpointPath,
   };
   if (out) writeFileAtomic(join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
