@@ -3,7 +3,7 @@
  * `DIR/model.safetensors` (after every epoch), `DIR/metrics.jsonl` (one line per step and per
  * evaluation) and `DIR/summary.json` (at the end); `--json` prints the summary on stdout.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { DataLoader } from '@normlab/datasets';
@@ -15,6 +15,7 @@ import {
   type Checkpoint,
   buildModel,
   checkResume,
+  ensureDir,
   loadCheckpoint,
   train,
   writeFileAtomic,
@@ -175,11 +176,7 @@ export async function runTrain(flags: TrainFlags, command?: Command): Promise<vo
     } else if (!resumePath) {
       for (const f of ['model.safetensors', 'metrics.jsonl', 'summary.json']) rmSync(join(out, f), { force: true });
     }
-    try {
-      mkdirSync(out, { recursive: true });
-    } catch (e) {
-      throw new CliError(`cannot create --out ${out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
+    ensureDir(out, 'train --out');
   }
   if (flags.order && flags.norm !== 'gnplus') throw new CliError(`--order applies to --norm gnplus, not ${flags.norm}`);
   if (flags.dropout !== undefined && flags.model !== 'vgg11') throw new CliError(`--dropout applies to --model vgg11, not ${flags.model}`);
@@ -280,7 +277,7 @@ export async function runTrain(flags: TrainFlags, command?: Command): Promise<vo
     skippedStatisticsUpdates: skippedStatisticsUpdates(model),
     checkpoint: checkpointPath,
   };
-  if (out) writeFileAtomic(join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  if (out) writeFileAtomic(join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n', 'train');
   if (flags.json) process.stdout.write(JSON.stringify(summary) + '\n');
   else if (!flags.quiet) {
     const acc = result.testAccuracy === null ? 'no test set' : `test accuracy ${(100 * result.testAccuracy).toFixed(2)}% (loss ${result.testLoss!.toFixed(4)})`;
