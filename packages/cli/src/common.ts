@@ -117,13 +117,18 @@ export function addCommonOptions(cmd: Command, options: { datasetDefault?: strin
   else cmd.option('--dataset <name>', `dataset: ${DATASET_NAMES.join(', ')}`, oneOf('--dataset', DATASET_NAMES));
   cmd.option('--data-dir <dir>', DATA_DIR_HELP);
   if (options.trainLimit !== false) cmd.option('--train-limit <n>', 'use only the first n training images', positiveInt('--train-limit'));
-  return cmd
-    .option('--test-limit <n>', 'use only the first n test images', positiveInt('--test-limit'))
-    .option('--backend <name>', `compute backend: ${BACKEND_NAMES.join(' or ')}`, oneOf('--backend', BACKEND_NAMES), 'cpu')
-    .option('--gpu-mode <mode>', `gpu.js mode with --backend gpu: ${GPU_MODES.join(', ')}`, oneOf('--gpu-mode', GPU_MODES))
-    .option('--threads <n>', THREADS_HELP, positiveInt('--threads'))
+  cmd.option('--test-limit <n>', 'use only the first n test images', positiveInt('--test-limit'));
+  return addBackendOptions(cmd)
     .option('--json', 'print one JSON summary object on stdout')
     .option('--quiet', 'print nothing but errors (and the --json summary)');
+}
+
+/** --backend (one of `BACKEND_NAMES`), --gpu-mode and --threads: what `useBackend` takes. */
+export function addBackendOptions(cmd: Command): Command {
+  return cmd
+    .option('--backend <name>', `compute backend: ${BACKEND_NAMES.join(', ')}`, oneOf('--backend', BACKEND_NAMES), 'cpu')
+    .option('--gpu-mode <mode>', `gpu.js mode with --backend gpu: ${GPU_MODES.join(', ')}`, oneOf('--gpu-mode', GPU_MODES))
+    .option('--threads <n>', THREADS_HELP, positiveInt('--threads'));
 }
 
 /** Import a backend's package (it registers its backend); a missing one is a user error that says how to install it. */
