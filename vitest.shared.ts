@@ -8,6 +8,15 @@ import { defineConfig } from 'vitest/config';
 
 export const TEST_TIMEOUT_MS = 120_000;
 
+/**
+ * The limit of each child process a test starts (a CLI run, a check script), from the test's:
+ * close enough to it that a child slowed down by a busy machine is never killed while its test
+ * still had time, under it so that a stuck child fails its test with the child's own output
+ * rather than a bare timeout. A test that starts several keeps their total far below both.
+ * Test files import it from here (their package's tsconfig.json type-checks this file too).
+ */
+export const CHILD_TIMEOUT_MS = TEST_TIMEOUT_MS - 10_000;
+
 export default defineConfig({
   test: {
     testTimeout: TEST_TIMEOUT_MS,

@@ -3,9 +3,9 @@
  * renders WebGL2 here, gpu.js's parity cases on WebGL2, then the timing cases on cpu (pure
  * TypeScript, one thread) and on gpu.js WebGL2, in this one page.
  */
-import { setBackend } from '@normlab/tensor';
+import { setBackend, setWarningHandler } from '@normlab/tensor';
 import '@normlab/norm-layers';
-import { backendInfo, setWarningHandler } from '@normlab/gpu';
+import { backendInfo } from '@normlab/gpu';
 import { allCases } from '@normlab/gpu/parity';
 import { type PageReport, runBackend } from '../src/gpu-path/cases.js';
 

@@ -10,9 +10,10 @@
  *
  *   npm run bench:gpu [-- --flags vulkan|egl|default] [--no-docs]     (CHROMIUM=/path to override /usr/bin/chromium)
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { writeFileAtomic } from '@normlab/models';
 import { setBackend } from '@normlab/tensor';
 import { type BrowserContext, chromium } from 'playwright-core';
 import { createServer } from 'vite';
@@ -243,7 +244,7 @@ function updateDoc(r: RunRecord): void {
     .map((s) => `<!-- gpu-path run: ${s.trim()}\n`);
   const kept = blocks.filter((blk) => blk.startsWith('<!-- gpu-path run: gpu'));
   const runs = r.gpu ? [section(r), ...kept] : [...kept, section(r)];
-  writeFileSync(PERFORMANCE_DOC, `${doc.slice(0, a)}${RUNS_START}\n\n${runs.join('\n')}\n${doc.slice(z)}`);
+  writeFileAtomic(PERFORMANCE_DOC, `${doc.slice(0, a)}${RUNS_START}\n\n${runs.join('\n')}\n${doc.slice(z)}`, 'bench:gpu');
 }
 
 async function main(): Promise<void> {
@@ -266,7 +267,7 @@ async function main(): Promise<void> {
   const headlessGl = await headlessGlRun();
   if (!headlessGl.available) console.log(`  not measured: ${headlessGl.note}`);
   const record: RunRecord = { createdAt: new Date().toISOString(), gpu: chosen.gpu, flags: chosen.flags, probes, machine: machineInfo(), browser, headlessGl };
-  writeFileSync(RESULTS_FILE, `${JSON.stringify(record, null, 2)}\n`);
+  writeFileAtomic(RESULTS_FILE, `${JSON.stringify(record, null, 2)}\n`, 'bench:gpu');
   console.log(`\n${section(record)}`);
   console.log(`wrote ${path.relative(process.cwd(), RESULTS_FILE)}`);
   if (opts.docs) {

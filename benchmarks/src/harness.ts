@@ -8,10 +8,11 @@
  * A suite is a module `src/suites/<name>.ts` whose default export is a `Suite`.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeFileAtomic } from '@normlab/models';
 import { getNumThreads, setBackend } from '@normlab/tensor';
 import { type TimingOptions, median, timeRunner } from './timing.js';
 
@@ -301,12 +302,10 @@ export function readResults(suite: string): SuiteResult | undefined {
   return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as SuiteResult) : undefined;
 }
 
-/** Write `results/<suite>.json` (via a temp file, so a crash never leaves half a file). */
+/** Write `results/<suite>.json` (atomically, so a crash never leaves half a file). */
 export function writeResults(result: SuiteResult): string {
-  mkdirSync(RESULTS_DIR, { recursive: true });
   const file = path.join(RESULTS_DIR, `${result.suite}.json`);
-  writeFileSync(`${file}.tmp`, JSON.stringify(result, null, 2) + '\n');
-  renameSync(`${file}.tmp`, file);
+  writeFileAtomic(file, JSON.stringify(result, null, 2) + '\n', 'bench');
   return file;
 }
 
@@ -401,6 +400,5 @@ export function updateDocs(r: SuiteResult, file = DOCS_FILE): void {
   const at = sections.findIndex(([name]) => name === r.suite);
   if (at >= 0) sections[at] = [r.suite, mine];
   else sections.push([r.suite, mine]);
-  mkdirSync(path.dirname(file), { recursive: true });
-  writeFileSync(file, DOC_HEADER + '\n' + sections.map(([, text]) => text).join('\n\n') + '\n');
+  writeFileAtomic(file, DOC_HEADER + '\n' + sections.map(([, text]) => text).join('\n\n') + '\n', 'bench');
 }

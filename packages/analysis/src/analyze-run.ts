@@ -22,14 +22,13 @@ import {
   normalize,
   toFloat,
 } from '@normlab/datasets';
-import { EvalMetricsLineSchema, StepMetricsLineSchema, evaluate, loadCheckpoint, loadModel, metricsLineSchema } from '@normlab/models';
+import { ensureDir, evaluate, loadCheckpoint, loadModel, readMetrics, writeFileAtomic } from '@normlab/models';
 import type { Module } from '@normlab/nn';
 import type { Tensor } from '@normlab/tensor';
 import type { TopLevelSpec } from 'vega-lite';
 import { AnalysisError } from './errors.js';
 import { probeModel } from './execute.js';
 import { renderSvg } from './figures.js';
-import { ensureDir, parseRecord, readJsonl, writeFileAtomic } from './results.js';
 import { movingAverage, runStability, type RunStability } from './stability.js';
 import { summarize } from './stats.js';
 import { fmtNum, fmtPct } from './verdicts.js';
@@ -56,23 +55,18 @@ export interface RunMetrics {
 
 /**
  * Read a training run's metrics.jsonl: per-step lines and per-epoch eval lines, each checked
- * against its declared schema (`@normlab/models`). A diverged step (loss null) and an eval
- * without a test set are kept out of the curves.
+ * against its declared schema (`readMetrics` of `@normlab/models`). A diverged step (loss null)
+ * and an eval without a test set are kept out of the curves.
  */
 export function readRunMetrics(file: string): RunMetrics {
   const op = 'readRunMetrics';
-  const expected = 'a metrics line of normlab train';
   const steps: StepMetric[] = [];
   const evals: EvalMetric[] = [];
-  for (const { line, value } of readJsonl(file, { op, expected: 'the metrics.jsonl of a normlab train run' }).lines) {
-    const where = `${file}:${line}`;
-    const schema = metricsLineSchema(value);
-    if (schema === EvalMetricsLineSchema) {
-      const e = parseRecord(EvalMetricsLineSchema, value, where, op, expected);
-      if (e.testAccuracy !== null) evals.push({ epoch: e.epoch, testLoss: e.testLoss ?? Number.NaN, testAccuracy: e.testAccuracy });
-    } else {
-      const s = parseRecord(StepMetricsLineSchema, value, where, op, expected);
-      if (s.loss !== null) steps.push({ step: s.step, epoch: s.epoch, loss: s.loss, accuracy: s.accuracy, gradNorm: s.gradNorm ?? Number.NaN, lr: s.lr });
+  for (const { value } of readMetrics(file, op).lines) {
+    if ('type' in value) {
+      if (value.testAccuracy !== null) evals.push({ epoch: value.epoch, testLoss: value.testLoss ?? Number.NaN, testAccuracy: value.testAccuracy });
+    } else if (value.loss !== null) {
+      steps.push({ step: value.step, epoch: value.epoch, loss: value.loss, accuracy: value.accuracy, gradNorm: value.gradNorm ?? Number.NaN, lr: value.lr });
     }
   }
   if (steps.length === 0) throw new AnalysisError(op, `${file} has no per-step lines (with step and loss); expected at least one`);

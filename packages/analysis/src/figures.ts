@@ -3,8 +3,8 @@
  * SVG renderer needs no canvas; text widths are estimated). Each figure is a function from report
  * tables to a spec, so the specs can be inspected and tested apart from rendering.
  */
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type * as vega from 'vega';
+import type { TopLevelSpec } from 'vega-lite';
 import type { LandscapeSeries, SensitivityRow, SweepCell } from './aggregate.js';
 import type { RunRecord } from './types.js';
 import { normLabel } from './spec.js';
@@ -143,12 +143,17 @@ export function sensitivitySpec(rows: readonly SensitivityRow[]): TopLevelSpec |
   } as TopLevelSpec;
 }
 
-/** Render a Vega-Lite spec to an SVG string, headless. */
+/**
+ * Render a Vega-Lite spec to an SVG string, headless. Vega and Vega-Lite are loaded on the first
+ * figure: importing them costs a process about 0.4 s of CPU, which every `normlab` command paid
+ * at start-up while only a report draws figures.
+ */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  const [{ View, parse }, { compile }] = await Promise.all([import('vega'), import('vega-lite')]);
   let view: vega.View | undefined;
   try {
     const compiled = compile(spec).spec;
-    view = new vega.View(vega.parse(compiled), { renderer: 'none' });
+    view = new View(parse(compiled), { renderer: 'none' });
     return await view.toSVG();
   } catch (e) {
     throw new AnalysisError('renderSvg', `could not render figure '${String((spec as { title?: unknown }).title)}': ${(e as Error).message}`);

@@ -16,7 +16,7 @@ import {
 } from './aggregate.js';
 import { AnalysisError } from './errors.js';
 import { accuracyVsBatchSpec, landscapeMetricSpec, lossBandSpec, lossCurvesSpec, renderSvg, sensitivitySpec } from './figures.js';
-import { ensureDir, writeFileAtomic } from './results.js';
+import { ensureDir, writeFileAtomic } from '@normlab/models';
 import type { Summary } from './stats.js';
 import type { Environment, RunRecord } from './types.js';
 import { computeFindings, evalBatchStatements, fmtNum, fmtPct, type Finding, type Tables } from './verdicts.js';

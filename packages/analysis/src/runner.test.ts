@@ -7,7 +7,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { getProfile, planRuns } from './profiles.js';
-import { readRunRecords, tempPath } from './results.js';
+import { tempPath } from '@normlab/models';
+import { readRunRecords } from './results.js';
 import { mergeReproduction, reproduce, reproductionPlan, shardOf } from './runner.js';
 import { DEFAULT_TRAITS, fakeExecutor } from './test-utils/fake.js';
 

@@ -13,13 +13,13 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { ensureDir } from '@normlab/models';
 import { AnalysisError } from './errors.js';
 import { getProfile, planRuns, withWindowAblation, type PlannedRun, type Profile } from './profiles.js';
 import { ProgressBar } from './progress.js';
 import { writeReport, type Report } from './report.js';
 import {
   OUTPUT_FILES,
-  ensureDir,
   isOutputFolder,
   publishPlan,
   readPlan,

@@ -130,24 +130,24 @@ export function addCommonOptions(cmd: Command, options: { datasetDefault?: strin
   else cmd.option('--dataset <name>', `dataset: ${DATASET_NAMES.join(', ')}`, oneOf('--dataset', DATASET_NAMES));
   cmd.option('--data-dir <dir>', DATA_DIR_HELP);
   if (options.trainLimit !== false) cmd.option('--train-limit <n>', 'use only the first n training images', positiveInt('--train-limit'));
-  return cmd
-    .option('--test-limit <n>', 'use only the first n test images', positiveInt('--test-limit'))
-    .option('--backend <name>', `compute backend: ${BACKEND_NAMES.join(', ')}`, oneOf('--backend', BACKEND_NAMES), defaultBackend())
-    .option('--gpu-mode <mode>', `gpu.js mode with --backend gpu: ${GPU_MODES.join(', ')}`, oneOf('--gpu-mode', GPU_MODES))
-    .option('--threads <n>', THREADS_HELP, positiveInt('--threads'))
+  cmd.option('--test-limit <n>', 'use only the first n test images', positiveInt('--test-limit'));
+  return addBackendOptions(cmd)
     .option('--json', 'print one JSON summary object on stdout')
     .option('--quiet', 'print nothing but errors (and the --json summary)');
 }
 
-/** What the CLI uses of a backend package beyond registering its backend on import. */
-interface BackendModule {
-  setWarningHandler?: (handler: ((message: string) => void) | undefined) => void;
+/** --backend (one of `BACKEND_NAMES`), --gpu-mode and --threads: what `useBackend` takes. */
+export function addBackendOptions(cmd: Command): Command {
+  return cmd
+    .option('--backend <name>', `compute backend: ${BACKEND_NAMES.join(', ')}`, oneOf('--backend', BACKEND_NAMES), defaultBackend())
+    .option('--gpu-mode <mode>', `gpu.js mode with --backend gpu: ${GPU_MODES.join(', ')}`, oneOf('--gpu-mode', GPU_MODES))
+    .option('--threads <n>', THREADS_HELP, positiveInt('--threads'));
 }
 
-/** Import a backend's package; a missing one is a user error that says how to install it. */
-export async function importBackendPackage(backend: string, specifier: string): Promise<BackendModule> {
+/** Import a backend's package (it registers its backend); a missing one is a user error that says how to install it. */
+export async function importBackendPackage(backend: string, specifier: string): Promise<void> {
   try {
-    return (await import(specifier)) as BackendModule;
+    await import(specifier);
   } catch (e) {
     const err = e as { code?: unknown; message?: unknown } | null;
     if (err?.code === 'ERR_MODULE_NOT_FOUND' && typeof err.message === 'string' && err.message.includes(`'${specifier}'`)) {
@@ -162,7 +162,7 @@ export async function importBackendPackage(backend: string, specifier: string): 
  * `cpu` comes from its package (`BACKEND_PACKAGES`), imported only when asked for, so the cpu
  * path never loads gpu.js.
  */
-export async function useBackend(backend: BackendName, mode?: string, options: { quiet?: boolean; threads?: number } = {}): Promise<string> {
+export async function useBackend(backend: BackendName, mode?: string, options: { threads?: number } = {}): Promise<string> {
   if (options.threads !== undefined) setNumThreads(options.threads);
   if (!Object.hasOwn(BACKEND_PACKAGES, backend)) {
     if (mode) throw new CliError('--gpu-mode needs --backend gpu');
@@ -173,9 +173,7 @@ export async function useBackend(backend: BackendName, mode?: string, options: {
     }
     return backend;
   }
-  const pkg = await importBackendPackage(backend, BACKEND_PACKAGES[backend as keyof typeof BACKEND_PACKAGES]);
-  // --quiet means nothing but errors: the per-reason fallback warnings stay in backendInfo().
-  if (options.quiet) pkg.setWarningHandler?.(() => {});
+  await importBackendPackage(backend, BACKEND_PACKAGES[backend as keyof typeof BACKEND_PACKAGES]);
   try {
     setBackend(backend, mode ? { mode } : {});
   } catch (e) {

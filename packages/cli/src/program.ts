@@ -5,6 +5,7 @@
  * turn any usage error into one line on stderr and exit code 2.
  */
 import { Command } from 'commander';
+import { setWarningHandler } from '@normlab/tensor';
 import { analyzeCommand } from './commands/analyze.js';
 import { benchCommand } from './commands/bench.js';
 import { evalCommand } from './commands/eval.js';
@@ -46,6 +47,11 @@ export function createProgram(): Program {
     .description('normalization layers (BN, GN, GN+, HybridNorm) in TypeScript: train, evaluate, analyze, reproduce the paper')
     .version(version(), '-V, --version');
   for (const make of COMMANDS) program.addCommand(make());
+  // Every package's warnings (a backend's fallbacks, a skipped statistics update) go through one
+  // channel (@normlab/tensor): --quiet, which means nothing but errors, closes it for any command.
+  program.hook('preAction', (_program, command) => {
+    setWarningHandler(command.opts<{ quiet?: boolean }>().quiet ? () => {} : undefined);
+  });
   configure(program, errors);
   return { program, errors };
 }

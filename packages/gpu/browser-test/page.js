@@ -1,9 +1,9 @@
 // Runs in headless Chromium (served by run.mjs): the parity cases of @normlab/gpu/parity on each
 // GPU mode the page offers (WebGL2, WebGL), and a WebGPU check when an adapter exists. The
 // result lands in window.__parity for run.mjs to read.
-import { setBackend, getKernel, randn } from '@normlab/tensor';
+import { setBackend, getKernel, randn, setWarningHandler } from '@normlab/tensor';
 import '@normlab/norm-layers';
-import { backendInfo, kernelSources, setWarningHandler } from '@normlab/gpu';
+import { backendInfo, kernelSources } from '@normlab/gpu';
 import { allCases } from '@normlab/gpu/parity';
 
 const report = { userAgent: navigator.userAgent, modes: [], webgpu: null, warnings: [] };

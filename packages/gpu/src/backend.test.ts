@@ -1,6 +1,6 @@
-import { clearFallbackLog, conv2d, getBackend, listBackends, randn, relu, setBackend } from '@normlab/tensor';
+import { clearFallbackLog, conv2d, getBackend, listBackends, randn, relu, setBackend, setWarningHandler } from '@normlab/tensor';
 import { afterEach, describe, expect, it } from 'vitest';
-import { GpuBackendError, backendInfo, setWarningHandler } from './index.js';
+import { GpuBackendError, backendInfo } from './index.js';
 
 afterEach(() => {
   setBackend('cpu');

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { CHILD_TIMEOUT_MS } from '../../../vitest.shared.js';
 
 const pkg = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -13,7 +14,7 @@ describe('the built dist/ output', () => {
       cwd: pkg,
       env: { ...process.env, NORMLAB_BACKEND: 'gpu', NORMLAB_GPU_MODE: 'webasm' },
       encoding: 'utf8',
-      timeout: 60_000,
+      timeout: CHILD_TIMEOUT_MS,
     });
     expect(run.status, run.stderr).toBe(0);
     const out = JSON.parse(run.stdout.trim().split('\n').pop()!) as {

@@ -7,7 +7,7 @@
  * tensors, empty or oversized tensors, an op without a gpu kernel, a kernel gpu.js fails to
  * compile — runs on `cpu`; each reason is warned once and listed by `backendInfo()`.
  */
-import { Tensor, registerBackend, registerKernel, setBackend } from '@normlab/tensor';
+import { Tensor, registerBackend, registerKernel, setBackend, warn } from '@normlab/tensor';
 import { conv2dBackwardInputGpu, conv2dBackwardWeightGpu, conv2dGpu, matmulGpu } from './conv-matmul.js';
 import {
   batchAxisApplyGpu,
@@ -27,7 +27,6 @@ export {
   GpuBackendError,
   backendInfo,
   currentMode,
-  setWarningHandler,
   type BackendInfo,
   type GpuMode,
 } from './runtime.js';
@@ -102,6 +101,6 @@ if (env?.NORMLAB_BACKEND === 'gpu') {
   try {
     setBackend('gpu', { mode: env.NORMLAB_GPU_MODE || 'gpu' });
   } catch (err) {
-    console.warn(`normlab: NORMLAB_BACKEND=gpu ignored, staying on cpu: ${(err as Error).message}`);
+    warn(`normlab: NORMLAB_BACKEND=gpu ignored, staying on cpu: ${(err as Error).message}`);
   }
 }

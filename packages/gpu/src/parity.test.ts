@@ -1,7 +1,7 @@
 import '@normlab/norm-layers'; // registers the cpu norm kernels the gpu ones are compared with
-import { clearFallbackLog, setBackend } from '@normlab/tensor';
+import { clearFallbackLog, setBackend, setWarningHandler } from '@normlab/tensor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backendInfo, setWarningHandler } from './index.js';
+import { backendInfo } from './index.js';
 import { blendCases, convCases, matmulCases, normCases, normForwardCases, type CaseResult } from './parity.js';
 
 function expectAll(results: CaseResult[]): void {

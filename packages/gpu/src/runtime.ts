@@ -3,7 +3,7 @@
  * cache, and what `backendInfo()` reports (the mode that actually runs, and every fallback).
  */
 import gpujs from 'gpu.js';
-import { TensorError, fallbackLog, onFallback } from '@normlab/tensor';
+import { TensorError, fallbackLog, onFallback, warnOnce } from '@normlab/tensor';
 
 /** The gpu.js modes `setBackend('gpu', {mode})` accepts. */
 export const GPU_MODES = ['gpu', 'webasm', 'webgl2', 'webgl', 'headlessgl', 'webgpu', 'cpu'] as const;
@@ -77,8 +77,6 @@ const failed = new Map<string, string>();
 const CACHE_LIMIT = 96;
 /** Pipelined ops seen, by `op|mode|texture` (kept across backend switches, like kernelModes). */
 const pipelineLog = new Map<string, { op: string; mode: string; texture: boolean }>();
-const warnedReasons = new Set<string>();
-let warn: (message: string) => void = (m) => console.warn(m);
 
 function supported(mode: GpuMode): boolean {
   switch (mode) {
@@ -173,14 +171,7 @@ export function isTextureMode(): boolean {
 function reportFallback(info: { op: string; backend: string; reason: string }): void {
   if (info.backend !== 'gpu') return;
   const generic = info.reason.replace(/\d+/g, '#');
-  if (warnedReasons.has(generic)) return;
-  warnedReasons.add(generic);
-  warn(`normlab gpu backend: '${info.op}' runs on cpu: ${info.reason}`);
-}
-
-/** Replace the warning sink (tests capture warnings; `undefined` restores console.warn). */
-export function setWarningHandler(handler: ((message: string) => void) | undefined): void {
-  warn = handler ?? ((m) => console.warn(m));
+  warnOnce(`gpu:fallback:${generic}`, `normlab gpu backend: '${info.op}' runs on cpu: ${info.reason}`);
 }
 
 export function backendInfo(): BackendInfo {

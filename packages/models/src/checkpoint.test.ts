@@ -7,6 +7,7 @@ import { SGD } from '@normlab/nn';
 import { Tensor, randn, tensor } from '@normlab/tensor';
 import {
   CheckpointError,
+  FileError,
   buildModel,
   checkResume,
   decodeSafetensors,
@@ -16,6 +17,7 @@ import {
   loadSafetensors,
   saveCheckpoint,
   saveSafetensors,
+  tempPath,
 } from './index.js';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'normlab-ckpt-'));
@@ -171,6 +173,20 @@ describe('safetensors', () => {
     saveSafetensors(join(d, 'a.safetensors'), { x: tensor([2]) });
     expect(readdirSync(d)).toEqual(['a.safetensors']);
     expect(loadSafetensors(join(d, 'a.safetensors')).tensors.x!.item()).toBe(2);
+  });
+
+  it('a checkpoint save removes the temporary file a crash left behind, creates its folder, and names the file when it cannot write', () => {
+    const d = dir();
+    const file = join(d, 'model.safetensors');
+    // A training process killed between writing its checkpoint and renaming it (pid_max is at most 2^22 on Linux).
+    writeFileSync(tempPath(file, 2 ** 30), 'half a checkpoint');
+    saveCheckpoint(file, { model: buildModel({ name: 'mlp', hidden: [4], imageSize: 4 }) });
+    expect(readdirSync(d)).toEqual(['model.safetensors']);
+    const nested = join(d, 'runs', 'a', 'model.safetensors');
+    saveCheckpoint(nested, { model: buildModel({ name: 'mlp', hidden: [4], imageSize: 4 }) });
+    expect(loadCheckpoint(nested).config).toMatchObject({ name: 'mlp' });
+    expect(() => saveSafetensors(join(file, 'x.safetensors'), {})).toThrow(FileError);
+    expect(() => saveSafetensors(join(file, 'x.safetensors'), {})).toThrow(/saveSafetensors: cannot create the folder .*model\.safetensors \(EEXIST: a file of that name exists\)/);
   });
 });
 

@@ -27,3 +27,18 @@ export class CheckpointError extends TensorError {
     this.path = path;
   }
 }
+
+/**
+ * A file or folder that cannot be created, written or read, or a file read back whose contents
+ * are not what normlab wrote (a metrics line of the wrong shape). Names the function, the file
+ * (and line) and why.
+ */
+export class FileError extends TensorError {
+  /** The file or folder the error is about. */
+  readonly path: string;
+  constructor(op: string, path: string, message: string) {
+    super(op, message);
+    this.name = 'FileError';
+    this.path = path;
+  }
+}

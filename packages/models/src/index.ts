@@ -1,4 +1,18 @@
-export { ModelError, TrainingError, CheckpointError } from './errors.js';
+export { ModelError, TrainingError, CheckpointError, FileError } from './errors.js';
+export {
+  ensureDir,
+  writeFileAtomic,
+  publishFileOnce,
+  removeStaleTemps,
+  tempPath,
+  readJsonl,
+  readJsonFile,
+  fsReason,
+  MAX_LINE_BYTES,
+  type JsonlLine,
+  type ReadJsonlResult,
+  type ReadJsonlOptions,
+} from './files.js';
 export {
   ClassifierModel,
   LayerFactory,
@@ -24,7 +38,6 @@ export {
   parseSafetensorsHeader,
   saveSafetensors,
   loadSafetensors,
-  writeFileAtomic,
   MAX_HEADER_BYTES,
   MAX_FILE_BYTES,
   type SafetensorsFile,
@@ -49,6 +62,9 @@ export {
   metricsLineSchema,
   metricValue,
   MetricsWriter,
+  readMetrics,
+  type MetricsFile,
+  type MetricsFileLine,
   type StepMetricsLine,
   type EvalMetricsLine,
   type MetricsLine,

@@ -6,7 +6,9 @@
  */
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { z } from 'zod';
-import { TrainingError } from './errors.js';
+import { FileError, TrainingError } from './errors.js';
+import { readJsonl } from './files.js';
+import { describeIssues } from './validate.js';
 
 /** JSON has no NaN or Infinity: a diverged value is written as null. */
 const finiteOrNull = z.number().nullable();
@@ -41,6 +43,45 @@ export type MetricsLine = StepMetricsLine | EvalMetricsLine;
 /** The schema a parsed line is checked against: eval lines say so (`type: 'eval'`), step lines have no type. */
 export function metricsLineSchema(line: unknown): typeof StepMetricsLineSchema | typeof EvalMetricsLineSchema {
   return line !== null && typeof line === 'object' && (line as { type?: unknown }).type !== undefined ? EvalMetricsLineSchema : StepMetricsLineSchema;
+}
+
+/** One line of a metrics file read back. */
+export interface MetricsFileLine {
+  /** 1-based line number. */
+  line: number;
+  /** Byte offset of the line in the file. */
+  offset: number;
+  value: MetricsLine;
+}
+
+export interface MetricsFile {
+  lines: MetricsFileLine[];
+  /** A partial last line (a crash mid-append) was dropped. */
+  droppedTail: boolean;
+  /** Bytes up to and including the last complete line. */
+  completeBytes: number;
+}
+
+/**
+ * Read a `metrics.jsonl` back, as bytes (`readJsonl`): every complete line must be a valid step or
+ * eval line (its schema), and the steps must never go down; anything else is a `FileError` naming
+ * file:line. Only a partial last line — what a crash mid-append leaves — is dropped.
+ */
+export function readMetrics(file: string, op = 'readMetrics'): MetricsFile {
+  const expected = 'a metrics line of normlab train';
+  const read = readJsonl(file, { op, expected: 'the metrics.jsonl of a normlab train run' });
+  const lines: MetricsFileLine[] = [];
+  let lastStep = 0;
+  for (const { line, offset, value } of read.lines) {
+    const where = `${file}:${line}`;
+    const parsed = metricsLineSchema(value).safeParse(value);
+    if (!parsed.success) throw new FileError(op, file, `${where}: ${describeIssues(parsed.error, value)}; expected ${expected}`);
+    const step = parsed.data.step;
+    if (step < lastStep) throw new FileError(op, file, `${where}: step ${step} after step ${lastStep}; expected the lines of one run, in order`);
+    lastStep = step;
+    lines.push({ line, offset, value: parsed.data });
+  }
+  return { lines, droppedTail: read.droppedTail, completeBytes: read.completeBytes };
 }
 
 /** A number for a metrics line: non-finite values become null. */

@@ -13,10 +13,10 @@
  * Tensor names and metadata keys are the file's: they come back in null-prototype records, so a
  * tensor named `__proto__` (or `constructor`) is an ordinary entry, as in PyTorch's dict.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { dirname, basename, join } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
 import { type DType, Tensor } from '@normlab/tensor';
 import { CheckpointError } from './errors.js';
+import { writeFileAtomic } from './files.js';
 import { nullRecord } from './validate.js';
 
 /** The largest header we accept (safetensors itself caps it at 100 MB). */
@@ -253,33 +253,8 @@ export function decodeSafetensors(bytes: Uint8Array, file = '<memory>'): Safeten
   return { tensors, metadata };
 }
 
-/**
- * Write `bytes` to `path` atomically: a temporary file in the same folder, flushed, then renamed
- * over the target, so a crash never leaves a half-written checkpoint under the real name.
- */
-export function writeFileAtomic(path: string, bytes: Uint8Array | string): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
-  const fd = openSync(tmp, 'w');
-  try {
-    const buf = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes;
-    let off = 0;
-    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
-    fsyncSync(fd);
-  } catch (e) {
-    closeSync(fd);
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* already gone */
-    }
-    throw e;
-  }
-  closeSync(fd);
-  renameSync(tmp, path);
-}
-
 export function saveSafetensors(path: string, tensors: Record<string, Tensor>, metadata: Record<string, string> = {}, options: EncodeOptions = {}): void {
-  writeFileAtomic(path, encodeSafetensors(tensors, metadata, options));
+  writeFileAtomic(path, encodeSafetensors(tensors, metadata, options), 'saveSafetensors');
 }
 
 /** Read a safetensors file: its size is checked (stat) before anything is read. */

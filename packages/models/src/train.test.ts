@@ -1,14 +1,15 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DataLoader, normalize, syntheticImages, toFloat } from '@normlab/datasets';
-import { BatchNorm2d, Distortion, setWarningHandler as setNormWarningHandler } from '@normlab/norm-layers';
+import { BatchNorm2d, Distortion } from '@normlab/norm-layers';
 import { SGD } from '@normlab/nn';
 import { Variable } from '@normlab/autograd';
-import { randn } from '@normlab/tensor';
+import { randn, setWarningHandler } from '@normlab/tensor';
 import {
   CheckpointError,
+  FileError,
   TrainingError,
   buildModel,
   evaluate,
@@ -108,6 +109,36 @@ describe('train', () => {
     });
   }
 
+  it('resume reads metrics.jsonl as bytes: a bad line is a FileError naming file:line, only a partial last line is dropped', () => {
+    const d = dir();
+    run({ out: d, maxSteps: 8 });
+    const file = join(d, 'metrics.jsonl');
+    const good = readFileSync(file);
+    const lines = good.toString('utf8').trimEnd().split('\n');
+    expect(lines.length).toBe(8 + 1);
+    const resume = () => run({ out: d, resume: join(d, 'model.safetensors'), maxSteps: 9 });
+    const withLine = (i: number, line: string | Buffer) =>
+      writeFileSync(file, Buffer.concat(lines.map((l, j) => Buffer.concat([j === i ? Buffer.from(line) : Buffer.from(l), Buffer.from('\n')]))));
+    const cases: Array<[string | Buffer, RegExp]> = [
+      ['{"step":3,"epoch"', /train: .*metrics\.jsonl:3 is not valid JSON/],
+      // An invalid byte is an error, not a U+FFFD that JSON.parse then refuses (or a string accepts).
+      [Buffer.concat([Buffer.from(lines[2]!.slice(0, -1)), Buffer.from([0xff]), Buffer.from('}')]), /metrics\.jsonl:3 is not valid UTF-8/],
+      [lines[2]!.replace(/"loss":[^,]+/, '"loss":"x"'), /metrics\.jsonl:3: loss must be a number, got "x"; expected a metrics line of normlab train/],
+      [lines[2]!.replace('"step":3', '"step":1'), /metrics\.jsonl:3: step 1 after step 2; expected the lines of one run, in order/],
+    ];
+    for (const [line, message] of cases) {
+      withLine(2, line);
+      expect(resume, String(message)).toThrow(FileError);
+      expect(resume).toThrow(message);
+    }
+    // A crash mid-append leaves a partial last line: dropped, and the run goes on after step 8.
+    writeFileSync(file, Buffer.concat([good, Buffer.from('{"step":9,"epoch":1,"lo')]));
+    const resumed = resume();
+    expect(resumed.result.steps).toBe(9);
+    expect(resumed.metrics.startsWith(good.toString('utf8'))).toBe(true);
+    expect(resumed.metrics.slice(good.length).trimEnd().split('\n').map((l) => JSON.parse(l).step)).toEqual([9]);
+  });
+
   it('refuses to resume into a different model or batch size', () => {
     const d = dir();
     run({ out: d, maxSteps: 2 });
@@ -151,7 +182,7 @@ describe('train', () => {
       };
     };
     const warnings: string[] = [];
-    setNormWarningHandler((m) => warnings.push(m));
+    setWarningHandler((m) => warnings.push(m));
     try {
       for (const onNonFinite of ['stop', 'throw'] as const) {
         const model = buildModel({ ...CONFIG, distortion: null });
@@ -179,7 +210,7 @@ describe('train', () => {
       expect(warnings).toHaveLength(1);
       expect(warnings[0]).toMatch(/BatchNorm2d: a training batch's statistics are not finite/);
     } finally {
-      setNormWarningHandler(undefined);
+      setWarningHandler(undefined);
     }
   });
 

@@ -29,8 +29,8 @@ import { type Checkpoint, checkSameModel, loadCheckpoint, saveCheckpoint } from 
 import { TrainingError } from './errors.js';
 import type { ModelConfig } from './models/common.js';
 import { OPTIMIZER_NAMES, type OptimizerName, SCHEDULE_NAMES, type ScheduleName } from './names.js';
-import { type MetricsLine, MetricsWriter, metricValue } from './metrics.js';
-import { writeFileAtomic } from './safetensors.js';
+import { writeFileAtomic } from './files.js';
+import { type MetricsLine, MetricsWriter, metricValue, readMetrics } from './metrics.js';
 
 export { OPTIMIZER_NAMES, SCHEDULE_NAMES, type OptimizerName, type ScheduleName } from './names.js';
 
@@ -276,24 +276,19 @@ function makeSchedule(o: TrainOptions, optimizer: Optimizer<{ lr: number }>, ste
   return s;
 }
 
-/** Keep the metric lines of steps <= `step` (a resumed run rewrites what came after). */
+/**
+ * Keep the metric lines of steps <= `step` (a resumed run rewrites what came after), byte for byte.
+ * The file is checked first (`readMetrics`): a line that is not a metrics line is an error naming
+ * it, never dropped; only a partial last line (a crash mid-append) is.
+ */
 function truncateMetrics(path: string, step: number): void {
-  if (!existsSync(path)) {
-    writeFileAtomic(path, '');
+  if (step === 0 || !existsSync(path)) {
+    writeFileAtomic(path, '', 'train');
     return;
   }
-  const kept = readFileSync(path, 'utf8')
-    .split('\n')
-    .filter((line) => {
-      if (!line.trim()) return false;
-      try {
-        const rec = JSON.parse(line) as { step?: unknown };
-        return typeof rec.step === 'number' && rec.step <= step;
-      } catch {
-        return false;
-      }
-    });
-  writeFileAtomic(path, kept.length ? kept.join('\n') + '\n' : '');
+  const { lines, completeBytes } = readMetrics(path, 'train');
+  const cut = lines.find((l) => l.value.step > step)?.offset ?? completeBytes;
+  writeFileAtomic(path, readFileSync(path).subarray(0, cut), 'train');
 }
 
 interface EpochStats {

@@ -1,5 +1,4 @@
 export { NormLayerError } from './errors.js';
-export { setWarningHandler } from './warnings.js';
 export type {
   GroupedLayout,
   BlendLayout,
@@ -31,6 +30,7 @@ export {
   NoNorm,
   isNormLayer,
   setNormalizationLive,
+  skippedStatisticsUpdates,
   type CommonNormOptions,
   type BatchNormOptions,
   type GroupNormOptions,

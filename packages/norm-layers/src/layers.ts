@@ -5,7 +5,7 @@
  */
 import { F, Variable } from '@normlab/autograd';
 import { type BufferOptions, Module, Parameter } from '@normlab/nn';
-import { type DType, type Tensor, fmtShape, full, ones, zeros } from '@normlab/tensor';
+import { type DType, type Tensor, fmtShape, full, ones, warnOnce, zeros } from '@normlab/tensor';
 import { NormLayerError } from './errors.js';
 import {
   type BlendParameterization,
@@ -19,7 +19,6 @@ import {
   rsqrtStats,
 } from './functional.js';
 import type { GroupedLayout, Moments } from './kernels.js';
-import { warnOnce } from './warnings.js';
 
 // ---------------------------------------------------------------------------------------------
 // Validation helpers (shared by every layer)
@@ -211,7 +210,8 @@ function unstorableStatistic(
  * not finite in the buffers' dtype (NaN or ±Infinity from such input, or a float32 overflow: a
  * variance above 3.4e38, from values spread by about 1.8e19 or more) is not folded in, in any slot, and
  * num_batches_tracked stays. With `checkFinite` that is a NormLayerError; otherwise the layer
- * counts it in `skippedStatisticsUpdates` and the package warns once (`setWarningHandler`).
+ * counts it in `skippedStatisticsUpdates` and warns once per layer kind and reason (`warnOnce`,
+ * `setWarningHandler` of @normlab/tensor).
  * The whole batch rather than the bad slots: num_batches_tracked then stays the number of batches
  * in every slot's average (the cumulative average stays exact), and a non-finite input value
  * reaches every channel after a network's first convolution anyway.
@@ -231,8 +231,8 @@ function foldRunningStats(
     if (m.checkFinite) throw new NormLayerError(layer, `${problem.detail}; the running statistics were left as they were${hint}`);
     m.skippedStatisticsUpdates++;
     warnOnce(
-      `${layer}:${problem.overflow ? 'overflow' : 'non-finite'}`,
-      `${layer}: ${problem.detail}; the running statistics were left as they were${hint}. ` +
+      `norm-layers:${layer}:${problem.overflow ? 'overflow' : 'non-finite'}`,
+      `normlab norm-layers: ${layer}: ${problem.detail}; the running statistics were left as they were${hint}. ` +
         "Each such batch is counted in the layer's skippedStatisticsUpdates and not warned again; checkFinite: true makes it an error.",
     );
     return;
@@ -746,4 +746,18 @@ export function setNormalizationLive(model: Module, live: boolean): number {
     count++;
   }
   return count;
+}
+
+/**
+ * Training batches not folded into running statistics because their statistics were not finite
+ * (see `foldRunningStats`), summed over the norm layers of `model`'s tree: what a training run
+ * reports next to the one warning per reason.
+ */
+export function skippedStatisticsUpdates(model: Module): number {
+  if (!(model instanceof Module)) throw new NormLayerError('skippedStatisticsUpdates', `model must be a Module, got ${model === null ? 'null' : typeof model}`);
+  let total = 0;
+  for (const m of model.modules()) {
+    if (isNormLayer(m) && 'skippedStatisticsUpdates' in m && typeof m.skippedStatisticsUpdates === 'number') total += m.skippedStatisticsUpdates;
+  }
+  return total;
 }

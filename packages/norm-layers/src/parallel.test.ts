@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { CHILD_TIMEOUT_MS } from '../../../vitest.shared.js';
 
 // The kernels split their slots or groups across worker threads only when a worker can import
 // them, i.e. from dist/; test/parallel-check.mjs runs them there in a plain Node process.
@@ -10,7 +11,7 @@ function run(threads: number): { digests: Record<string, string>; status: { thre
   const out = execFileSync(process.execPath, [CHECK], {
     env: { ...process.env, NORMLAB_NUM_THREADS: String(threads) },
     encoding: 'utf8',
-    timeout: 120_000,
+    timeout: CHILD_TIMEOUT_MS,
   });
   return JSON.parse(out.trim().split('\n').pop()!);
 }

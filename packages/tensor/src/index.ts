@@ -1,6 +1,7 @@
 export * from './errors.js';
 export * from './registry.js';
 export * from './rng.js';
+export { setWarningHandler, warn, warnOnce, type WarningHandler } from './warnings.js';
 export {
   ParallelError,
   type RangeFunction,

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { CHILD_TIMEOUT_MS } from '../../../vitest.shared.js';
 import * as lib from './index.js';
 // @ts-expect-error a plain-JavaScript helper shared with the child process
 import { kernelDigests } from '../test/threads-check.mjs';
@@ -11,7 +12,7 @@ import { kernelDigests } from '../test/threads-check.mjs';
 const CHECK = fileURLToPath(new URL('../test/threads-check.mjs', import.meta.url));
 
 function run(threads: number): { digests: Record<string, string>; status: { threads: number; workers: number } } {
-  const out = execFileSync(process.execPath, [CHECK], { env: { ...process.env, NORMLAB_NUM_THREADS: String(threads) }, encoding: 'utf8', timeout: 120_000 });
+  const out = execFileSync(process.execPath, [CHECK], { env: { ...process.env, NORMLAB_NUM_THREADS: String(threads) }, encoding: 'utf8', timeout: CHILD_TIMEOUT_MS });
   return JSON.parse(out.trim().split('\n').pop()!);
 }
 

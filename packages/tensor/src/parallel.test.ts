@@ -1,6 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { CHILD_TIMEOUT_MS } from '../../../vitest.shared.js';
 import { TensorError } from './errors.js';
 import { getNumThreads, parallelFor, rangeKernel, setNumThreads } from './parallel.js';
 
@@ -33,7 +34,7 @@ function check(threads: string): CheckResult {
   const out = execFileSync(process.execPath, [CHECK], {
     env: { ...process.env, NORMLAB_NUM_THREADS: threads },
     encoding: 'utf8',
-    timeout: 60_000,
+    timeout: CHILD_TIMEOUT_MS,
   });
   return JSON.parse(out.trim().split('\n').pop()!) as CheckResult;
 }
@@ -151,7 +152,7 @@ describe('where worker threads do not exist', () => {
     const r = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(preload)}`, '--input-type=module', '-e', program], {
       cwd: packageDir,
       encoding: 'utf8',
-      timeout: 60_000,
+      timeout: CHILD_TIMEOUT_MS,
       env: { ...process.env, NORMLAB_NUM_THREADS: '' },
     });
     expect(r.status, r.stderr).toBe(0);

@@ -40,6 +40,7 @@
  */
 import type { MessagePort, Worker } from 'node:worker_threads';
 import { TensorError } from './errors.js';
+import { warnOnce } from './warnings.js';
 
 /** A worker failed, died or did not answer in time: the op's result is incomplete. */
 export class ParallelError extends TensorError {
@@ -101,7 +102,6 @@ interface NodeProcessLike {
   getBuiltinModule?: (id: string) => unknown;
   env?: Record<string, string | undefined>;
   versions?: { node?: string };
-  emitWarning?: (message: string, options: { type: string }) => void;
 }
 
 function nodeProcess(): NodeProcessLike | undefined {
@@ -154,16 +154,10 @@ function threadsUnavailable(): string | undefined {
 let threads: number | undefined;
 /** Whether `threads` came from NORMLAB_NUM_THREADS or `setNumThreads` rather than the default. */
 let threadsAskedFor = false;
-let warnedUnavailable = false;
 
-/** Say once, on stderr (Node) or the console, why the kernels run in one thread. */
+/** Say once why the kernels run in one thread. */
 function warnThreadsUnavailable(why: string): void {
-  if (warnedUnavailable) return;
-  warnedUnavailable = true;
-  const message = `@normlab/tensor: ${why}; the cpu kernels run in one thread`;
-  const proc = nodeProcess();
-  if (typeof proc?.emitWarning === 'function') proc.emitWarning(message, { type: 'NormlabWarning' });
-  else console.warn(message);
+  warnOnce('tensor:threads-unavailable', `@normlab/tensor: ${why}; the cpu kernels run in one thread`);
 }
 
 /**

@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Command } from 'commander';
-import { BACKEND_NAMES } from '../common.js';
+import { BACKEND_NAMES, type BackendName, defaultBackend, oneOf } from '../common.js';
 import { CliError } from '../errors.js';
 
 /** The built runner of the `normlab-benchmarks` workspace, or undefined outside the repository. */
@@ -27,15 +27,12 @@ export function findBenchRunner(): string | undefined {
 export function benchCommand(): Command {
   return new Command('bench')
     .description('kernel, layer and training-step benchmarks against tfjs and PyTorch (from the repository)')
-    .option('--backend <name>', 'normlab backend: wasm, cpu or gpu', 'wasm')
+    .option('--backend <name>', `normlab backend: ${BACKEND_NAMES.join(', ')}`, oneOf('--backend', BACKEND_NAMES), defaultBackend())
     .option('--suite <names>', 'comma-separated suites (matmul, conv2d, norm, train-step, gpu); default all')
     .option('--reps <n>', 'timed calls per case')
     .option('--no-torch', 'skip the PyTorch peer')
     .option('--write-docs', 'also write benchmarks/results/*.json and regenerate docs/benchmarks.md (default: print the tables only)')
-    .action(async (flags: { backend: string; suite?: string; reps?: string; torch: boolean; writeDocs?: boolean }) => {
-      if (!(BACKEND_NAMES as readonly string[]).includes(flags.backend)) {
-        throw new CliError(`--backend must be ${BACKEND_NAMES.join(', ')}, got '${flags.backend}'`);
-      }
+    .action(async (flags: { backend: BackendName; suite?: string; reps?: string; torch: boolean; writeDocs?: boolean }) => {
       const runner = findBenchRunner();
       if (!runner) {
         throw new CliError(

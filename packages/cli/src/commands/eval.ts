@@ -37,7 +37,7 @@ export async function runEval(flags: EvalFlags): Promise<void> {
   const saved = ckpt.extra.cli ?? {};
   const dataset = flags.dataset ?? saved.dataset ?? 'mnist';
   const common: CommonFlags = { ...flags, dataset, ...(flags.dataDir ?? saved.dataDir ? { dataDir: flags.dataDir ?? saved.dataDir } : {}) };
-  const backend = await useBackend(flags.backend, flags.gpuMode, { quiet: flags.quiet, threads: flags.threads });
+  const backend = await useBackend(flags.backend, flags.gpuMode, { threads: flags.threads });
   const model = loadModel(ckpt);
   const testSet = loadSplit(common, 'test');
   const inChannels = model.config.inChannels;

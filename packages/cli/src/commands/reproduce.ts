@@ -6,17 +6,32 @@
  * processes writing one shared folder (docs/distributed.md).
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { PROFILE_NAMES, reproduce, reproductionPlan, shardOf, type Shard } from '@normlab/analysis';
-import { BACKEND_NAMES, type BackendName, DATA_DIR_HELP, THREADS_HELP, defaultBackend, positiveInt, useBackend } from '../common.js';
+import { PROFILE_NAMES, getProfile, reproduce, reproductionPlan, shardOf, type Shard } from '@normlab/analysis';
+import { FASHION_MNIST_DEFAULT_DIR } from '@normlab/datasets';
+import { type BackendName, DATA_DIR_HELP, addBackendOptions, defaultBackend, positiveInt, useBackend } from '../common.js';
+import { CliError } from '../errors.js';
 
 const DATASETS = ['mnist', 'fashion-mnist', 'cifar10', 'synthetic'] as const;
 type Dataset = (typeof DATASETS)[number];
 
-/** Fashion-MNIST is used when its files are where the datasets package looks (or in --data-dir). */
-function fashionAvailable(dataDir: string | undefined): boolean {
-  const dirs = [dataDir, process.env.NORMLAB_DATA_DIR, '/usr/share/datasets/fashion-mnist'].filter((d): d is string => Boolean(d));
-  return dirs.some((d) => fs.existsSync(`${d}/train-images-idx3-ubyte.gz`) || fs.existsSync(`${d}/train-images-idx3-ubyte`));
+/**
+ * The dataset when --dataset is not given: the profile's own (smoke synthetic, full cifar10), except
+ * that a profile on MNIST (quick) uses Fashion-MNIST when its files are where the datasets package
+ * looks for them by default; `why` says which and why, for the user. A --data-dir folder cannot
+ * tell: MNIST and Fashion-MNIST files have the same names, so --data-dir needs --dataset.
+ */
+function defaultDataset(profile: string, dataDir: string | undefined): { dataset?: Dataset; why?: string } {
+  if (dataDir !== undefined) {
+    throw new CliError(`--data-dir needs --dataset (one of ${DATASETS.filter((d) => d !== 'synthetic').join(', ')}) to say what the folder holds: MNIST and Fashion-MNIST files have the same names`);
+  }
+  if (getProfile(profile).dataset !== 'mnist') return {};
+  const dir = FASHION_MNIST_DEFAULT_DIR;
+  const found = ['train-images-idx3-ubyte.gz', 'train-images-idx3-ubyte'].some((f) => fs.existsSync(path.join(dir, f)));
+  return found
+    ? { dataset: 'fashion-mnist', why: `no --dataset: using fashion-mnist, whose files are in ${dir} (--dataset mnist for MNIST)` }
+    : { dataset: 'mnist', why: `no --dataset: using mnist (fashion-mnist's files are not in ${dir})` };
 }
 
 export interface ReproduceFlags {
@@ -76,9 +91,12 @@ export function parseShard(value: string, env: NodeJS.ProcessEnv = process.env):
 
 export async function runReproduce(flags: ReproduceFlags): Promise<void> {
   const profile = flags.profile;
-  // The issue's default for quick: MNIST, or Fashion-MNIST when its files are found.
   let dataset = flags.dataset;
-  if (!dataset && profile === 'quick' && fashionAvailable(flags.dataDir)) dataset = 'fashion-mnist';
+  if (!dataset) {
+    const guess = defaultDataset(profile, flags.dataDir);
+    dataset = guess.dataset;
+    if (guess.why && !flags.quiet && !flags.json) process.stderr.write(`normlab reproduce: ${guess.why}\n`);
+  }
   const planOptions = { profile, ...(dataset ? { dataset } : {}), ...(flags.windowAblation === undefined ? {} : { windowAblation: flags.windowAblation }) };
   if (flags.plan) {
     const { plan } = reproductionPlan(planOptions);
@@ -87,7 +105,7 @@ export async function runReproduce(flags: ReproduceFlags): Promise<void> {
     process.stdout.write(JSON.stringify(shown, null, 1) + '\n');
     return;
   }
-  const backend = await useBackend(flags.backend ?? defaultBackend(), flags.gpuMode, { quiet: flags.quiet, threads: flags.threads });
+  const backend = await useBackend(flags.backend ?? defaultBackend(), flags.gpuMode, { threads: flags.threads });
   const outDir = flags.out ?? `reports/${profile}`;
   const log = flags.quiet || flags.json || process.stderr.isTTY ? undefined : (line: string) => process.stderr.write(line + '\n');
   const res = await reproduce({
@@ -135,10 +153,10 @@ export async function runReproduce(flags: ReproduceFlags): Promise<void> {
 }
 
 export function reproduceCommand(): Command {
-  return new Command('reproduce')
+  const cmd = new Command('reproduce')
     .description("run the paper's experiments (stability, sensitivity, landscape, batch-size sweep, window ablation) and write a report")
     .addOption(new Option('--profile <name>', 'smoke (<1 min), quick (~15 min on 2 cores), full (the paper grid)').choices([...PROFILE_NAMES]).default('quick'))
-    .addOption(new Option('--dataset <name>', 'dataset (quick: mnist, or fashion-mnist when its files are found)').choices([...DATASETS]))
+    .addOption(new Option('--dataset <name>', `dataset (quick: mnist, or fashion-mnist when its files are in ${FASHION_MNIST_DEFAULT_DIR}; needed with --data-dir)`).choices([...DATASETS]))
     .option('--data-dir <dir>', DATA_DIR_HELP)
     .option('--out <dir>', 'report folder (default reports/PROFILE)')
     .option('--force', 'start over: remove the records in --out instead of resuming from them')
@@ -146,10 +164,8 @@ export function reproduceCommand(): Command {
     .option('--shard <I/N>', 'run share I (from 0) of N of the plan; auto/N takes I from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX; the report is written once every run is recorded', (v: string) => parseShard(v))
     .option('--window-ablation', 'also run the window ablation: normalization live in one period of training only (on in smoke and full)')
     .option('--no-window-ablation', 'skip the window ablation where the profile has it on')
-    .option('--max-runs <n>', 'stop after this many new runs (the report covers what is done; with --shard, of the share)', positiveInt('--max-runs'))
-    .addOption(new Option('--backend <name>', 'compute backend').choices([...BACKEND_NAMES]).default(defaultBackend()))
-    .option('--gpu-mode <mode>', 'gpu.js mode with --backend gpu')
-    .option('--threads <n>', THREADS_HELP, positiveInt('--threads'))
+    .option('--max-runs <n>', 'stop after this many new runs (the report covers what is done; with --shard, of the share)', positiveInt('--max-runs'));
+  return addBackendOptions(cmd)
     .option('--json', 'print one JSON summary on stdout')
     .option('--quiet', 'no progress output')
     .action(async (opts: ReproduceFlags) => {

@@ -3,7 +3,7 @@
  * `DIR/model.safetensors` (after every epoch), `DIR/metrics.jsonl` (one line per step and per
  * evaluation) and `DIR/summary.json` (at the end); `--json` prints the summary on stdout.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { DataLoader } from '@normlab/datasets';
@@ -15,6 +15,7 @@ import {
   type Checkpoint,
   buildModel,
   checkResume,
+  ensureDir,
   loadCheckpoint,
   train,
   writeFileAtomic,
@@ -22,8 +23,8 @@ import {
   type OptimizerName,
   type ScheduleName,
 } from '@normlab/models';
-import { NORM_KINDS, GNPLUS_ORDERS, type NormKind } from '@normlab/norm-layers';
-import { getNumThreads } from '@normlab/tensor';
+import { NORM_KINDS, GNPLUS_ORDERS, type NormKind, skippedStatisticsUpdates } from '@normlab/norm-layers';
+import { getNumThreads, setWarningHandler } from '@normlab/tensor';
 import {
   type CommonFlags,
   addCommonOptions,
@@ -175,17 +176,13 @@ export async function runTrain(flags: TrainFlags, command?: Command): Promise<vo
     } else if (!resumePath) {
       for (const f of ['model.safetensors', 'metrics.jsonl', 'summary.json']) rmSync(join(out, f), { force: true });
     }
-    try {
-      mkdirSync(out, { recursive: true });
-    } catch (e) {
-      throw new CliError(`cannot create --out ${out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
+    ensureDir(out, 'train --out');
   }
   if (flags.order && flags.norm !== 'gnplus') throw new CliError(`--order applies to --norm gnplus, not ${flags.norm}`);
   if (flags.dropout !== undefined && flags.model !== 'vgg11') throw new CliError(`--dropout applies to --model vgg11, not ${flags.model}`);
   if (flags.schedule === 'multistep' && !flags.milestones) throw new CliError('--schedule multistep needs --milestones');
   if (flags.schedule === 'step' && flags.stepSize === undefined) throw new CliError('--schedule step needs --step-size');
-  const backend = await useBackend(flags.backend, flags.gpuMode, { quiet: flags.quiet, threads: flags.threads });
+  const backend = await useBackend(flags.backend, flags.gpuMode, { threads: flags.threads });
 
   const trainSet = loadSplit(flags, 'train');
   const testSet = loadSplit(flags, 'test');
@@ -220,6 +217,8 @@ export async function runTrain(flags: TrainFlags, command?: Command): Promise<vo
   if (resumeFrom) checkResume(resumeFrom, config);
   const model = buildModel(config);
   const progress = new Progress(Boolean(flags.quiet));
+  // A warning during training (a skipped statistics update) clears the progress bar first.
+  setWarningHandler((message) => progress.line(message));
   const cli: Record<string, unknown> = {};
   for (const key of RUN_FLAGS) if (flags[key] !== undefined) cli[key] = flags[key];
   const checkpointPath = out ? join(out, 'model.safetensors') : null;
@@ -274,9 +273,11 @@ export async function runTrain(flags: TrainFlags, command?: Command): Promise<vo
     completed: result.stopped === 'completed',
     seconds,
     imagesPerSecond: result.imagesPerSecond,
+    // Training batches whose non-finite statistics the norm layers did not fold into their running statistics (this process's steps).
+    skippedStatisticsUpdates: skippedStatisticsUpdates(model),
     checkpoint: checkpointPath,
   };
-  if (out) writeFileAtomic(join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  if (out) writeFileAtomic(join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n', 'train');
   if (flags.json) process.stdout.write(JSON.stringify(summary) + '\n');
   else if (!flags.quiet) {
     const acc = result.testAccuracy === null ? 'no test set' : `test accuracy ${(100 * result.testAccuracy).toFixed(2)}% (loss ${result.testLoss!.toFixed(4)})`;

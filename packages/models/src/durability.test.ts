@@ -36,7 +36,7 @@ vi.mock('node:fs', async (importOriginal) => {
   return { ...mocked, default: mocked };
 });
 
-const { writeFileAtomic } = await import('./results.js');
+const { writeFileAtomic } = await import('./files.js');
 
 describe('writeFileAtomic', () => {
   it('fsyncs the data before the rename and the folder after it', () => {
