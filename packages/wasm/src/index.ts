@@ -6,7 +6,7 @@
  * tensors, and calls the arena cannot hold run on `cpu` (each reason recorded once in
  * `fallbackLog()`, listed by `wasmInfo()`).
  */
-import { Tensor, TensorError, fallbackLog, getBackend, getNumThreads, registerBackend, registerKernel, setBackend } from '@normlab/tensor';
+import { Tensor, TensorError, fallbackLog, getBackend, getNumThreads, registerBackend, registerKernel, setBackend, warnOnce } from '@normlab/tensor';
 import { conv2dBackwardInputWasm, conv2dBackwardWeightWasm, conv2dWasm } from './kernels/conv.js';
 import { reluBackwardWasm, reluWasm } from './kernels/elementwise.js';
 import { matmulWasm } from './kernels/matmul.js';
@@ -62,14 +62,11 @@ function activateByDefault(): void {
   setBackend('wasm');
 }
 
-let warnedUnavailable = false;
-
 // Node and web workers compile now; a browser's main thread waits for initWasm().
 if (initWasmSync()) {
   activateByDefault();
-} else if (!simdSupported() && !warnedUnavailable) {
-  warnedUnavailable = true;
-  console.warn(`normlab: WebAssembly SIMD is not available here; the cpu backend stays active (${wasmInitError()})`);
+} else if (!simdSupported()) {
+  warnOnce('wasm:no-simd', `normlab: WebAssembly SIMD is not available here; the cpu backend stays active (${wasmInitError()})`);
 }
 
 /**
