@@ -72,7 +72,7 @@ describe('safetensors', () => {
     ['a header length past the end', rawFile(good, eight, 1 << 20), /header length 1048576 exceeds the \d+ bytes/],
     ['a header that is not JSON', (() => { const f = rawFile(good, eight); f[9] = 0x7b; f[10] = 0x7b; return f; })(), /not valid JSON/],
     ['a header that is an array', rawFile([1, 2], eight), /not a JSON object/],
-    ['an unsupported dtype', rawFile({ w: { dtype: 'I64', shape: [1], data_offsets: [0, 8] } }, eight), /dtype "I64"; only F32 and F64/],
+    ['an unsupported dtype', rawFile({ w: { dtype: 'I32', shape: [2], data_offsets: [0, 8] } }, eight), /dtype "I32"; only F32, F64 and I64 are supported/],
     ['offsets that do not match the shape', rawFile({ w: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, eight), /needs 12 bytes, its data_offsets \[0, 8\] hold 8/],
     ['data cut short', rawFile(good, new Uint8Array(4)), /run past the 4 data bytes/],
     ['trailing bytes', rawFile(good, new Uint8Array(12)), /cover 8 data bytes but the file has 12/],

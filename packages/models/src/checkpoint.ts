@@ -77,7 +77,8 @@ export function saveCheckpoint(path: string, options: SaveCheckpointOptions): vo
   }
   if (options.scheduler) metadata.scheduler = JSON.stringify(options.scheduler.stateDict());
   if (options.extra) metadata.extra = JSON.stringify(options.extra);
-  saveSafetensors(path, tensors, metadata);
+  // Counts PyTorch keeps as int64 (`num_batches_tracked`) are written as I64, PyTorch's dtype.
+  saveSafetensors(path, tensors, metadata, { int64: options.model.int64Keys() });
 }
 
 function parseJson<T>(path: string, key: string, text: string | undefined): T | null {
@@ -95,7 +96,7 @@ function parseCount(path: string, key: string, text: string | undefined): number
   return v;
 }
 
-/** Read and check a checkpoint written by `saveCheckpoint` (or any F32/F64 safetensors file). */
+/** Read and check a checkpoint written by `saveCheckpoint` (or any F32/F64/I64 safetensors file). */
 export function loadCheckpoint(path: string): Checkpoint {
   const { tensors, metadata } = loadSafetensors(path);
   if (metadata.format !== undefined && metadata.format !== CHECKPOINT_FORMAT) {

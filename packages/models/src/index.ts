@@ -21,6 +21,7 @@ export {
   writeFileAtomic,
   MAX_HEADER_BYTES,
   type SafetensorsFile,
+  type EncodeOptions,
 } from './safetensors.js';
 export {
   saveCheckpoint,

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DataLoader, normalize, syntheticImages, toFloat } from '@normlab/datasets';
-import { Distortion } from '@normlab/norm-layers';
+import { BatchNorm2d, Distortion, setWarningHandler as setNormWarningHandler } from '@normlab/norm-layers';
 import { SGD } from '@normlab/nn';
 import { Variable } from '@normlab/autograd';
 import { randn } from '@normlab/tensor';
@@ -113,6 +113,51 @@ describe('train', () => {
     expect(r.stopped).toBe('nonFinite');
     expect(r.error).toMatch(/training diverged/);
     expect(Number.isFinite(steps[steps.length - 1]!.loss) && Number.isFinite(steps[steps.length - 1]!.gradNorm)).toBe(false);
+  });
+
+  it('a batch with a NaN stops training (or throws) with the running statistics of the last good step', () => {
+    // The third batch of the run carries one NaN pixel: its loss is NaN, so the loop stops there.
+    const poisonThird = () => {
+      let calls = 0;
+      return {
+        name: 'poison',
+        apply: (x: Float32Array) => {
+          calls++;
+          if (calls === 3) x[0] = Number.NaN;
+        },
+      };
+    };
+    const warnings: string[] = [];
+    setNormWarningHandler((m) => warnings.push(m));
+    try {
+      for (const onNonFinite of ['stop', 'throw'] as const) {
+        const model = buildModel({ ...CONFIG, distortion: null });
+        const trainLoader = new DataLoader(trainSet, { batchSize: 8, seed: 3, dropLast: true, transforms: [...transforms(), poisonThird()] });
+        let afterStep2: Array<[string, number[]]> = [];
+        const opts = {
+          model,
+          trainLoader,
+          epochs: 1,
+          lr: 0.05,
+          onNonFinite,
+          onStep: (m: StepMetrics) => {
+            if (m.step === 2) afterStep2 = model.namedBuffers().map(([k, t]) => [k, Array.from(t.toTypedArray())]);
+          },
+        };
+        if (onNonFinite === 'stop') expect(train(opts)).toMatchObject({ stopped: 'nonFinite', steps: 2 });
+        else expect(() => train(opts)).toThrow(/the loss is NaN at step 3/);
+        expect(afterStep2.length).toBeGreaterThan(0);
+        expect(model.namedBuffers().map(([k, t]) => [k, Array.from(t.toTypedArray())])).toEqual(afterStep2);
+        const norms = model.modules().filter((m): m is BatchNorm2d => m instanceof BatchNorm2d);
+        expect(norms.every((m) => m.skippedStatisticsUpdates === 1)).toBe(true);
+        // The stopped model evaluates (a finite loss) and its checkpoint would be usable.
+        expect(Number.isFinite(evaluate(model, loaders().testLoader).loss)).toBe(true);
+      }
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(/BatchNorm2d: a training batch's statistics are not finite/);
+    } finally {
+      setNormWarningHandler(undefined);
+    }
   });
 
   it('onAfterBackward runs before the update; lossFn recomputes the step loss and leaves buffers alone', () => {

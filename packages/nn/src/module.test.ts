@@ -231,6 +231,52 @@ describe('stateDict / loadStateDict', () => {
     expect((m.at(0) as Linear).bias!.data.toArray()).toEqual([5, 6]);
   });
 
+  /** A layer with a count buffer PyTorch keeps as int64, as a norm layer's `num_batches_tracked`. */
+  class Counted extends Module {
+    constructor(initial: Tensor = tensor(0, undefined, { dtype: 'float64' })) {
+      super();
+      this.registerBuffer('running_mean', zeros([2]));
+      this.registerBuffer('num_batches_tracked', initial, { savedAs: 'int64' });
+    }
+    forward(x: Variable): Variable {
+      return x;
+    }
+    set(t: Tensor): void {
+      this.setBuffer('num_batches_tracked', t);
+    }
+  }
+  const f64 = (v: number) => tensor(v, undefined, { dtype: 'float64' });
+
+  it("savedAs: 'int64' buffers are listed by int64Keys() with dotted names; others are not", () => {
+    const net = new Sequential(new Counted(), new Stat(), new Sequential(new Counted()));
+    expect(net.int64Keys()).toEqual(['0.num_batches_tracked', '2.0.num_batches_tracked']);
+    expect(new Stat().int64Keys()).toEqual([]);
+    // The state dict is unchanged: the count is a float64 tensor among the other buffers.
+    expect(Object.keys(net.stateDict())).toContain('2.0.num_batches_tracked');
+    expect(net.stateDict()['0.num_batches_tracked']!.dtype).toBe('float64');
+  });
+
+  it('an int64 buffer holds integers within ±2^53 in a float64 tensor: register, set and load check it', () => {
+    expect(() => new Counted(tensor(0))).toThrow(/int64 buffer 'num_batches_tracked' must be a float64 tensor.*got float32/);
+    expect(() => new Counted(f64(1.5))).toThrow(/int64 buffer 'num_batches_tracked' holds 1.5 at flat index 0, not an integer/);
+    const m = new Counted();
+    expect(() => m.set(f64(2 ** 53 + 2))).toThrow(TensorError);
+    expect(() => m.set(f64(Number.NaN))).toThrow(/holds NaN/);
+    m.set(f64(2 ** 53));
+    const before = snapshot(m);
+    // Loading casts to float64; a fraction or NaN is refused (PyTorch's int64 cannot hold it) and nothing changes.
+    expect(() => m.loadStateDict({ running_mean: ones([2]), num_batches_tracked: tensor(2.5) })).toThrow(StateDictError);
+    expect(() => m.loadStateDict({ running_mean: ones([2]), num_batches_tracked: f64(Number.NaN) })).toThrow(/'num_batches_tracked' is an int64 buffer but holds NaN/);
+    expect(snapshot(m)).toEqual(before);
+    // A float32 count from an old file loads (cast to float64).
+    m.loadStateDict({ running_mean: ones([2]), num_batches_tracked: tensor(7) });
+    expect(m.getBuffer('num_batches_tracked')!.dtype).toBe('float64');
+    expect(m.getBuffer('num_batches_tracked')!.toArray()).toEqual(7);
+    expect(() => (m as unknown as { registerBuffer(n: string, t: Tensor, o: unknown): void }).registerBuffer('x', zeros([1]), { savedAs: 'int32' })).toThrow(
+      /savedAs must be 'int64' or absent, got/,
+    );
+  });
+
   it('loads Conv2d weights (4-D) by name', () => {
     const a = new Conv2d(2, 3, 3, { seed: 1 });
     const b = new Conv2d(2, 3, 3, { seed: 2 });

@@ -3,7 +3,9 @@
  * among its own properties (in the order they were assigned), so `this.weight = new Parameter(…)`
  * registers `weight`; children with computed names (Sequential's `0`, `1`, …) use
  * `registerModule`. Buffers (running statistics) are registered by name with `registerBuffer`,
- * under PyTorch's names (`running_mean`), and are part of the state dict.
+ * under PyTorch's names (`running_mean`), and are part of the state dict. A buffer PyTorch keeps
+ * as int64 (`num_batches_tracked`) is a float64 tensor registered with `savedAs: 'int64'`, which
+ * `int64Keys()` tells a serializer.
  */
 import { Variable } from '@normlab/autograd';
 import { ShapeError, Tensor, TensorError, fmtShape, shapesEqual } from '@normlab/tensor';
@@ -24,21 +26,54 @@ export class StateDictError extends TensorError {
 
 export type StateDict = Record<string, Tensor>;
 
+/** How a buffer is saved (`registerBuffer`'s options). */
+export interface BufferOptions {
+  /**
+   * `'int64'`: an integer count (PyTorch's int64 `num_batches_tracked`). Our tensors are float32
+   * or float64, so the buffer is a float64 tensor (integers are exact up to 2^53) and a serializer
+   * writes it as int64 (`int64Keys()`; safetensors `I64`). Registering, setting or loading a value
+   * that is not an integer within ±2^53 is an error, so the saved value is always exact.
+   */
+  savedAs?: 'int64';
+}
+
+/** Why `t`'s values cannot be an int64 buffer's (integers within ±2^53), or null. */
+function int64ValueProblem(t: Tensor): string | null {
+  const d = t.contiguous().data;
+  for (let i = 0; i < d.length; i++) {
+    const v = d[i]!;
+    if (!Number.isInteger(v) || Math.abs(v) > 2 ** 53) return `holds ${v} at flat index ${i}, not an integer within ±2^53`;
+  }
+  return null;
+}
+
 export abstract class Module {
   /** True in training mode (the default), false after `eval()`. */
   training = true;
   private readonly _buffers = new Map<string, Tensor | null>();
+  private readonly _int64Buffers = new Set<string>();
   private readonly _extraModules = new Map<string, Module>();
 
   abstract forward(...inputs: any[]): any;
 
-  /** Register (or replace) a buffer: state that is saved but not trained. `null` means absent. */
-  protected registerBuffer(name: string, value: Tensor | null): void {
+  /**
+   * Register (or replace) a buffer: state that is saved but not trained. `null` means absent.
+   * `savedAs: 'int64'` marks an integer count saved as int64 (see `BufferOptions`).
+   */
+  protected registerBuffer(name: string, value: Tensor | null, options: BufferOptions = {}): void {
+    const op = `${this.constructor.name}.registerBuffer`;
     checkName(this, 'registerBuffer', name);
     if (value !== null && !(value instanceof Tensor)) {
-      throw new TensorError(`${this.constructor.name}.registerBuffer`, `buffer '${name}' must be a Tensor or null, got ${describe(value)}`);
+      throw new TensorError(op, `buffer '${name}' must be a Tensor or null, got ${describe(value)}`);
     }
+    const savedAs = options?.savedAs;
+    if (savedAs !== undefined && savedAs !== 'int64') {
+      throw new TensorError(op, `savedAs must be 'int64' or absent, got ${describe(savedAs)}`);
+    }
+    if (savedAs === 'int64' && value) checkInt64Value(op, name, value);
     this._buffers.set(name, value);
+    if (savedAs === 'int64') this._int64Buffers.add(name);
+    else this._int64Buffers.delete(name);
   }
 
   /** A registered buffer's current value. */
@@ -53,6 +88,7 @@ export abstract class Module {
     if (!(value instanceof Tensor)) {
       throw new TensorError(`${this.constructor.name}.setBuffer`, `buffer '${name}' must be a Tensor, got ${describe(value)}`);
     }
+    if (this._int64Buffers.has(name)) checkInt64Value(`${this.constructor.name}.setBuffer`, name, value);
     const old = this._buffers.get(name);
     if (old && !shapesEqual(old.shape, value.shape)) {
       throw new ShapeError(
@@ -144,6 +180,20 @@ export abstract class Module {
     return this.namedBuffers().map(([, b]) => b);
   }
 
+  /**
+   * The state-dict keys of the buffers registered with `savedAs: 'int64'`, for a serializer that
+   * writes them as int64 (PyTorch's dtype for `num_batches_tracked`).
+   */
+  int64Keys(): string[] {
+    const out: string[] = [];
+    for (const [prefix, m] of this.namedModules()) {
+      for (const [name, b] of m._buffers) {
+        if (b && m._int64Buffers.has(name)) out.push(prefix ? `${prefix}.${name}` : name);
+      }
+    }
+    return out;
+  }
+
   /** Set training mode on this module and every descendant. */
   train(mode = true): this {
     for (const m of this.modules()) m.training = mode;
@@ -181,14 +231,15 @@ export abstract class Module {
    */
   loadStateDict(state: StateDict, options: { strict?: boolean } = {}): { missing: string[]; unexpected: string[] } {
     const strict = options.strict ?? true;
-    const targets = new Map<string, { set: (t: Tensor) => void; shape: readonly number[]; dtype: string }>();
+    const targets = new Map<string, { set: (t: Tensor) => void; shape: readonly number[]; int64: boolean }>();
     for (const [prefix, m] of this.namedModules()) {
       const key = (n: string) => (prefix ? `${prefix}.${n}` : n);
       for (const [name, p] of m.ownParameters()) {
-        targets.set(key(name), { set: (t) => (p.data = t.astype(p.data.dtype).clone()), shape: p.data.shape, dtype: p.data.dtype });
+        targets.set(key(name), { set: (t) => (p.data = t.astype(p.data.dtype).clone()), shape: p.data.shape, int64: false });
       }
       for (const [name, b] of m._buffers) {
-        if (b) targets.set(key(name), { set: (t) => m._buffers.set(name, t.astype(b.dtype).clone()), shape: b.shape, dtype: b.dtype });
+        if (!b) continue;
+        targets.set(key(name), { set: (t) => m._buffers.set(name, t.astype(b.dtype).clone()), shape: b.shape, int64: m._int64Buffers.has(name) });
       }
     }
     if (state === null || typeof state !== 'object') {
@@ -206,6 +257,9 @@ export abstract class Module {
         problems.push(`'${k}' must be a Tensor, got ${describe(v)}`);
       } else if (!shapesEqual(v.shape, t.shape)) {
         problems.push(`'${k}' has shape ${fmtShape(v.shape)} in the state dict but ${fmtShape(t.shape)} in the module`);
+      } else if (t.int64) {
+        const problem = int64ValueProblem(v);
+        if (problem) problems.push(`'${k}' is an int64 buffer but ${problem}`);
       }
     }
     if (problems.length) throw new StateDictError(problems.join('; '));
@@ -214,6 +268,13 @@ export abstract class Module {
     }
     return { missing, unexpected };
   }
+}
+
+/** An int64 buffer's value: a float64 tensor (exact integers up to 2^53) of integers. */
+function checkInt64Value(op: string, name: string, t: Tensor): void {
+  if (t.dtype !== 'float64') throw new TensorError(op, `int64 buffer '${name}' must be a float64 tensor (exact integers up to 2^53), got ${t.dtype}`);
+  const problem = int64ValueProblem(t);
+  if (problem) throw new TensorError(op, `int64 buffer '${name}' ${problem}`);
 }
 
 /** Buffer and child names become state-dict key segments, so they must be plain and unique. */

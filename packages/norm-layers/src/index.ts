@@ -1,4 +1,5 @@
 export { NormLayerError } from './errors.js';
+export { setWarningHandler } from './warnings.js';
 export type {
   GroupedLayout,
   BlendLayout,

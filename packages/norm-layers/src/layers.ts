@@ -4,7 +4,7 @@
  * arithmetic is the fused ops of `functional.ts`.
  */
 import { F, Variable } from '@normlab/autograd';
-import { Module, Parameter } from '@normlab/nn';
+import { type BufferOptions, Module, Parameter } from '@normlab/nn';
 import { type DType, type Tensor, fmtShape, full, ones, zeros } from '@normlab/tensor';
 import { NormLayerError } from './errors.js';
 import {
@@ -19,6 +19,7 @@ import {
   rsqrtStats,
 } from './functional.js';
 import type { GroupedLayout, Moments } from './kernels.js';
+import { warnOnce } from './warnings.js';
 
 // ---------------------------------------------------------------------------------------------
 // Validation helpers (shared by every layer)
@@ -109,14 +110,14 @@ function asFloat64(t: Tensor): Float64Array {
 
 /**
  * The running-statistics buffers, in PyTorch's state-dict order: `running_mean` (zeros) and
- * `running_var` (ones) of length `size`, and `num_batches_tracked` (0). The layer registers them
- * itself (`registerBuffer` is protected).
+ * `running_var` (ones) of length `size`, and `num_batches_tracked` (0: a float64 tensor saved as
+ * int64, PyTorch's dtype). The layer registers them itself (`registerBuffer` is protected).
  */
-function runningStatBuffers(size: number, dtype: DType): Array<[string, Tensor]> {
+function runningStatBuffers(size: number, dtype: DType): Array<[string, Tensor, BufferOptions]> {
   return [
-    ['running_mean', zeros([size], { dtype })],
-    ['running_var', ones([size], { dtype })],
-    ['num_batches_tracked', full([], 0, { dtype: 'float64' })],
+    ['running_mean', zeros([size], { dtype }), {}],
+    ['running_var', ones([size], { dtype }), {}],
+    ['num_batches_tracked', full([], 0, { dtype: 'float64' }), { savedAs: 'int64' }],
   ];
 }
 
@@ -143,38 +144,26 @@ function runningNorm(
   return groupedNorm(layer, x, stats, weight, bias);
 }
 
-/**
- * `running ← (1 − f)·running + f·batch` in place (PyTorch convention), with the unbiased batch
- * variance, or a cumulative average when momentum is null.
- */
-function updateRunning(
-  m: Module,
-  momentum: number | null,
-  mean: Float64Array,
-  biasedVar: Float64Array,
-  count: number,
-): void {
-  const tracked = m.getBuffer('num_batches_tracked')!;
-  const nbt = tracked.data[0]! + 1;
-  tracked.data[0] = nbt;
-  const f = momentum ?? 1 / nbt;
-  const rm = ownedBuffer(m, 'running_mean');
-  const rv = ownedBuffer(m, 'running_var');
-  const unbias = count > 1 ? count / (count - 1) : 1;
-  for (let i = 0; i < mean.length; i++) {
-    rm[i] = (1 - f) * rm[i]! + f * mean[i]!;
-    rv[i] = (1 - f) * rv[i]! + f * biasedVar[i]! * unbias;
-  }
+/** What folding a batch into the running statistics needs of a layer. */
+interface RunningStatsLayer extends Module {
+  readonly checkFinite: boolean;
+  skippedStatisticsUpdates: number;
+}
+
+/** The unbiased variance from the biased one over `count` values per slot. */
+function unbiased(biasedVar: Float64Array, count: number): Float64Array {
+  const f = count > 1 ? count / (count - 1) : 1;
+  return biasedVar.map((v) => v * f);
 }
 
 /**
- * InstanceNorm's update: `running ← (1 − f)·running + f·(batch average of the per-instance mean
- * and unbiased variance)` per channel; `num_batches_tracked` is not advanced (as PyTorch).
+ * InstanceNorm's batch statistics per channel: the batch average of the per-instance mean and
+ * unbiased variance (PyTorch's), from moments per (n, c) over `s` values.
  */
-function updateInstanceRunning(m: Module, f: number, moments: Moments, n: number, c: number, s: number): void {
-  const rm = ownedBuffer(m, 'running_mean');
-  const rv = ownedBuffer(m, 'running_var');
+function instanceBatchStats(moments: Moments, n: number, c: number, s: number): { mean: Float64Array; variance: Float64Array } {
   const unbias = s > 1 ? s / (s - 1) : 1;
+  const mean = new Float64Array(c);
+  const variance = new Float64Array(c);
   for (let ci = 0; ci < c; ci++) {
     let mm = 0;
     let vv = 0;
@@ -182,8 +171,84 @@ function updateInstanceRunning(m: Module, f: number, moments: Moments, n: number
       mm += moments.mean[ni * c + ci]!;
       vv += moments.variance[ni * c + ci]! * unbias;
     }
-    rm[ci] = (1 - f) * rm[ci]! + (f * mm) / n;
-    rv[ci] = (1 - f) * rv[ci]! + (f * vv) / n;
+    mean[ci] = mm / n;
+    variance[ci] = vv / n;
+  }
+  return { mean, variance };
+}
+
+/**
+ * Why a batch's statistics cannot go into running buffers of `dtype` (a value that is not finite,
+ * or not finite once rounded to float32), or null when they can. A convex combination of two
+ * storable values is storable, so checking the batch's values suffices.
+ */
+function unstorableStatistic(
+  mean: Float64Array,
+  variance: Float64Array,
+  dtype: DType,
+  slot: string,
+): { detail: string; overflow: boolean } | null {
+  const fits = (v: number) => Number.isFinite(dtype === 'float32' ? Math.fround(v) : v);
+  for (let i = 0; i < mean.length; i++) {
+    const what = !fits(mean[i]!) ? 'mean' : !fits(variance[i]!) ? 'variance' : null;
+    if (what === null) continue;
+    const v = what === 'mean' ? mean[i]! : variance[i]!;
+    const overflow = Number.isFinite(v);
+    const value = overflow ? v.toPrecision(3) : String(v);
+    const why = overflow ? "are beyond float32's range (3.4e38) of the running statistics" : 'are not finite';
+    return { detail: `a training batch's statistics ${why} (the ${what} of ${slot} ${i} is ${value})`, overflow };
+  }
+  return null;
+}
+
+/**
+ * Fold one training batch into the running statistics in place, PyTorch's convention:
+ * `running ← (1 − f)·running + f·batch` with the batch's per-slot mean and unbiased variance,
+ * f = momentum, or 1/num_batches_tracked (a cumulative average) when momentum is null.
+ * `countBatch` advances num_batches_tracked (InstanceNorm's update does not, as PyTorch's).
+ *
+ * Unlike PyTorch, running statistics never become non-finite: a batch with any statistic that is
+ * not finite in the buffers' dtype (NaN or ±Infinity from such input, or a float32 overflow: a
+ * variance above 3.4e38, from values spread by about 1.8e19 or more) is not folded in, in any slot, and
+ * num_batches_tracked stays. With `checkFinite` that is a NormLayerError; otherwise the layer
+ * counts it in `skippedStatisticsUpdates` and the package warns once (`setWarningHandler`).
+ * The whole batch rather than the bad slots: num_batches_tracked then stays the number of batches
+ * in every slot's average (the cumulative average stays exact), and a non-finite input value
+ * reaches every channel after a network's first convolution anyway.
+ */
+function foldRunningStats(
+  m: RunningStatsLayer,
+  layer: string,
+  slot: 'channel' | 'group',
+  momentum: number | null,
+  mean: Float64Array,
+  unbiasedVar: Float64Array,
+  countBatch: boolean,
+): void {
+  const problem = unstorableStatistic(mean, unbiasedVar, m.getBuffer('running_mean')!.dtype, slot);
+  if (problem !== null) {
+    const hint = problem.overflow ? "; rescale the input, or keep the statistics in float64 (dtype: 'float64')" : '';
+    if (m.checkFinite) throw new NormLayerError(layer, `${problem.detail}; the running statistics were left as they were${hint}`);
+    m.skippedStatisticsUpdates++;
+    warnOnce(
+      `${layer}:${problem.overflow ? 'overflow' : 'non-finite'}`,
+      `${layer}: ${problem.detail}; the running statistics were left as they were${hint}. ` +
+        "Each such batch is counted in the layer's skippedStatisticsUpdates and not warned again; checkFinite: true makes it an error.",
+    );
+    return;
+  }
+  let f = momentum ?? 0;
+  if (countBatch) {
+    const tracked = m.getBuffer('num_batches_tracked')!;
+    const nbt = tracked.data[0]! + 1;
+    tracked.data[0] = nbt;
+    f = momentum ?? 1 / nbt;
+  }
+  const rm = ownedBuffer(m, 'running_mean');
+  const rv = ownedBuffer(m, 'running_var');
+  for (let i = 0; i < mean.length; i++) {
+    rm[i] = (1 - f) * rm[i]! + f * mean[i]!;
+    rv[i] = (1 - f) * rv[i]! + f * unbiasedVar[i]!;
   }
 }
 
@@ -214,7 +279,11 @@ function identityAffine(x: Variable, weight: Parameter | null, bias: Parameter |
 export interface CommonNormOptions {
   eps?: number;
   affine?: boolean;
-  /** Check every input value is finite before normalizing (a pass over the input). */
+  /**
+   * Check every input value is finite before normalizing (a pass over the input), and make a
+   * training batch whose statistics do not fit the running statistics an error instead of a
+   * skipped, counted and warned update. Default false.
+   */
   checkFinite?: boolean;
   /** Parameter and buffer dtype (default float32, as PyTorch). */
   dtype?: DType;
@@ -240,6 +309,12 @@ abstract class BatchNormBase extends Module {
   readonly checkFinite: boolean;
   /** false: identity plus affine, running statistics untouched (see `setNormalizationLive`). */
   normalize = true;
+  /**
+   * Training batches not folded into the running statistics because a statistic was not finite
+   * in the buffers' dtype (docs/norm-layers.md, "Running statistics under non-finite and huge
+   * inputs"). Counted in this process, not saved: the state dict keeps PyTorch's keys.
+   */
+  skippedStatisticsUpdates = 0;
   protected abstract readonly layerName: string;
   protected abstract readonly ranks: readonly number[];
 
@@ -254,7 +329,7 @@ abstract class BatchNormBase extends Module {
     const dtype = options.dtype ?? 'float32';
     ({ weight: this.weight, bias: this.bias } = affineParams(numFeatures, this.affine, dtype));
     if (this.trackRunningStats) {
-      for (const [key, t] of runningStatBuffers(numFeatures, dtype)) this.registerBuffer(key, t);
+      for (const [key, t, o] of runningStatBuffers(numFeatures, dtype)) this.registerBuffer(key, t, o);
     }
   }
 
@@ -279,7 +354,9 @@ abstract class BatchNormBase extends Module {
     if (useBatch) {
       if (this.training) checkTrainingCount(this.layerName, n * s, 'value per channel', x);
       const { y, moments: m } = groupedNormBatch(this.layerName, x, layout, this.eps, this.weight, this.bias);
-      if (this.training && this.trackRunningStats) updateRunning(this, this.momentum, m.mean, m.variance, n * s);
+      if (this.training && this.trackRunningStats) {
+        foldRunningStats(this, this.layerName, 'channel', this.momentum, m.mean, unbiased(m.variance, n * s), true);
+      }
       return y;
     }
     return runningNorm(this, this.layerName, x, layout, this.eps, this.weight, this.bias);
@@ -369,6 +446,12 @@ export class InstanceNorm2d extends Module {
   readonly checkFinite: boolean;
   /** false: identity plus affine, statistics untouched (see `setNormalizationLive`). */
   normalize = true;
+  /**
+   * Training batches not folded into the running statistics because a statistic was not finite
+   * in the buffers' dtype (docs/norm-layers.md, "Running statistics under non-finite and huge
+   * inputs"). Counted in this process, not saved: the state dict keeps PyTorch's keys.
+   */
+  skippedStatisticsUpdates = 0;
 
   constructor(numFeatures: number, options: InstanceNormOptions = {}) {
     super();
@@ -383,7 +466,7 @@ export class InstanceNorm2d extends Module {
     ({ weight: this.weight, bias: this.bias } = affineParams(numFeatures, this.affine, dtype));
     // PyTorch registers num_batches_tracked too (state-dict parity) but InstanceNorm never advances it.
     if (this.trackRunningStats) {
-      for (const [key, t] of runningStatBuffers(numFeatures, dtype)) this.registerBuffer(key, t);
+      for (const [key, t, o] of runningStatBuffers(numFeatures, dtype)) this.registerBuffer(key, t, o);
     }
   }
 
@@ -396,7 +479,10 @@ export class InstanceNorm2d extends Module {
       if (this.training) checkTrainingCount(name, s, 'spatial element', x);
       const layout: GroupedLayout = { n, c, s, groups: c, perSample: true };
       const { y, moments: m } = groupedNormBatch(name, x, layout, this.eps, this.weight, this.bias);
-      if (this.training && this.trackRunningStats) updateInstanceRunning(this, this.momentum, m, n, c, s);
+      if (this.training && this.trackRunningStats) {
+        const b = instanceBatchStats(m, n, c, s);
+        foldRunningStats(this, name, 'channel', this.momentum, b.mean, b.variance, false);
+      }
       return y;
     }
     const layout: GroupedLayout = { n, c, s, groups: c, perSample: false };
@@ -426,6 +512,12 @@ export class BatchGroupNorm extends Module {
   readonly checkFinite: boolean;
   /** false: identity plus affine, statistics untouched (see `setNormalizationLive`). */
   normalize = true;
+  /**
+   * Training batches not folded into the running statistics because a statistic was not finite
+   * in the buffers' dtype (docs/norm-layers.md, "Running statistics under non-finite and huge
+   * inputs"). Counted in this process, not saved: the state dict keeps PyTorch's keys.
+   */
+  skippedStatisticsUpdates = 0;
 
   constructor(numGroups: number, numChannels: number, options: BatchGroupNormOptions = {}) {
     super();
@@ -437,7 +529,7 @@ export class BatchGroupNorm extends Module {
     this.checkFinite = options.checkFinite ?? false;
     const dtype = options.dtype ?? 'float32';
     ({ weight: this.weight, bias: this.bias } = affineParams(numChannels, this.affine, dtype));
-    for (const [key, t] of runningStatBuffers(numGroups, dtype)) this.registerBuffer(key, t);
+    for (const [key, t, o] of runningStatBuffers(numGroups, dtype)) this.registerBuffer(key, t, o);
   }
 
   forward(input: Variable): Variable {
@@ -450,7 +542,7 @@ export class BatchGroupNorm extends Module {
     if (this.training) {
       checkTrainingCount(name, count, 'value per group', x);
       const { y, moments: m } = groupedNormBatch(name, x, layout, this.eps, this.weight, this.bias);
-      updateRunning(this, this.momentum, m.mean, m.variance, count);
+      foldRunningStats(this, name, 'group', this.momentum, m.mean, unbiased(m.variance, count), true);
       return y;
     }
     return runningNorm(this, name, x, layout, this.eps, this.weight, this.bias);
@@ -572,6 +664,12 @@ export class HybridNorm extends Module {
   readonly checkFinite: boolean;
   /** false: identity plus affine, statistics untouched (see `setNormalizationLive`). */
   normalize = true;
+  /**
+   * Training batches not folded into the running statistics because a statistic was not finite
+   * in the buffers' dtype (docs/norm-layers.md, "Running statistics under non-finite and huge
+   * inputs"). Counted in this process, not saved: the state dict keeps PyTorch's keys.
+   */
+  skippedStatisticsUpdates = 0;
 
   constructor(numGroups: number, numChannels: number, options: HybridNormOptions = {}) {
     super();
@@ -592,7 +690,7 @@ export class HybridNorm extends Module {
     ({ weight: this.weight, bias: this.bias } = affineParams(numChannels, this.affine, dtype));
     const rho0 = checkRhoInit(name, options.rhoInit ?? 1);
     this.rho = typeof blend === 'number' ? null : new Parameter(full([blend === 'layer' ? 1 : numChannels], rho0, { dtype }));
-    for (const [key, t] of runningStatBuffers(numChannels, dtype)) this.registerBuffer(key, t);
+    for (const [key, t, o] of runningStatBuffers(numChannels, dtype)) this.registerBuffer(key, t, o);
   }
 
   forward(input: Variable): Variable {
@@ -606,7 +704,7 @@ export class HybridNorm extends Module {
       checkTrainingCount(name, n * s, 'value per channel', x);
       const r = hybridNorm(name, x, opts, null, this.weight, this.bias, spec);
       const bm = r.batchMoments as Moments;
-      updateRunning(this, this.momentum, bm.mean, bm.variance, n * s);
+      foldRunningStats(this, name, 'channel', this.momentum, bm.mean, unbiased(bm.variance, n * s), true);
       return r.y;
     }
     return hybridNorm(name, x, opts, runningStats(this, this.eps), this.weight, this.bias, spec).y;
