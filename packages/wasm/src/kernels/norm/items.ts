@@ -3,16 +3,16 @@
  * range of *items* (statistic slots, channel groups, rows, position chunks), item i being `runs`
  * runs of `block` floats, run r of item i at `r·runStride + i·block` of its operand, and takes
  * `(operand pointers…, i0, i1, runs, runStride, block, …rest)` with the pointers at item i0's
- * data. The operands are ordinary arrays (docs/wasm-backend.md, "Storage"), so the calling thread
- * copies them into the arena and the results out; how depends on the threads:
+ * data. The operands are ordinary arrays (docs/wasm-backend.md, "Norm kernels"), so the calling
+ * thread copies them into the arena and the results out, a chunk of items (about 64 KiB of each
+ * operand) at a time through buffers small enough to stay in cache — never whole: copying 4 MiB
+ * into fresh arena memory costs 3–4 times what it costs through a cache-sized buffer.
  *
- * - **one thread — streamed**: a chunk of items at a time (about 64 KiB of each operand) is
- *   copied into small arena buffers, computed while it is still in cache, and copied out. The
- *   copies read and write what the kernel must read and write anyway, once.
- * - **several threads — pipelined**: the calling thread copies the operands into the arena
- *   chunk by chunk while the other threads compute the chunks already there, copies finished
- *   chunks out as it goes, and once everything is in, computes the chunks nobody has claimed.
- *   The copies, which only the calling thread can make, overlap the computing.
+ * - **one thread — streamed**: copy a chunk in, compute it, copy its outputs out.
+ * - **several threads — pipelined**: the calling thread copies chunks into a small ring of chunk
+ *   buffers while the other threads compute the chunks already there, computes one itself
+ *   whenever enough are waiting, and copies finished chunks out in order. The copies, which only
+ *   the calling thread can make, overlap the computing.
  *
  * Each item is computed whole by one thread with the same code either way, so the results do not
  * depend on the path nor on the thread count.
@@ -110,19 +110,19 @@ function widthOf(l: ItemLayout, i0: number, i1: number): number {
 }
 
 /**
- * Copy items [i0, i1) between the operands' arrays and their arena buffers (`into` the arena or
- * out of it); buffer k holds item i's run r at `bufs[k] + 4·((i − bufItem0)·block + r·bufRunStride)`.
+ * Copy the chunk of items [i0, i1) between the operands' arrays and their chunk buffers (`into`
+ * the arena or out of it); in buffer k, run r of the chunk starts `width` floats after run r − 1.
  */
-function copyItems(l: ItemLayout, operands: Operand[], bufs: number[], bufRunStride: number, bufItem0: number, i0: number, i1: number, into: boolean): void {
+function copyItems(l: ItemLayout, operands: Operand[], bufs: number[], i0: number, i1: number, into: boolean): void {
   const heap = heapF32();
   const width = widthOf(l, i0, i1);
   for (let k = 0; k < operands.length; k++) {
     const op = operands[k]!;
     if (!op.data || (into ? !op.read : !op.write)) continue;
-    const base = (bufs[k]! >>> 2) + (i0 - bufItem0) * l.block;
+    const base = bufs[k]! >>> 2;
     for (let r = 0; r < l.runs; r++) {
       const from = r * l.runStride + i0 * l.block;
-      const at = base + r * bufRunStride;
+      const at = base + r * width;
       if (into) heap.set(op.data.subarray(from, from + width), at);
       else op.data.set(heap.subarray(at, at + width), from);
     }
@@ -137,9 +137,9 @@ function runStreamed(name: NormKernelName, l: ItemLayout, operands: Operand[], r
   for (let i0 = 0; i0 < l.items; i0 += per) {
     const i1 = Math.min(l.items, i0 + per);
     const width = widthOf(l, i0, i1);
-    copyItems(l, operands, bufs, width, i0, i0, i1, true);
+    copyItems(l, operands, bufs, i0, i1, true);
     fn(...bufs, i0, i1, l.runs, width, l.block, ...rest);
-    copyItems(l, operands, bufs, width, i0, i0, i1, false);
+    copyItems(l, operands, bufs, i0, i1, false);
   }
 }
 
@@ -195,11 +195,11 @@ function compute(a: NormPipelineArgs, words: Int32Array, fn: ItemFunction, c: nu
 }
 
 /**
- * Role 0, always the calling thread (it holds the operands): copy chunks into their ring slots,
- * keeping as many ready as there are other threads to take them, compute the next chunk itself
- * whenever that many are waiting, and copy finished chunks out in order (which frees their slots).
- * Alone, it streams: copy a chunk in, compute it, copy it out. Other roles: claim chunks in order
- * and compute each once it is ready. A range function.
+ * Role 0, always the calling thread (it holds the operands): copy chunks into the ring while it
+ * has a free slot, compute the next unclaimed chunk itself when it has none, and copy finished
+ * chunks out in order (which frees their slots). The copies, which only this thread can make,
+ * come first; it computes only what the others leave, so alone it streams, a ring behind. Other
+ * roles: claim chunks in order and compute each once it is ready. A range function.
  */
 export function normPipelineRange(a: NormPipelineArgs, start: number, end: number): void {
   const words = new Int32Array(a.memory.buffer, a.words, 1 + 2 * a.chunks);
@@ -215,12 +215,11 @@ export function normPipelineRange(a: NormPipelineArgs, start: number, end: numbe
   const job = pipelineOperands;
   if (!job) throw new Error('norm kernel: the copying role ran outside the calling thread');
   const { l, operands } = job;
-  const lookahead = Math.max(1, Math.floor((a.slots - 2) / 2));
   let copied = 0;
   let out = 0;
   const copyOut = () => {
-    const { i0, i1, bufs, width } = chunkOf(a, out);
-    copyItems(l, operands, bufs, width, i0, i0, i1, false);
+    const { i0, i1, bufs } = chunkOf(a, out);
+    copyItems(l, operands, bufs, i0, i1, false);
     out++;
   };
   const drain = () => {
@@ -232,8 +231,8 @@ export function normPipelineRange(a: NormPipelineArgs, start: number, end: numbe
       waitFor(words, 1 + a.chunks + out, 'a chunk another thread computes');
       copyOut();
     }
-    const { i0, i1, bufs, width } = chunkOf(a, copied);
-    copyItems(l, operands, bufs, width, i0, i0, i1, true);
+    const { i0, i1, bufs } = chunkOf(a, copied);
+    copyItems(l, operands, bufs, i0, i1, true);
     Atomics.store(words, 1 + copied, 1);
     Atomics.notify(words, 1 + copied);
     copied++;
@@ -241,10 +240,11 @@ export function normPipelineRange(a: NormPipelineArgs, start: number, end: numbe
   for (;;) {
     drain();
     if (out === a.chunks) return;
-    if (copied < a.chunks && copied - Atomics.load(words, 0) < lookahead) {
+    if (copied < a.chunks && copied - out < a.slots) {
       copyIn();
       continue;
     }
+    // The ring is full: compute the next unclaimed chunk rather than wait.
     const c = Atomics.add(words, 0, 1);
     if (c < a.chunks) {
       while (copied <= c) copyIn();
@@ -263,9 +263,9 @@ const normPipelineTask = rangeKernel(import.meta.url, 'normPipelineRange', normP
 function runPipelined(name: NormKernelName, l: ItemLayout, operands: Operand[], rest: number[], threads: number, workPerItem: number): void {
   const per = chunkItems(l);
   const chunks = Math.ceil(l.items / per);
-  // Slots for the chunks the other threads compute, as many waiting ready for them, the calling
-  // thread's own, and one being copied out.
-  const slots = Math.min(chunks, 2 * (threads - 1) + 2);
+  // Slots for the chunks the other threads compute, as many waiting ready for them, and the
+  // calling thread's own: small enough to stay in cache.
+  const slots = Math.min(chunks, 2 * threads);
   const slotBytes = Math.ceil((4 * per * l.runs * l.block) / 64) * 64;
   const ptrs = operands.map((op) => (op.data ? alloc(slotBytes * slots) : 0));
   const words = alloc(4 * (1 + 2 * chunks));
