@@ -3,7 +3,7 @@
 // strides are element counts. No kernel allocates: the JS side hands out every buffer.
 export { packB, gemmRows, GEMM_SCRATCH_BYTES } from './gemm';
 export { im2col, col2im, gatherRows, scatterRows, sumPartials } from './conv';
-export { normMomentsSlots, normApplySlots, normForwardSlots, normParamGradsSlots, normBackwardSlots } from './norm/grouped';
+export { normMomentsSlots, normForwardSlots, normParamGradsSlots, normBackwardSlots } from './norm/grouped';
 export { gnPlusForwardGroups, gnPlusBackwardGroups } from './norm/gnplus';
 export { hybridRowStatsSlots, hybridBatchStats, hybridApplySlots, hybridRowSumsSlots, hybridChannelTerms, hybridBackwardSlots } from './norm/hybrid';
 export { batchAxisMomentsItems, batchAxisApplyItems, batchAxisBackwardItems } from './norm/batch-axis';

@@ -80,11 +80,13 @@ afterEach(() => {
 });
 
 describe('norm kernels on wasm match the cpu kernels', () => {
-  it('is the active backend and has them all', () => {
+  it('is the active backend and has them all but normApply', () => {
     expect(wasmInfo().active).toBe(true);
-    for (const name of ['normMoments', 'normApply', 'normBackward', 'normForward', 'normParamGrads', 'batchAxisMoments', 'batchAxisApply', 'batchAxisBackward', 'blendAffine', 'blendAffineBackward', 'gnPlusForward', 'gnPlusBackward', 'hybridNormForward', 'hybridNormBackward']) {
+    for (const name of ['normMoments', 'normBackward', 'normForward', 'normParamGrads', 'batchAxisMoments', 'batchAxisApply', 'batchAxisBackward', 'blendAffine', 'blendAffineBackward', 'gnPlusForward', 'gnPlusBackward', 'hybridNormForward', 'hybridNormBackward']) {
       expect(wasmInfo().kernels).toContain(name);
     }
+    // One read and one write in place on cpu beat copying in and out (docs/wasm-backend.md).
+    expect(wasmInfo().kernels).not.toContain('normApply');
   });
 
   describe.each(SHAPES)('N %i C %i S %i G %i', (N, C, S, G) => {
@@ -105,8 +107,6 @@ describe('norm kernels on wasm match the cpu kernels', () => {
       check('normForward', [x, l, 1e-5, null, null]);
       check('normMoments', [x, l, 0]);
       check('normMoments', [x, l, 1]);
-      check('normApply', [x, l, f.mean, f.rstd, w, b]);
-      check('normApply', [x, l, f.mean, f.rstd, null, null]);
       check('normBackward', [x, dy, l, f.mean, f.rstd, null, w, false, null]);
       check('normBackward', [x, dy, l, f.mean, f.rstd, f.rstd.map(() => 1.01), null, false, null]);
       check('normBackward', [x, dy, l, f.mean, f.rstd, null, w, true, null]);

@@ -60,17 +60,6 @@ function applySlot(x: usize, y: usize, runs: i32, runStride: i32, cpg: i32, S: i
   }
 }
 
-/** `normApply` over slots [s0, s1) with the given statistics (`w`, `b`: 0 for none). */
-export function normApplySlots(
-  x: usize, y: usize, s0: i32, s1: i32, runs: i32, runStride: i32, block: i32, cpg: i32, S: i32, G: i32,
-  w: usize, b: usize, mean: usize, rstd: usize,
-): void {
-  for (let s = s0; s < s1; s++) {
-    const o = (s - s0) * block;
-    applySlot(at(x, o), at(y, o), runs, runStride, cpg, S, s % G, w, b, load<f64>(at8(mean, s)), load<f64>(at8(rstd, s)));
-  }
-}
-
 /**
  * `normForward` over slots [s0, s1): each slot's shifted statistics (biased variance), then its
  * normalized output while its values are still in cache.

@@ -1,7 +1,7 @@
 /**
  * The grouped norm kernels on backend `wasm` (twins of the cpu kernels in
- * packages/norm-layers/src/kernels/grouped.ts, same contract): `normMoments`, `normApply`,
- * `normForward`, `normParamGrads`, `normBackward`. Items are the statistic slots: a per-sample
+ * packages/norm-layers/src/kernels/grouped.ts, same contract): `normMoments`, `normForward`,
+ * `normParamGrads`, `normBackward` (`normApply` stays on cpu: see ./index.ts). Items are the statistic slots: a per-sample
  * slot (GN, LN, IN) is one run of (C/G)·S floats, a pooled slot (BN, BGN, running statistics) N
  * runs of them, C·S apart.
  */
@@ -50,26 +50,6 @@ export function normMomentsWasm(x: Tensor, l: GroupedLayout, correction: number)
     const denom = items.runs * items.block - correction;
     for (let i = 0; i < variance.length; i++) variance[i] = denom > 0 ? variance[i]! / denom : NaN;
     return { mean: readF64(mean, items.items), variance };
-  } finally {
-    release(top);
-  }
-}
-
-export function normApplyWasm(
-  x: Tensor,
-  l: GroupedLayout,
-  mean: Float64Array,
-  rstd: Float64Array,
-  weight: Tensor | null,
-  bias: Tensor | null,
-): Tensor {
-  const items = slotItems(l);
-  const y = allocateUninitialized('float32', l.n * l.c * l.s) as Float32Array;
-  const top = mark();
-  try {
-    const rest = [...shape(l), copyParam(param(weight)), copyParam(param(bias)), allocF64(mean.length, mean), allocF64(rstd.length, rstd)];
-    runItems('normApplySlots', items, [input(f32(x)), output(y)], rest, items.runs * items.block);
-    return new Tensor(y, [l.n, l.c, l.s]);
   } finally {
     release(top);
   }

@@ -4,19 +4,22 @@
  * in assembly/norm/rows.ts; how operands reach the arena in items.ts). Their names and
  * signatures are typed by `@normlab/norm-layers`, which this package does not depend on, so they
  * are registered untyped.
+ *
+ * All but `normApply`: a single pass that writes one output per input element, it ran 15–30%
+ * slower here than the cpu kernel (the copies in and out cost more than SIMD saves over one
+ * read and one write in place; docs/wasm-backend.md, "Norm kernels"), so it stays on cpu.
  */
 import { registerKernel } from '@normlab/tensor';
 import { batchAxisApplyWasm, batchAxisBackwardWasm, batchAxisMomentsWasm } from './batch-axis.js';
 import { blendAffineBackwardWasm, blendAffineWasm } from './blend.js';
 import { gnPlusBackwardWasm, gnPlusForwardWasm } from './gnplus.js';
-import { normApplyWasm, normBackwardWasm, normForwardWasm, normMomentsWasm, normParamGradsWasm } from './grouped.js';
+import { normBackwardWasm, normForwardWasm, normMomentsWasm, normParamGradsWasm } from './grouped.js';
 import { hybridNormBackwardWasm, hybridNormForwardWasm } from './hybrid.js';
 
 const registerUntyped = registerKernel as unknown as (name: string, backend: string, fn: (...args: any[]) => unknown) => void;
 
 const KERNELS = {
   normMoments: normMomentsWasm,
-  normApply: normApplyWasm,
   normBackward: normBackwardWasm,
   normForward: normForwardWasm,
   normParamGrads: normParamGradsWasm,

@@ -26,7 +26,6 @@ type ItemFunction = (...args: number[]) => void;
 /** The item functions of assembly/norm/ (exported by assembly/index.ts). */
 export type NormKernelName =
   | 'normMomentsSlots'
-  | 'normApplySlots'
   | 'normForwardSlots'
   | 'normParamGradsSlots'
   | 'normBackwardSlots'
