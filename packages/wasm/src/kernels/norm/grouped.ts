@@ -1,9 +1,9 @@
 /**
  * The grouped norm kernels on backend `wasm` (twins of the cpu kernels in
  * packages/norm-layers/src/kernels/grouped.ts, same contract): `normMoments`, `normForward`,
- * `normParamGrads`, `normBackward` (`normApply` stays on cpu: see ./index.ts). Items are the statistic slots: a per-sample
- * slot (GN, LN, IN) is one run of (C/G)·S floats, a pooled slot (BN, BGN, running statistics) N
- * runs of them, C·S apart.
+ * `normParamGrads`, `normBackward` (`normApply` stays on cpu: see ./index.ts). Items are the
+ * statistic slots: a per-sample slot (GN, LN, IN) is one run of (C/G)·S floats, a pooled slot
+ * (BN, BGN, running statistics) N runs of them, C·S apart.
  */
 import { Tensor, type TypedArray, allocateUninitialized } from '@normlab/tensor';
 import { mark, release, wasmMemory } from '../../runtime.js';

@@ -6,13 +6,13 @@
  * data. The operands are ordinary arrays (docs/wasm-backend.md, "Norm kernels"), so the calling
  * thread copies them into the arena and the results out, a chunk of items (about 64 KiB of each
  * operand) at a time through buffers small enough to stay in cache — never whole: copying 4 MiB
- * into fresh arena memory costs 3–4 times what it costs through a cache-sized buffer.
+ * whole into the arena cost 4–5 times what it costs through a cache-sized buffer.
  *
  * - **one thread — streamed**: copy a chunk in, compute it, copy its outputs out.
  * - **several threads — pipelined**: the calling thread copies chunks into a small ring of chunk
- *   buffers while the other threads compute the chunks already there, computes one itself
- *   whenever enough are waiting, and copies finished chunks out in order. The copies, which only
- *   the calling thread can make, overlap the computing.
+ *   buffers while the other threads compute the chunks already there, computes one itself only
+ *   when the ring is full, and copies finished chunks out in order. The copies, which only the
+ *   calling thread can make, overlap the computing.
  *
  * Each item is computed whole by one thread with the same code either way, so the results do not
  * depend on the path nor on the thread count.
