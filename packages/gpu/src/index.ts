@@ -66,7 +66,7 @@ registerKernel('conv2dBackwardInput', 'gpu', conv2dBackwardInputGpu);
 registerKernel('conv2dBackwardWeight', 'gpu', conv2dBackwardWeightGpu);
 
 // The norm-layers kernel names are typed by @normlab/norm-layers' declaration merging, which this
-// package does not depend on; register them untyped (the signatures mirror its kernels.ts).
+// package does not depend on; register them untyped (the signatures mirror its src/kernels/index.ts).
 const registerUntyped = registerKernel as unknown as (name: string, backend: string, fn: (...args: any[]) => unknown) => void;
 registerUntyped('normMoments', 'gpu', normMomentsGpu);
 registerUntyped('normApply', 'gpu', normApplyGpu);

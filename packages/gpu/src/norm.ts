@@ -1,6 +1,6 @@
 /**
  * Backend `gpu` kernels for the normalization layers of `@normlab/norm-layers` (kernel contract:
- * `packages/norm-layers/src/kernels.ts`). The layouts, statistics and gradients are the cpu
+ * `packages/norm-layers/src/kernels/index.ts`). The layouts, statistics and gradients are the cpu
  * kernels'; what differs is where the float32 arithmetic happens:
  *
  * - Each float32 sum on the device is one row (S values of one (n, c)) or one column (N values

@@ -1,13 +1,13 @@
 /**
  * The differentiable normalization ops. Each is one node in the autograd graph
  * (`Variable.fromOp`) whose backward is the analytic formula, run by the fused kernels of
- * `kernels.ts` — not a chain of primitive ops. The layers in `layers.ts` validate their input,
+ * `kernels/` — not a chain of primitive ops. The layers in `layers.ts` validate their input,
  * pick the statistics (batch or running) and call these.
  */
 import { Variable } from '@normlab/autograd';
 import { type KernelName, type Shape, Tensor, type TypedArray, getBackend, hasKernel, runKernel } from '@normlab/tensor';
-import type { GroupedLayout, Moments, TwoStageLayout } from './kernels.js';
-import './kernels.js';
+import type { GroupedLayout, Moments, TwoStageLayout } from './kernels/index.js';
+import './kernels/index.js';
 
 /** Per-slot statistics that `groupedNorm` normalizes with. */
 export interface SlotStats {
@@ -15,7 +15,7 @@ export interface SlotStats {
   mean: Float64Array;
   /** The multiplier r of `x̂ = (x − μ)·r`. */
   rstd: Float64Array;
-  /** The backward's correction factor (see `kernels.ts`); null means 1 (PyTorch's form). */
+  /** The backward's correction factor (see `kernels/index.ts`); null means 1 (PyTorch's form). */
   k: Float64Array | null;
   /** True when the statistics do not depend on x (running statistics in eval). */
   constant: boolean;

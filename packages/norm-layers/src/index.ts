@@ -5,7 +5,7 @@ export type {
   Moments,
   GroupedBackwardResult,
   BlendBackwardResult,
-} from './kernels.js';
+} from './kernels/index.js';
 export {
   groupedNorm,
   gnPlus,

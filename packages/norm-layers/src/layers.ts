@@ -18,7 +18,7 @@ import {
   ncs,
   rsqrtStats,
 } from './functional.js';
-import type { GroupedLayout, Moments } from './kernels.js';
+import type { GroupedLayout, Moments } from './kernels/index.js';
 
 // ---------------------------------------------------------------------------------------------
 // Validation helpers (shared by every layer)

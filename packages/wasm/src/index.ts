@@ -10,6 +10,7 @@ import { Tensor, TensorError, fallbackLog, getBackend, getNumThreads, registerBa
 import { conv2dBackwardInputWasm, conv2dBackwardWeightWasm, conv2dWasm } from './kernels/conv.js';
 import { reluBackwardWasm, reluWasm } from './kernels/elementwise.js';
 import { matmulWasm } from './kernels/matmul.js';
+import { NORM_KERNELS, registerNormKernels } from './kernels/norm/index.js';
 import { initWasm as initRuntime, initWasmSync, memoryShared, runtimeInfo, simdSupported, wasmInitError, wasmReady } from './runtime.js';
 
 export { simdSupported, wasmReady } from './runtime.js';
@@ -23,7 +24,7 @@ export class WasmBackendError extends TensorError {
 }
 
 /** The ops backend `wasm` has its own kernels for. */
-export const WASM_KERNELS = ['matmul', 'conv2d', 'conv2dBackwardInput', 'conv2dBackwardWeight', 'relu', 'reluBackward'] as const;
+export const WASM_KERNELS: readonly string[] = ['matmul', 'conv2d', 'conv2dBackwardInput', 'conv2dBackwardWeight', 'relu', 'reluBackward', ...NORM_KERNELS];
 
 /** Why a call must run on `cpu`, or undefined when the wasm kernels take it. */
 function rejects(_name: string, args: unknown[]): string | undefined {
@@ -51,6 +52,7 @@ registerKernel('conv2dBackwardInput', 'wasm', conv2dBackwardInputWasm);
 registerKernel('conv2dBackwardWeight', 'wasm', conv2dBackwardWeightWasm);
 registerKernel('relu', 'wasm', reluWasm);
 registerKernel('reluBackward', 'wasm', reluBackwardWasm);
+registerNormKernels();
 
 const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
 
