@@ -52,31 +52,52 @@ export function lossCurvesSpec(records: readonly RunRecord[]): TopLevelSpec | nu
   } as TopLevelSpec;
 }
 
-/** Best test accuracy (mean ± std over seeds) against batch size, one line per norm. */
+/**
+ * Best test accuracy against batch size, one line per norm through the means across seeds, with
+ * error bars of the 95% Student-t interval of each mean (none where a cell has one seed).
+ */
 export function accuracyVsBatchSpec(cells: readonly SweepCell[]): TopLevelSpec | null {
   if (!cells.length) return null;
-  const values = cells.map((c) => ({ norm: c.norm, batchSize: c.batchSize, acc: 100 * c.best.mean, lo: 100 * (c.best.mean - c.best.std), hi: 100 * (c.best.mean + c.best.std) }));
+  const values = cells.map((c) => ({
+    norm: c.norm,
+    batchSize: c.batchSize,
+    acc: 100 * c.best.mean,
+    ...(c.bestInterval ? { lo: 100 * c.bestInterval.lo, hi: 100 * c.bestInterval.hi } : {}),
+  }));
   return {
     $schema: SCHEMA,
-    title: 'Best test accuracy against batch size (mean ± std over seeds)',
+    title: 'Best test accuracy against batch size (mean across seeds; error bars: 95% Student-t interval)',
     width: 480,
     height: 300,
     data: { values },
     encoding: { x: { field: 'batchSize', type: 'quantitative', title: 'batch size', scale: { type: 'log', base: 2 } }, color: normColor },
     layer: [
       { mark: { type: 'line', point: true }, encoding: { y: { field: 'acc', type: 'quantitative', title: 'test accuracy (%)', scale: { zero: false } } } },
-      { mark: { type: 'rule' }, encoding: { y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } } },
+      { transform: [{ filter: 'isValid(datum.lo)' }], mark: { type: 'rule' }, encoding: { y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } } },
     ],
   } as TopLevelSpec;
 }
 
-/** The paper's protocol: the loss band across learning rates per norm. */
+/** Per norm, the mean across seeds of a per-step series (over the steps every seed has). */
+function seedMean(series: readonly LandscapeSeries[], pick: (s: LandscapeSeries) => readonly number[]): Array<{ norm: string; seeds: number; values: number[] }> {
+  const byNorm = new Map<string, LandscapeSeries[]>();
+  for (const s of series) byNorm.set(s.norm, [...(byNorm.get(s.norm) ?? []), s]);
+  return [...byNorm].map(([norm, ss]) => {
+    const n = Math.min(...ss.map((s) => pick(s).length));
+    return { norm, seeds: ss.length, values: Array.from({ length: n }, (_, t) => ss.reduce((a, s) => a + pick(s)[t], 0) / ss.length) };
+  });
+}
+
+/** The paper's protocol: the loss band across learning rates per norm (its ends averaged over seeds). */
 export function lossBandSpec(series: readonly LandscapeSeries[]): TopLevelSpec | null {
   if (!series.length) return null;
-  const values = series.flatMap((s) => thin(s.steps).map((t) => ({ norm: s.norm, step: t, lo: s.bandMin[t], hi: s.bandMax[t] })));
+  const lo = seedMean(series, (s) => s.bandMin);
+  const hi = seedMean(series, (s) => s.bandMax);
+  const values = lo.flatMap((l, i) => thin(l.values.length).map((t) => ({ norm: l.norm, step: t, lo: l.values[t], hi: hi[i].values[t] })));
+  const seeds = Math.max(...lo.map((l) => l.seeds));
   return {
     $schema: SCHEMA,
-    title: "Loss landscape (paper's protocol): min–max training loss across learning rates",
+    title: `Loss landscape (paper's protocol): min–max training loss across learning rates${seeds > 1 ? `, mean over ${seeds} seeds` : ''}`,
     width: 560,
     height: 300,
     data: { values },
@@ -90,27 +111,38 @@ export function lossBandSpec(series: readonly LandscapeSeries[]): TopLevelSpec |
   } as TopLevelSpec;
 }
 
-/** One landscape metric against step per norm (log y: the norms differ by orders of magnitude). */
+/** One landscape metric against step per norm, the mean over seeds (log y: the norms differ by orders of magnitude). */
 export function landscapeMetricSpec(
   series: readonly LandscapeSeries[],
   metric: 'gradPredictiveness' | 'betaSmoothness' | 'lossVariation' | 'santurkarGradPredictiveness' | 'santurkarBetaSmoothness',
   title: string,
 ): TopLevelSpec | null {
   const values: Array<Record<string, number | string>> = [];
-  for (const s of series) {
-    if (metric === 'gradPredictiveness' || metric === 'betaSmoothness') {
-      const xs = s[metric];
+  if (metric === 'gradPredictiveness' || metric === 'betaSmoothness') {
+    for (const { norm, values: xs } of seedMean(series, (s) => s[metric])) {
       // Entry t is the change from step t to t + 1.
-      for (const t of thin(xs.length)) if (xs[t] > 0) values.push({ norm: s.norm, step: t + 1, value: xs[t] });
-    } else {
-      const field = metric === 'lossVariation' ? 'lossVariation' : metric === 'santurkarGradPredictiveness' ? 'gradPredictiveness' : 'betaSmoothness';
-      for (const p of s.santurkar) if (p[field] > 0) values.push({ norm: s.norm, step: p.step, value: p[field] });
+      for (const t of thin(xs.length)) if (xs[t] > 0) values.push({ norm, step: t + 1, value: xs[t] });
     }
+  } else {
+    const field = metric === 'lossVariation' ? 'lossVariation' : metric === 'santurkarGradPredictiveness' ? 'gradPredictiveness' : 'betaSmoothness';
+    // Probes fall on the same steps for every seed of a norm: average the probes of each step.
+    const byKey = new Map<string, { norm: string; step: number; sum: number; n: number }>();
+    for (const s of series) {
+      for (const p of s.santurkar) {
+        const key = `${s.norm}\u0000${p.step}`;
+        const e = byKey.get(key) ?? { norm: s.norm, step: p.step, sum: 0, n: 0 };
+        e.sum += p[field];
+        e.n++;
+        byKey.set(key, e);
+      }
+    }
+    for (const e of byKey.values()) if (e.sum > 0) values.push({ norm: e.norm, step: e.step, value: e.sum / e.n });
   }
   if (!values.length) return null;
+  const seeds = Math.max(0, ...seedMean(series, (s) => s.bandMin).map((x) => x.seeds));
   return {
     $schema: SCHEMA,
-    title,
+    title: seeds > 1 ? `${title}, mean over ${seeds} seeds` : title,
     width: 560,
     height: 260,
     data: { values },
@@ -123,23 +155,27 @@ export function landscapeMetricSpec(
   } as TopLevelSpec;
 }
 
-/** Change in test accuracy against the clean run of the same seed, per perturbation and norm. */
+/** Change in test accuracy against the clean run of the same seed, per perturbation and norm, with 95% Student-t error bars. */
 export function sensitivitySpec(rows: readonly SensitivityRow[]): TopLevelSpec | null {
   if (!rows.length) return null;
-  const values = rows.map((r) => ({ norm: r.norm, perturbation: r.perturbation, delta: 100 * r.deltaAccuracy.mean }));
+  const values = rows.map((r) => ({
+    norm: r.norm,
+    perturbation: r.perturbation,
+    delta: 100 * r.deltaAccuracy.mean,
+    ...(r.deltaInterval ? { lo: 100 * r.deltaInterval.lo, hi: 100 * r.deltaInterval.hi } : {}),
+  }));
+  const x = { field: 'perturbation', type: 'nominal', title: null, sort: null, axis: { labelAngle: -35 } } as const;
   return {
     $schema: SCHEMA,
-    title: 'Sensitivity: test accuracy change against the clean run (points)',
+    title: 'Sensitivity: test accuracy change against the clean run (points; error bars: 95% Student-t interval, paired by seed)',
     width: { step: 14 },
     height: 280,
     data: { values },
-    mark: 'bar',
-    encoding: {
-      x: { field: 'perturbation', type: 'nominal', title: null, sort: null, axis: { labelAngle: -35 } },
-      xOffset: { field: 'norm', sort: null },
-      y: { field: 'delta', type: 'quantitative', title: 'Δ test accuracy (points)' },
-      color: normColor,
-    },
+    encoding: { x, xOffset: { field: 'norm', sort: null }, color: normColor },
+    layer: [
+      { mark: 'bar', encoding: { y: { field: 'delta', type: 'quantitative', title: 'Δ test accuracy (points)' } } },
+      { transform: [{ filter: 'isValid(datum.lo)' }], mark: { type: 'rule', color: 'black' }, encoding: { y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } } },
+    ],
   } as TopLevelSpec;
 }
 

@@ -7,6 +7,9 @@ import { AnalysisError } from './errors.js';
 import { runId } from './spec.js';
 import type { DatasetName, DistortionSpec, GNPlusOrder, NormName, RegularizerSpec, RunRole, RunSpec } from './types.js';
 
+/** A train or test limit that keeps every example of the split (the report prints it as `all`). */
+export const ALL_EXAMPLES = Number.MAX_SAFE_INTEGER;
+
 export interface NormVariant {
   norm: NormName;
   order?: GNPlusOrder;
@@ -48,8 +51,11 @@ export interface Profile {
     /** Eval batch sizes for the norms whose eval depends on the batch (GNPlus), and HybridNorm to compare. */
     evalBatchSizes: number[];
   };
-  /** The paper's landscape protocol: the same model at several learning rates, plus Santurkar probes. */
-  landscape: TrainSetup & { norms: NormVariant[]; batchSize: number; lrs: number[]; seed: number; santurkarEvery: number; multipliers: number };
+  /**
+   * The paper's landscape protocol: the same model at several learning rates, plus Santurkar
+   * probes, for each seed (two seeds or more give the period claim its intervals).
+   */
+  landscape: TrainSetup & { norms: NormVariant[]; batchSize: number; lrs: number[]; seeds: number[]; santurkarEvery: number; multipliers: number };
   /**
    * The window ablation (DESIGN.md, analysis §4), in the analysis setup: for each norm and each of
    * the `periods` periods, a run with normalization live in that period only; references are the
@@ -80,7 +86,9 @@ const DISTORTIONS = (mags: number[]): DistortionSpec[] => mags.flatMap((m) => [{
 
 /**
  * `smoke`: everything at toy size on synthetic 12×12 images, under a minute; tests use it.
- * Every role, claim and figure is exercised; the numbers mean nothing.
+ * Every role, claim and figure is exercised; the numbers mean nothing (two analysis seeds give
+ * the stability and sensitivity claims intervals; the sweep and landscape have one seed, so
+ * their claims read "insufficient data").
  */
 function smoke(): Profile {
   const base = { model: 'cnn', width: 0.25, momentum: 0.9, weightDecay: 1e-4, epochs: 1, trainLimit: 192, testLimit: 64 };
@@ -106,7 +114,7 @@ function smoke(): Profile {
       testNoise: [0.2],
       evalBatchSizes: [16, 2],
     },
-    landscape: { ...base, trainLimit: 288, optimizer: 'adam', weightDecay: 0, milestones: [], norms: LANDSCAPE, batchSize: 16, lrs: [1e-3, 3e-3], seed: 0, santurkarEvery: 3, multipliers: 2 },
+    landscape: { ...base, trainLimit: 288, optimizer: 'adam', weightDecay: 0, milestones: [], norms: LANDSCAPE, batchSize: 16, lrs: [1e-3, 3e-3], seeds: [0], santurkarEvery: 3, multipliers: 2 },
     // Five runs of a fraction of a second each: cheap enough to exercise the ablation in tests.
     window: { enabled: true, norms: BN_GN, seeds: [0] },
   };
@@ -144,7 +152,7 @@ function quick(dataset: DatasetName): Profile {
       testNoise: [0.1, 0.2, 0.3],
       evalBatchSizes: [100, 10, 2],
     },
-    landscape: { ...base, optimizer: 'adam', weightDecay: 0, milestones: [], norms: LANDSCAPE, batchSize: 16, lrs: [5e-4, 1e-3, 2e-3], seed: 0, santurkarEvery: 8, multipliers: 4 },
+    landscape: { ...base, optimizer: 'adam', weightDecay: 0, milestones: [], norms: LANDSCAPE, batchSize: 16, lrs: [5e-4, 1e-3, 2e-3], seeds: [0], santurkarEvery: 8, multipliers: 4 },
     // Off by default (`--window-ablation`): 13 more runs, about 1.5 minutes (a window run measured 6.6 s).
     window: { enabled: false, norms: ANALYSIS, seeds: [0] },
   };
@@ -155,7 +163,7 @@ function quick(dataset: DatasetName): Profile {
  * CIFAR-10 for the sweep (batch 8…128, lr = 0.1·b/128, ×0.1 at 1/2 and 3/4), 3 seeds. Days of CPU.
  */
 function full(dataset: DatasetName): Profile {
-  const analysisBase = { model: 'vgg11', width: 1, momentum: 0.9, weightDecay: 0, epochs: 30, trainLimit: Number.MAX_SAFE_INTEGER, testLimit: Number.MAX_SAFE_INTEGER };
+  const analysisBase = { model: 'vgg11', width: 1, momentum: 0.9, weightDecay: 0, epochs: 30, trainLimit: ALL_EXAMPLES, testLimit: ALL_EXAMPLES };
   return {
     name: 'full',
     dataset,
@@ -169,8 +177,8 @@ function full(dataset: DatasetName): Profile {
       weightDecay: 1e-4,
       epochs: 100,
       milestones: [0.5, 0.75],
-      trainLimit: Number.MAX_SAFE_INTEGER,
-      testLimit: Number.MAX_SAFE_INTEGER,
+      trainLimit: ALL_EXAMPLES,
+      testLimit: ALL_EXAMPLES,
       norms: ALL_SWEEP,
       batchSizes: [8, 16, 32, 64, 128],
       seeds: [0, 1, 2],
@@ -191,7 +199,7 @@ function full(dataset: DatasetName): Profile {
       testNoise: [0.1, 0.2, 0.3],
       evalBatchSizes: [100, 10, 2],
     },
-    landscape: { ...analysisBase, optimizer: 'adam', milestones: [], norms: LANDSCAPE, batchSize: 32, lrs: [1e-4, 2e-4, 3e-4, 4e-4, 5e-4], seed: 0, santurkarEvery: 50, multipliers: 4 },
+    landscape: { ...analysisBase, optimizer: 'adam', milestones: [], norms: LANDSCAPE, batchSize: 32, lrs: [1e-4, 2e-4, 3e-4, 4e-4, 5e-4], seeds: [0, 1, 2], santurkarEvery: 50, multipliers: 4 },
     window: { enabled: true, norms: ANALYSIS, seeds: [0, 1, 2] },
   };
 }
@@ -284,9 +292,11 @@ export function planRuns(profile: Profile): PlannedRun[] {
     }
   }
   const l = profile.landscape;
-  for (const lr of l.lrs) {
-    for (const v of l.norms) {
-      add({ ...setup(l), ...variant(v), batchSize: l.batchSize, lr, seed: l.seed, probes: { santurkarEvery: l.santurkarEvery, multipliers: l.multipliers } }, 'landscape');
+  for (const seed of l.seeds) {
+    for (const lr of l.lrs) {
+      for (const v of l.norms) {
+        add({ ...setup(l), ...variant(v), batchSize: l.batchSize, lr, seed, probes: { santurkarEvery: l.santurkarEvery, multipliers: l.multipliers } }, 'landscape');
+      }
     }
   }
   const s = profile.sweep;
