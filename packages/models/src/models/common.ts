@@ -170,15 +170,18 @@ export class LayerFactory {
   }
 
   conv(inC: number, outC: number, kernel: number, options: { stride?: number; padding?: number; bias?: boolean } = {}): Conv2d {
+    // Built without a bias, which is added (zero) afterwards: the bias takes no draws from the
+    // generator, so every norm, `none` included, gets the same weights from the same seed and
+    // runs of one seed pair exactly across norms.
     const conv = new Conv2d(inC, outC, kernel, {
       stride: options.stride ?? 1,
       padding: options.padding ?? (kernel - 1) / 2,
-      bias: options.bias ?? this.convBias,
+      bias: false,
       rng: this.rng,
     });
     // He et al. 2015 for ReLU networks; fan-out as torchvision (keeps the backward variance).
     init.kaimingNormal(conv.weight, { mode: 'fan_out', nonlinearity: 'relu', rng: this.rng });
-    if (conv.bias) init.zeros(conv.bias);
+    if (options.bias ?? this.convBias) conv.bias = new Parameter(zeros([outC]));
     return conv;
   }
 
