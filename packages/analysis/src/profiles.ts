@@ -25,6 +25,8 @@ export interface TrainSetup {
   milestones: number[];
   trainLimit: number;
   testLimit: number;
+  /** Training-set augmentation of every run of this setup (`RunSpec.augment`); absent: none. */
+  augment?: RunSpec['augment'];
 }
 
 export interface Profile {
@@ -204,10 +206,77 @@ function full(dataset: DatasetName): Profile {
   };
 }
 
-export const PROFILE_NAMES = ['smoke', 'quick', 'full'] as const;
+const FIVE_SEEDS = [0, 1, 2, 3, 4];
+
+/** The standard profile's epochs per dataset: enough that BN at batch 32 has converged (see `standard`). */
+export const STANDARD_EPOCHS: Record<DatasetName, number> = { 'fashion-mnist': 10, mnist: 10, cifar10: 30, synthetic: 10 };
+
+/**
+ * `standard`: evidence that can decide the claims, between quick and full. Every run trains on
+ * the whole training set and is tested on the whole test set; 5 seeds for every comparison the
+ * claims rest on (sweep, stability, sensitivity, landscape); the sweep spans batch 2…128, down
+ * where BN degrades, with the authors' rule (SGD, momentum 0.9, weight decay 1e-4, lr = 0.1·b/128,
+ * ×0.1 at 1/2 and 3/4 of training).
+ *
+ * MNIST and Fashion-MNIST: the half-width `cnn` as in quick, `STANDARD_EPOCHS` epochs (10: BN at
+ * batch 32 reaches ≥ 91% on Fashion-MNIST and ≥ 99.2% on MNIST, measured; packages/analysis/README.md).
+ * 410 runs. Cost at the pure-TypeScript speed of 2 threads, measured on a sample of its runs
+ * (`estimateProfileCost`, tools/profile-cost.mjs): COST_PLACEHOLDER.
+ *
+ * CIFAR-10 (`getProfile('standard', 'cifar10')`): ResNet-20 (He et al.'s CIFAR network, 8
+ * groups), the authors' augmentation on every training batch (random crop with 4 pixels of zero
+ * padding, horizontal flip, then per-channel standardization), 30 epochs; the analysis and
+ * landscape runs use Adam at batch 32. Its convergence is not checked here: no CIFAR-10 data.
+ */
+function standard(dataset: DatasetName): Profile {
+  const epochs = STANDARD_EPOCHS[dataset];
+  const cifar = dataset === 'cifar10';
+  const base = {
+    model: cifar ? 'resnet20' : 'cnn',
+    width: cifar ? 1 : 0.5,
+    momentum: 0.9,
+    weightDecay: 1e-4,
+    epochs,
+    trainLimit: ALL_EXAMPLES,
+    testLimit: ALL_EXAMPLES,
+    ...(cifar ? { augment: { cropPadding: 4, flip: true } } : {}),
+  };
+  const batchSize = cifar ? 32 : 16;
+  // Steps per landscape run: 50000/32·30 (CIFAR-10) or 60000/16·10; a Santurkar probe (4 line-search points) every 250 steps adds about 2%.
+  const santurkarEvery = 250;
+  return {
+    name: 'standard',
+    dataset,
+    groups: cifar ? 8 : 4,
+    periods: 3,
+    sweep: { ...base, optimizer: 'sgd', milestones: [0.5, 0.75], norms: ALL_SWEEP, batchSizes: [2, 4, 8, 16, 32, 64, 128], seeds: FIVE_SEEDS, lrAt128: 0.1 },
+    analysis: {
+      ...base,
+      optimizer: 'adam',
+      weightDecay: 0,
+      milestones: [],
+      norms: ANALYSIS,
+      batchSize,
+      lr: 1e-3,
+      seeds: FIVE_SEEDS,
+      sensitivitySeeds: FIVE_SEEDS,
+      distortions: DISTORTIONS([0.5, 1]),
+      sensitivityNorms: BN_GN,
+      // With crop and flip already in every CIFAR-10 run, they are no perturbation there.
+      regularizers: cifar ? REGULARIZERS.filter((r) => r.kind !== 'cropFlip') : REGULARIZERS,
+      testNoise: [0.1, 0.2, 0.3],
+      evalBatchSizes: [100, 10, 2],
+    },
+    landscape: { ...base, optimizer: 'adam', weightDecay: 0, milestones: [], norms: LANDSCAPE, batchSize, lrs: [5e-4, 1e-3, 2e-3], seeds: FIVE_SEEDS, santurkarEvery, multipliers: 4 },
+    // Off by default (`--window-ablation`): 65 more runs.
+    window: { enabled: false, norms: ANALYSIS, seeds: FIVE_SEEDS },
+  };
+}
+
+export const PROFILE_NAMES = ['smoke', 'quick', 'standard', 'full'] as const;
 export type ProfileName = (typeof PROFILE_NAMES)[number];
 
-/** A named profile; `dataset` overrides the profile's (quick/full default to MNIST/CIFAR-10). */
+/** A named profile; `dataset` overrides the profile's (quick and standard default to MNIST, full to CIFAR-10). */
 export function getProfile(name: string, dataset?: DatasetName): Profile {
   switch (name) {
     case 'smoke': {
@@ -216,6 +285,8 @@ export function getProfile(name: string, dataset?: DatasetName): Profile {
     }
     case 'quick':
       return quick(dataset ?? 'mnist');
+    case 'standard':
+      return standard(dataset ?? 'mnist');
     case 'full':
       return full(dataset ?? 'cifar10');
     default:
@@ -263,6 +334,7 @@ export function planRuns(profile: Profile): PlannedRun[] {
     milestones: s.milestones,
     trainLimit: s.trainLimit,
     testLimit: s.testLimit,
+    ...(s.augment ? { augment: s.augment } : {}),
   });
   const variant = (v: NormVariant) => (v.norm === 'gnplus' ? { norm: v.norm, order: v.order ?? 'gn-first' } : { norm: v.norm });
 

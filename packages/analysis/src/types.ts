@@ -65,6 +65,12 @@ export interface RunSpec {
   evalBatchSizes?: number[];
   /** Window ablation: normalization live in one period of training only. */
   window?: WindowSpec;
+  /**
+   * Training-set augmentation of every run of a setup (the authors' CIFAR-10 recipe: random crop
+   * with `cropPadding` pixels of zero padding, then a horizontal flip with probability 1/2),
+   * before the per-channel standardization. Absent: none.
+   */
+  augment?: { cropPadding: number; flip: boolean };
 }
 
 export interface SanturkarPoint {
