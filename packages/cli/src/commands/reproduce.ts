@@ -1,11 +1,11 @@
 /**
- * `normlab reproduce --profile smoke|quick|full [--dataset …] [--out reports/NAME]`: runs the
+ * `normlab reproduce --profile smoke|quick|standard|full [--dataset …] [--out reports/NAME]`: runs the
  * paper's experiments (`@normlab/analysis`), resuming from `results.jsonl` unless `--force`, and
  * writes `report.md`, `results.json` and `figures/*.svg` under `--out`.
  */
 import * as fs from 'node:fs';
 import { Command, Option } from 'commander';
-import { PROFILE_NAMES, reproduce } from '@normlab/analysis';
+import { PROFILE_NAMES, VERDICTS, reproduce } from '@normlab/analysis';
 import { THREADS_HELP, positiveInt, useBackend } from '../common.js';
 
 const DATASETS = ['mnist', 'fashion-mnist', 'cifar10', 'synthetic'] as const;
@@ -36,9 +36,9 @@ export interface ReproduceFlags {
 export async function runReproduce(flags: ReproduceFlags): Promise<void> {
   const profile = flags.profile;
   const backend = await useBackend(flags.backend ?? 'cpu', flags.gpuMode, { quiet: flags.quiet, threads: flags.threads });
-  // The issue's default for quick: MNIST, or Fashion-MNIST when its files are found.
+  // The issue's default for quick and standard: MNIST, or Fashion-MNIST when its files are found.
   let dataset = flags.dataset;
-  if (!dataset && profile === 'quick' && fashionAvailable(flags.dataDir)) dataset = 'fashion-mnist';
+  if (!dataset && (profile === 'quick' || profile === 'standard') && fashionAvailable(flags.dataDir)) dataset = 'fashion-mnist';
   const outDir = flags.out ?? `reports/${profile}`;
   const log = flags.quiet || flags.json || process.stderr.isTTY ? undefined : (line: string) => process.stderr.write(line + '\n');
   const res = await reproduce({
@@ -68,7 +68,8 @@ export async function runReproduce(flags: ReproduceFlags): Promise<void> {
     process.stdout.write(JSON.stringify(summary) + '\n');
   } else if (!flags.quiet) {
     process.stdout.write(`${res.complete ? 'Finished' : 'Stopped'}: ${res.records.length} runs (${res.ran.length} new, ${res.skipped.length} resumed) in ${(res.wallSeconds / 60).toFixed(1)} min\n`);
-    for (const f of summary.findings) process.stdout.write(`  ${f.verdict.padEnd(20)} ${f.claim}\n`);
+    const width = Math.max(...VERDICTS.map((v) => v.length));
+    for (const f of summary.findings) process.stdout.write(`  ${f.verdict.padEnd(width)} ${f.claim}\n`);
     process.stdout.write(`Report: ${outDir}/report.md\n`);
   }
 }
@@ -76,8 +77,8 @@ export async function runReproduce(flags: ReproduceFlags): Promise<void> {
 export function reproduceCommand(): Command {
   return new Command('reproduce')
     .description("run the paper's experiments (stability, sensitivity, landscape, batch-size sweep, window ablation) and write a report")
-    .addOption(new Option('--profile <name>', 'smoke (<1 min), quick (~15 min on 2 cores), full (the paper grid)').choices([...PROFILE_NAMES]).default('quick'))
-    .addOption(new Option('--dataset <name>', 'dataset (quick: mnist, or fashion-mnist when its files are found)').choices([...DATASETS]))
+    .addOption(new Option('--profile <name>', 'smoke (<1 min), quick (~15 min on 2 cores), standard (whole datasets, batch 2…128, 5 seeds: weeks of CPU), full (the paper grid)').choices([...PROFILE_NAMES]).default('quick'))
+    .addOption(new Option('--dataset <name>', 'dataset (quick, standard: mnist, or fashion-mnist when its files are found)').choices([...DATASETS]))
     .option('--data-dir <dir>', 'folder with the Fashion-MNIST or CIFAR-10 files')
     .option('--out <dir>', 'report folder (default reports/PROFILE)')
     .option('--force', 'start over instead of resuming from results.jsonl')

@@ -1,0 +1,281 @@
+/**
+ * What a profile costs, measured rather than guessed. The planned runs fall into classes that
+ * cost the same per training step (same dataset, model, width, norm, batch size, optimizer,
+ * distortion, regularizer and augmentation; seeds, learning rates, epochs and the window do not
+ * change the work of a step). One short run of each class goes through the executor: the time per
+ * step is taken between steps after a warm-up, the time of a Santurkar probe from a sample that
+ * probes every other step, and the time per evaluated test image from the evaluations after the
+ * last step. Those rates, times each class's planned steps, probes and test images, give the
+ * profile's wall time at this machine's speed; `rounds` repeats every sample to show the spread.
+ */
+import { getNumThreads } from '@normlab/tensor';
+import { AnalysisError } from './errors.js';
+import { planRuns, plannedSteps, type PlannedRun, type Profile } from './profiles.js';
+import type { Executor } from './runner.js';
+import { canonicalJson, runId } from './spec.js';
+import { median } from './stats.js';
+import type { RunRecord, RunRole, RunSpec } from './types.js';
+
+export interface CostClass {
+  /** What the class's runs share, e.g. `cnn×0.5 bn b32 sgd`. */
+  label: string;
+  /** The spec the class was sampled with (the first planned run's, shortened). */
+  sample: RunSpec;
+  runs: number;
+  /** Planned over all runs of the class: training steps, Santurkar probes, evaluated test images. */
+  steps: number;
+  probes: number;
+  evalImages: number;
+  /** One entry per round: seconds per training step, per probe (null: the class has no probes), per evaluated test image. */
+  secondsPerStep: number[];
+  secondsPerProbe: number[] | null;
+  secondsPerEvalImage: number[];
+  /** Estimated bytes of the class's records in results.jsonl. */
+  recordBytes: number;
+}
+
+export interface Hours {
+  /** Over the rounds: each class at its fastest, median and slowest sample. */
+  min: number;
+  median: number;
+  max: number;
+}
+
+export interface ProfileCost {
+  profile: string;
+  dataset: string;
+  runs: number;
+  steps: number;
+  /** Intra-op threads of the measurement (`getNumThreads()`). */
+  threads: number;
+  rounds: number;
+  /** Wall-clock hours of the whole profile run one run after another at the measured speed. */
+  wallHours: Hours;
+  /** `wallHours` × threads: the CPU time the threads hold. */
+  cpuHours: Hours;
+  /** Median wall hours per role; a run serving several roles counts under its first. */
+  byRole: Partial<Record<RunRole, { runs: number; wallHours: number }>>;
+  /** Median wall hours per batch size of the sweep. */
+  sweepByBatch: Array<{ batchSize: number; runs: number; wallHours: number }>;
+  /** Estimated size of the profile's results.jsonl. */
+  recordBytes: number;
+  classes: CostClass[];
+}
+
+export interface CostOptions {
+  /** Folder of the dataset files (as `--data-dir`). */
+  dataDir?: string;
+  /** Untimed steps before the timed ones (first calls compile and allocate; at least 1). Default 3. */
+  warmupSteps?: number;
+  /** Timed steps per sample. Default 20. */
+  timedSteps?: number;
+  /** Test images evaluated after a sample (twice: the epoch's evaluation and the final one). Default 200. */
+  testImages?: number;
+  /** Times each sample is repeated, all classes in turn per round. Default 1. */
+  rounds?: number;
+  /** Training and test set sizes; default: read from the dataset (`loadSplit`). */
+  sizes?: { train: number; test: number };
+  /** Trains a sample (default: the real `executeRun`). */
+  executor?: Executor;
+  /** Milliseconds since some origin (default `performance.now`); tests pass a fake one. */
+  clock?: () => number;
+  /** Called after each sample. */
+  onSample?: (done: number, total: number, label: string) => void;
+}
+
+/** What a training step's cost depends on: everything but seed, learning rate, length, evaluations, probes and the window. */
+function classKey(spec: RunSpec): string {
+  const { seed: _s, lr: _l, epochs: _e, milestones: _m, trainLimit: _t, testLimit: _tl, evalNoise: _n, evalBatchSizes: _b, probes: _p, window: _w, momentum: _mo, weightDecay: _wd, ...rest } = spec;
+  // A distortion's or regularizer's magnitude does not change the work; its kind does.
+  return canonicalJson({ ...rest, distortion: spec.distortion?.kind, regularizer: spec.regularizer?.kind });
+}
+
+function classLabel(spec: RunSpec): string {
+  const parts = [`${spec.model}×${spec.width}`, spec.norm + (spec.order && spec.order !== 'gn-first' ? `(${spec.order})` : ''), `b${spec.batchSize}`, spec.optimizer];
+  if (spec.distortion) parts.push(spec.distortion.kind);
+  if (spec.regularizer) parts.push(spec.regularizer.kind);
+  if (spec.augment) parts.push(`crop${spec.augment.cropPadding}${spec.augment.flip ? '+flip' : ''}`);
+  return parts.join(' ');
+}
+
+/**
+ * The sample run of a class: one epoch of `warmup + timed` steps and `testImages` test images,
+ * no extra evaluations; a probed class probes every other step.
+ */
+export function costSampleSpec(spec: RunSpec, steps: number, testImages: number): RunSpec {
+  const { evalNoise: _n, evalBatchSizes: _b, window: _w, ...rest } = spec;
+  return {
+    ...rest,
+    epochs: 1,
+    trainLimit: spec.batchSize * steps,
+    testLimit: testImages,
+    ...(spec.probes ? { probes: { ...spec.probes, santurkarEvery: 2 } } : {}),
+  };
+}
+
+/** Test images a planned run evaluates: after each epoch, at the end, and once per noise level and extra eval batch size. */
+function evalImages(spec: RunSpec, testSize: number): number {
+  const passes = spec.epochs + 1 + (spec.evalNoise?.length ?? 0) + (spec.evalBatchSizes?.length ?? 0);
+  return passes * Math.min(spec.testLimit, testSize);
+}
+
+export async function estimateProfileCost(profile: Profile, options: CostOptions = {}): Promise<ProfileCost> {
+  const warmup = options.warmupSteps ?? 3;
+  const timed = options.timedSteps ?? 20;
+  const rounds = options.rounds ?? 1;
+  const testImages = options.testImages ?? 200;
+  for (const [name, v, min] of [['warmupSteps', warmup, 1], ['timedSteps', timed, 2], ['rounds', rounds, 1], ['testImages', testImages, 1]] as const) {
+    if (!Number.isInteger(v) || v < min) throw new AnalysisError('estimateProfileCost', `${name} must be an integer >= ${min}, got ${v}`);
+  }
+  const clock = options.clock ?? (() => performance.now());
+  const executor = options.executor ?? (await import('./execute.js')).executeRun;
+  const plan = planRuns(profile);
+  if (!plan.length) throw new AnalysisError('estimateProfileCost', `profile ${profile.name} plans no runs`);
+  const { loadSplit } = options.sizes ? { loadSplit: null } : await import('./execute.js');
+  const sizeCache = new Map<string, { train: number; test: number }>();
+  // The splits a run sees (a synthetic set is generated at the size its limits ask for).
+  const sizesOf = (spec: RunSpec) => {
+    if (options.sizes) return options.sizes;
+    const key = `${spec.dataset}\u0000${spec.trainLimit}\u0000${spec.testLimit}`;
+    let s = sizeCache.get(key);
+    if (!s) sizeCache.set(key, (s = { train: loadSplit!(spec, 'train', options.dataDir).n, test: loadSplit!(spec, 'test', options.dataDir).n }));
+    return s;
+  };
+
+  const classes = new Map<string, { runs: PlannedRun[]; cls: CostClass }>();
+  for (const run of plan) {
+    const key = classKey(run.spec);
+    let c = classes.get(key);
+    if (!c) {
+      const sample = costSampleSpec(run.spec, warmup + timed, Math.min(testImages, run.spec.testLimit, sizesOf(run.spec).test));
+      c = { runs: [], cls: { label: classLabel(run.spec), sample, runs: 0, steps: 0, probes: 0, evalImages: 0, secondsPerStep: [], secondsPerProbe: null, secondsPerEvalImage: [], recordBytes: 0 } };
+      classes.set(key, c);
+    }
+    const steps = plannedSteps(run.spec, sizesOf(run.spec).train);
+    c.runs.push(run);
+    c.cls.runs++;
+    c.cls.steps += steps;
+    if (run.spec.probes) c.cls.probes += Math.floor(steps / run.spec.probes.santurkarEvery);
+    c.cls.evalImages += evalImages(run.spec, sizesOf(run.spec).test);
+  }
+  // A class is probed in its sample when any of its runs is.
+  for (const { runs, cls } of classes.values()) {
+    const probed = runs.find((r) => r.spec.probes);
+    if (probed && !cls.sample.probes) cls.sample = costSampleSpec(probed.spec, warmup + timed, cls.sample.testLimit);
+    if (probed) cls.secondsPerProbe = [];
+  }
+
+  const total = classes.size * rounds;
+  let done = 0;
+  const bytesPerStep = new Map<CostClass, { fixed: number; perStep: number }>();
+  for (let round = 0; round < rounds; round++) {
+    for (const { cls } of classes.values()) {
+      const spec = cls.sample;
+      const at: number[] = [];
+      const record: RunRecord = await executor({ id: runId(spec), spec, roles: ['sweep'] }, { onStep: (step) => (at[step] = clock()), ...(options.dataDir ? { dataDir: options.dataDir } : {}) });
+      const end = clock();
+      const last = warmup + timed;
+      if (at.length - 1 < last || at[last] === undefined) {
+        throw new AnalysisError('estimateProfileCost', `the sample of ${cls.label} ran ${Math.max(0, at.length - 1)} steps, expected ${last} (it diverged, or the training set has fewer than ${spec.trainLimit} examples)`);
+      }
+      // Step s took at[s] − at[s − 1]; with probes every other step, odd steps are plain and even steps carry a probe.
+      const durations = (parity: 0 | 1 | null) => {
+        const xs: number[] = [];
+        for (let s = warmup + 1; s <= last; s++) if (parity === null || s % 2 === parity) xs.push((at[s] - at[s - 1]) / 1000);
+        return xs;
+      };
+      if (spec.probes) {
+        const plain = durations(1);
+        const probed = durations(0);
+        const perStep = plain.reduce((a, b) => a + b, 0) / plain.length;
+        cls.secondsPerStep.push(perStep);
+        cls.secondsPerProbe!.push(Math.max(0, probed.reduce((a, b) => a + b, 0) / probed.length - perStep));
+      } else {
+        cls.secondsPerStep.push((at[last] - at[warmup]) / 1000 / timed);
+      }
+      cls.secondsPerEvalImage.push((end - at[last]) / 1000 / (2 * spec.testLimit));
+      if (round === 0) {
+        const perStepJson = JSON.stringify(record.steps).length + (record.landscape ? JSON.stringify(record.landscape).length : 0);
+        const n = Math.max(1, record.steps.loss.length);
+        bytesPerStep.set(cls, { fixed: JSON.stringify(record).length - perStepJson + 64, perStep: perStepJson / n });
+      }
+      options.onSample?.(++done, total, cls.label);
+    }
+  }
+
+  const runHours = (cls: CostClass, run: PlannedRun, pick: (xs: number[]) => number) => {
+    const steps = plannedSteps(run.spec, sizesOf(run.spec).train);
+    const probes = run.spec.probes ? Math.floor(steps / run.spec.probes.santurkarEvery) : 0;
+    const secs = steps * pick(cls.secondsPerStep) + probes * (cls.secondsPerProbe ? pick(cls.secondsPerProbe) : 0) + evalImages(run.spec, sizesOf(run.spec).test) * pick(cls.secondsPerEvalImage);
+    return secs / 3600;
+  };
+  const pickMin = (xs: number[]) => Math.min(...xs);
+  const pickMax = (xs: number[]) => Math.max(...xs);
+  const sumHours = (pick: (xs: number[]) => number) => [...classes.values()].reduce((h, { runs, cls }) => h + runs.reduce((a, r) => a + runHours(cls, r, pick), 0), 0);
+  const wallHours: Hours = { min: sumHours(pickMin), median: sumHours(median), max: sumHours(pickMax) };
+  const threads = getNumThreads();
+  const byRole: ProfileCost['byRole'] = {};
+  const byBatch = new Map<number, { runs: number; wallHours: number }>();
+  let recordBytes = 0;
+  for (const { runs, cls } of classes.values()) {
+    const b = bytesPerStep.get(cls)!;
+    for (const r of runs) {
+      const h = runHours(cls, r, median);
+      const role = r.roles[0];
+      const e = byRole[role] ?? { runs: 0, wallHours: 0 };
+      byRole[role] = { runs: e.runs + 1, wallHours: e.wallHours + h };
+      if (r.roles.includes('sweep')) {
+        const s = byBatch.get(r.spec.batchSize) ?? { runs: 0, wallHours: 0 };
+        byBatch.set(r.spec.batchSize, { runs: s.runs + 1, wallHours: s.wallHours + h });
+      }
+      const bytes = b.fixed + b.perStep * plannedSteps(r.spec, sizesOf(r.spec).train);
+      cls.recordBytes += bytes;
+      recordBytes += bytes;
+    }
+  }
+  return {
+    profile: profile.name,
+    dataset: profile.dataset,
+    runs: plan.length,
+    steps: [...classes.values()].reduce((s, c) => s + c.cls.steps, 0),
+    threads,
+    rounds,
+    wallHours,
+    cpuHours: { min: wallHours.min * threads, median: wallHours.median * threads, max: wallHours.max * threads },
+    byRole,
+    sweepByBatch: [...byBatch].map(([batchSize, v]) => ({ batchSize, ...v })).sort((a, b) => a.batchSize - b.batchSize),
+    recordBytes,
+    classes: [...classes.values()].map((c) => c.cls),
+  };
+}
+
+/** The estimate as Markdown: totals, per role, per sweep batch size, and the per-step rates measured. */
+export function formatProfileCost(c: ProfileCost): string {
+  const h = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
+  const range = (r: Hours) => (c.rounds > 1 ? `${h(r.median)} (${h(r.min)}–${h(r.max)})` : h(r.median));
+  const ms = (xs: number[]) => {
+    const m = 1000 * median(xs);
+    const s = m >= 100 ? m.toFixed(0) : m >= 10 ? m.toFixed(1) : m.toFixed(2);
+    return c.rounds > 1 ? `${s} (${(1000 * Math.min(...xs)).toPrecision(3)}–${(1000 * Math.max(...xs)).toPrecision(3)})` : s;
+  };
+  const lines = [
+    `Profile ${c.profile} on ${c.dataset}: ${c.runs} runs, ${c.steps.toLocaleString('en-US')} training steps, measured with ${c.threads} thread${c.threads === 1 ? '' : 's'}${c.rounds > 1 ? ` over ${c.rounds} rounds (median, fastest–slowest)` : ''}.`,
+    '',
+    `- wall time, one run after another: ${range(c.wallHours)} hours (${(c.wallHours.median / 24).toFixed(1)} days)`,
+    `- CPU time (wall × ${c.threads} threads): ${range(c.cpuHours)} CPU-hours`,
+    `- results.jsonl: about ${(c.recordBytes / 2 ** 30).toFixed(2)} GiB`,
+    '',
+    '| role | runs | wall hours |',
+    '| --- | --- | --- |',
+    ...Object.entries(c.byRole).map(([role, v]) => `| ${role} | ${v!.runs} | ${h(v!.wallHours)} |`),
+    '',
+    '| sweep batch size | runs | wall hours |',
+    '| --- | --- | --- |',
+    ...c.sweepByBatch.map((b) => `| ${b.batchSize} | ${b.runs} | ${h(b.wallHours)} |`),
+    '',
+    '| class | runs | steps | ms per step | ms per probe | ms per test image |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...c.classes.map((k) => `| ${k.label} | ${k.runs} | ${k.steps.toLocaleString('en-US')} | ${ms(k.secondsPerStep)} | ${k.secondsPerProbe ? ms(k.secondsPerProbe) : '—'} | ${ms(k.secondsPerEvalImage)} |`),
+  ];
+  return lines.join('\n');
+}
