@@ -7,7 +7,7 @@ import { analyzeRecords, writeReport } from './report.js';
 import { readResults, appendJsonl } from './results.js';
 import { reproduce } from './runner.js';
 import { DEFAULT_TRAITS, fakeExecutor } from './test-utils/fake.js';
-import { computeFindings, outcomeOf, verdictOf, VERDICTS, type Outcome, type Tables } from './verdicts.js';
+import { computeFindings, fmtDiff, fmtInterval, fmtLevel, outcomeOf, verdictOf, VERDICTS, type Outcome, type Tables } from './verdicts.js';
 import type { SweepCell } from './aggregate.js';
 import type { Profile } from './profiles.js';
 import { summarize } from './stats.js';
@@ -131,6 +131,15 @@ describe('verdicts', () => {
     expect(outcomeOf({ mean: 0, lo: 0, hi: 0, n: 3, level: 0.95 }, 'negative')).toBe('not distinguishable');
     expect(outcomeOf(null, 'negative')).toBe('insufficient data');
     expect(VERDICTS).toContain('not distinguishable at this scale');
+  });
+});
+
+describe('formatting', () => {
+  it('levels and signed differences', () => {
+    expect([0.95, 0.975, 1 - 0.05 / 3, 0.99, 1 - 0.05 / 27, 1 - 1e-7].map(fmtLevel)).toEqual(['95%', '97.50%', '98.33%', '99%', '99.81%', '99.99%']);
+    expect([fmtDiff(0.0015, 'accuracy'), fmtDiff(-0.02, 'accuracy'), fmtDiff(0, 'accuracy'), fmtDiff(0.25, 'value')]).toEqual(['+0.15', '-2.00', '0.00', '+0.250']);
+    expect(fmtInterval(0.01, { mean: 0.01, lo: -0.005, hi: 0.025, n: 5, level: 0.95 }, 'accuracy')).toBe('+1.00 [-0.50, +2.50]');
+    expect(fmtInterval(0.01, null, 'accuracy', 1)).toBe('+1.00 (1 seed, no interval)');
   });
 });
 

@@ -22,7 +22,7 @@ import { ALL_EXAMPLES } from './profiles.js';
 import { writeFileAtomic } from './results.js';
 import { mean, type Summary } from './stats.js';
 import type { Environment, RunRecord } from './types.js';
-import { computeFindings, evalBatchStatements, FAMILY_LEVEL, fmtInterval, fmtLevel, fmtNum, fmtPct, VERDICT_RULE, type Evidence, type Finding, type Tables } from './verdicts.js';
+import { computeFindings, evalBatchStatements, FAMILY_LEVEL, fmtInterval, fmtLevel, fmtNum, fmtPct, fmtSeeds, VERDICT_RULE, type Evidence, type Finding, type Tables } from './verdicts.js';
 import { windowStatements, windowTable, type WindowRow } from './window.js';
 import type { TopLevelSpec } from 'vega-lite';
 
@@ -139,7 +139,7 @@ function findingsSection(findings: readonly Finding[], t: Report['tables']): str
   parts.push(
     table(
       ['claim', 'verdict', 'cells for / against / not distinguishable', 'paired seeds per cell'],
-      findings.map((f) => [f.claim, `**${f.verdict}**`, counts(f), f.seeds.max ? (f.seeds.min === f.seeds.max ? String(f.seeds.min) : `${f.seeds.min}–${f.seeds.max}`) : '—']),
+      findings.map((f) => [f.claim, `**${f.verdict}**`, counts(f), f.seeds.max ? fmtSeeds(f.seeds) : '—']),
     ),
   );
   for (const f of findings) {
@@ -163,7 +163,7 @@ function closingSection(findings: readonly Finding[]): string {
         .filter((e) => e.seeds.length)
         .map((e) => `${e.what}: ${e.a} − ${e.b} ${fmtInterval(mean(e.differences), e.interval, e.kind, e.seeds.length)}${e.kind === 'accuracy' ? ' points' : ''}`);
       const level = f.level === null ? '' : `; intervals at ${fmtLevel(f.level)} each, ${fmtLevel(FAMILY_LEVEL)} family-wise`;
-      const seeds = f.seeds.max ? `${f.seeds.min === f.seeds.max ? f.seeds.min : `${f.seeds.min}–${f.seeds.max}`} seeds${level}` : 'no paired seeds';
+      const seeds = f.seeds.max ? `${fmtSeeds(f.seeds)} seeds${level}` : 'no paired seeds';
       const body = [...(f.parts ?? []).map((p) => `${p.what}: ${p.outcome}`), ...cells].join('; ');
       return `- ${f.claim} — **${f.verdict}** (${seeds})${body ? `: ${body}` : ''}.`;
     })

@@ -151,21 +151,15 @@ export function fmtDiff(x: number, kind: 'accuracy' | 'value'): string {
 
 /** A confidence level as a percentage with the digits that matter: 95%, 98.33%, 99.81%. */
 export function fmtLevel(level: number): string {
-  const p = 100 * level;
-  return `${Number.isInteger(Math.round(p * 100) / 100) ? p.toFixed(0) : (Math.floor(p * 100) / 100).toFixed(2)}%`;
+  // Rounded down (a hair above, for float error), so a level just under 100% never prints as 100.
+  const hundredths = Math.floor(100 * 100 * level + 1e-6);
+  return `${hundredths % 100 === 0 ? String(hundredths / 100) : (hundredths / 100).toFixed(2)}%`;
 }
 
-/** `+0.15 [−0.80, +1.10]`: a mean difference and its interval; `+0.15 (1 seed, no interval)` without one. */
+/** `+0.15 [-0.80, +1.10]`: a mean difference and its interval; `+0.15 (1 seed, no interval)` without one. */
 export function fmtInterval(mean: number, interval: MeanInterval | null, kind: 'accuracy' | 'value', n = interval?.n ?? 0): string {
   if (!interval) return `${fmtDiff(mean, kind)} (${n} seed${n === 1 ? '' : 's'}, no interval)`;
   return `${fmtDiff(interval.mean, kind)} [${fmtDiff(interval.lo, kind)}, ${fmtDiff(interval.hi, kind)}]`;
-}
-
-/** One cell as a line of text: `GNPlus − GN: +0.15 points [−0.80, +1.10], 5 seeds — not distinguishable`. */
-export function describeEvidence(e: Evidence): string {
-  const unit = e.kind === 'accuracy' ? ' points' : '';
-  const diff = e.seeds.length ? `${fmtInterval(mean(e.differences), e.interval, e.kind, e.seeds.length)}${unit}` : 'no seed in both';
-  return `${e.what}: ${e.a} − ${e.b} ${diff}, ${e.seeds.length} seed${e.seeds.length === 1 ? '' : 's'} — ${e.outcome}`;
 }
 
 function seedRange(evidence: readonly Evidence[]): { min: number; max: number } {
@@ -174,7 +168,8 @@ function seedRange(evidence: readonly Evidence[]): { min: number; max: number } 
   return { min: Math.min(...ns), max: Math.max(...ns) };
 }
 
-function fmtSeeds(s: { min: number; max: number }): string {
+/** `5`, or `2–5` when cells differ in their paired seeds. */
+export function fmtSeeds(s: { min: number; max: number }): string {
   return s.min === s.max ? String(s.min) : `${s.min}–${s.max}`;
 }
 
