@@ -78,26 +78,33 @@ export function accuracyVsBatchSpec(cells: readonly SweepCell[]): TopLevelSpec |
   } as TopLevelSpec;
 }
 
-/** Per norm, the mean across seeds of a per-step series (over the steps every seed has). */
-function seedMean(series: readonly LandscapeSeries[], pick: (s: LandscapeSeries) => readonly number[]): Array<{ norm: string; seeds: number; values: number[] }> {
+/** Per norm, the mean, min and max across seeds of a per-step series (over the steps every seed has). */
+function acrossSeeds(series: readonly LandscapeSeries[], pick: (s: LandscapeSeries) => readonly number[]): Array<{ norm: string; seeds: number; mean: number[]; lo: number[]; hi: number[] }> {
   const byNorm = new Map<string, LandscapeSeries[]>();
   for (const s of series) byNorm.set(s.norm, [...(byNorm.get(s.norm) ?? []), s]);
   return [...byNorm].map(([norm, ss]) => {
     const n = Math.min(...ss.map((s) => pick(s).length));
-    return { norm, seeds: ss.length, values: Array.from({ length: n }, (_, t) => ss.reduce((a, s) => a + pick(s)[t], 0) / ss.length) };
+    const at = (t: number) => ss.map((s) => pick(s)[t]);
+    return {
+      norm,
+      seeds: ss.length,
+      mean: Array.from({ length: n }, (_, t) => at(t).reduce((a, b) => a + b, 0) / ss.length),
+      lo: Array.from({ length: n }, (_, t) => Math.min(...at(t))),
+      hi: Array.from({ length: n }, (_, t) => Math.max(...at(t))),
+    };
   });
 }
 
 /** The paper's protocol: the loss band across learning rates per norm (its ends averaged over seeds). */
 export function lossBandSpec(series: readonly LandscapeSeries[]): TopLevelSpec | null {
   if (!series.length) return null;
-  const lo = seedMean(series, (s) => s.bandMin);
-  const hi = seedMean(series, (s) => s.bandMax);
-  const values = lo.flatMap((l, i) => thin(l.values.length).map((t) => ({ norm: l.norm, step: t, lo: l.values[t], hi: hi[i].values[t] })));
+  const lo = acrossSeeds(series, (s) => s.bandMin);
+  const hi = acrossSeeds(series, (s) => s.bandMax);
+  const values = lo.flatMap((l, i) => thin(l.mean.length).map((t) => ({ norm: l.norm, step: t, lo: l.mean[t], hi: hi[i].mean[t] })));
   const seeds = Math.max(...lo.map((l) => l.seeds));
   return {
     $schema: SCHEMA,
-    title: `Loss landscape (paper's protocol): min–max training loss across learning rates${seeds > 1 ? `, mean over ${seeds} seeds` : ''}`,
+    title: `Loss landscape (paper's protocol): min–max training loss across learning rates${seeds > 1 ? `, each end the mean over ${seeds} seeds` : ''}`,
     width: 560,
     height: 300,
     data: { values },
@@ -111,47 +118,53 @@ export function lossBandSpec(series: readonly LandscapeSeries[]): TopLevelSpec |
   } as TopLevelSpec;
 }
 
-/** One landscape metric against step per norm, the mean over seeds (log y: the norms differ by orders of magnitude). */
+/**
+ * One landscape metric against step per norm (log y: the norms differ by orders of magnitude):
+ * the mean over seeds as a line, with the min–max across seeds as a band when there are several.
+ */
 export function landscapeMetricSpec(
   series: readonly LandscapeSeries[],
   metric: 'gradPredictiveness' | 'betaSmoothness' | 'lossVariation' | 'santurkarGradPredictiveness' | 'santurkarBetaSmoothness',
   title: string,
 ): TopLevelSpec | null {
   const values: Array<Record<string, number | string>> = [];
+  const push = (norm: string, step: number, xs: number[]) => {
+    const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+    if (mean > 0) values.push({ norm, step, value: mean, ...(xs.length > 1 && Math.min(...xs) > 0 ? { lo: Math.min(...xs), hi: Math.max(...xs) } : {}) });
+  };
   if (metric === 'gradPredictiveness' || metric === 'betaSmoothness') {
-    for (const { norm, values: xs } of seedMean(series, (s) => s[metric])) {
+    for (const s of acrossSeeds(series, (x) => x[metric])) {
       // Entry t is the change from step t to t + 1.
-      for (const t of thin(xs.length)) if (xs[t] > 0) values.push({ norm, step: t + 1, value: xs[t] });
+      for (const t of thin(s.mean.length)) push(s.norm, t + 1, series.filter((x) => x.norm === s.norm).map((x) => x[metric][t]));
     }
   } else {
     const field = metric === 'lossVariation' ? 'lossVariation' : metric === 'santurkarGradPredictiveness' ? 'gradPredictiveness' : 'betaSmoothness';
-    // Probes fall on the same steps for every seed of a norm: average the probes of each step.
-    const byKey = new Map<string, { norm: string; step: number; sum: number; n: number }>();
+    // Probes fall on the same steps for every seed of a norm.
+    const byKey = new Map<string, { norm: string; step: number; xs: number[] }>();
     for (const s of series) {
       for (const p of s.santurkar) {
         const key = `${s.norm}\u0000${p.step}`;
-        const e = byKey.get(key) ?? { norm: s.norm, step: p.step, sum: 0, n: 0 };
-        e.sum += p[field];
-        e.n++;
+        const e = byKey.get(key) ?? { norm: s.norm, step: p.step, xs: [] };
+        e.xs.push(p[field]);
         byKey.set(key, e);
       }
     }
-    for (const e of byKey.values()) if (e.sum > 0) values.push({ norm: e.norm, step: e.step, value: e.sum / e.n });
+    for (const e of byKey.values()) push(e.norm, e.step, e.xs);
   }
   if (!values.length) return null;
-  const seeds = Math.max(0, ...seedMean(series, (s) => s.bandMin).map((x) => x.seeds));
+  const seeds = Math.max(...acrossSeeds(series, (s) => s.bandMin).map((x) => x.seeds));
+  const line = { mark: { type: 'line', strokeWidth: 1, point: metric.startsWith('santurkar') || metric === 'lossVariation' }, encoding: { y: { field: 'value', type: 'quantitative', title, scale: { type: 'log' } }, color: normColor } };
+  const band = { transform: [{ filter: 'isValid(datum.lo)' }], mark: { type: 'area', opacity: 0.2 }, encoding: { y: { field: 'lo', type: 'quantitative', scale: { type: 'log' } }, y2: { field: 'hi' }, color: normColor } };
   return {
     $schema: SCHEMA,
-    title: seeds > 1 ? `${title}, mean over ${seeds} seeds` : title,
+    title: seeds > 1 ? `${title} (line: mean over ${seeds} seeds; band: min–max across seeds)` : title,
     width: 560,
     height: 260,
     data: { values },
-    mark: { type: 'line', strokeWidth: 1, point: metric.startsWith('santurkar') || metric === 'lossVariation' },
-    encoding: {
-      x: { field: 'step', type: 'quantitative' },
-      y: { field: 'value', type: 'quantitative', title, scale: { type: 'log' } },
-      color: normColor,
-    },
+    encoding: { x: { field: 'step', type: 'quantitative' } },
+    layer: seeds > 1 ? [band, line] : [line],
+    // The legend takes its symbols from the faint band too; keep them at full strength.
+    config: { legend: { symbolOpacity: 1 } },
   } as TopLevelSpec;
 }
 

@@ -165,6 +165,11 @@ describe('report', () => {
     const bars = (spec: unknown) => (spec as { data: { values: Array<{ lo?: number; hi?: number }> } }).data.values;
     expect(bars(accuracyVsBatchSpec(rep.tables.sweep)).every((v) => v.lo! < v.hi!)).toBe(true);
     expect(bars(sensitivitySpec(rep.tables.sensitivity)).every((v) => v.lo !== undefined)).toBe(true);
+    // The landscape lines are seed means with a min–max band.
+    const { landscapeMetricSpec } = await import('./figures.js');
+    const gp = landscapeMetricSpec(rep.tables.landscape, 'gradPredictiveness', 'gradient predictiveness')!;
+    expect((gp as { title: string }).title).toContain('line: mean over 6 seeds; band: min–max across seeds');
+    expect(bars(gp).every((v) => v.lo! <= v.hi!)).toBe(true);
     expect(rep.figures).toEqual(expect.arrayContaining(['loss-curves', 'accuracy-vs-batch', 'landscape-loss-band', 'landscape-beta-smoothness', 'santurkar-loss-variation', 'sensitivity']));
     for (const f of rep.figures) {
       const svg = fs.readFileSync(path.join(out, 'figures', `${f}.svg`), 'utf8');
