@@ -100,13 +100,14 @@ function landscapeSection(t: Report['tables'], k: number): string {
   const lrs = [...new Map(t.landscape.map((s) => [s.norm, s.lrs.join(', ')])).entries()].map(([n, l]) => `${n}: ${l}`).join('; ');
   const seeds = Math.max(...t.periods.map((r) => r.seeds));
   const withTests = t.periods.some((r) => r.paper?.outcome && r.paper.outcome !== 'insufficient data');
-  // With two seeds or more the paired decision; with one, what the point comparison says.
-  const helps = (test: PeriodRow['paper'], point: boolean | null) => (point === null || !test ? '—' : test.outcome !== 'insufficient data' ? test.outcome : point ? 'lower (1 seed)' : 'not lower (1 seed)');
+  // With two seeds or more the paired decision; without an interval, what the point comparison of the means says.
+  const helps = (test: PeriodRow['paper'], point: boolean | null) => (point === null || !test ? '—' : test.outcome !== 'insufficient data' ? test.outcome : point ? 'lower (no interval)' : 'not lower (no interval)');
   const opt = (x: number | null) => (x === null ? '—' : fmtNum(x));
-  const level = (p: 'paper' | 'santurkar') => t.periods.find((r) => r[p]?.comparisons.some((c) => c.interval))?.[p]!.comparisons.find((c) => c.interval)!.interval!.level;
+  // Every interval of a protocol in the table has the same (Bonferroni) level.
+  const level = (p: 'paper' | 'santurkar') => t.periods.flatMap((r) => r[p]?.comparisons ?? []).find((c) => c.interval)?.interval!.level;
   const how = withTests
     ? `A norm *helps* in a period when, paired by seed with the unnormalized network, at least two of a protocol's three metrics have Student-t intervals of norm − none below zero (*hurts*: two above zero; otherwise *not distinguishable*); the intervals hold family-wise at 95% over each protocol's comparisons in this table (Bonferroni: ${fmtLevel(level('paper') ?? 0.95)} each for the paper's protocol, ${fmtLevel(level('santurkar') ?? 0.95)} for Santurkar et al.'s).`
-    : `With one landscape seed there are no intervals: the helps columns say whether the norm is lower than the unnormalized network on at least two of a protocol's three metrics, a point comparison that cannot tell an effect from seed noise.`;
+    : `With one landscape seed there are no intervals: the helps columns say whether the norm's means are lower than the unnormalized network's on at least two of a protocol's three metrics, a point comparison that cannot tell an effect from seed noise.`;
   return `Training cut into ${k} equal periods; values are period means, averaged over ${seeds} seed${seeds > 1 ? 's' : ''}. *The paper's protocol*: band width = max − min training loss across the learning rates (${lrs}); gradient predictiveness = ‖g_t − g_{t−1}‖ of the last linear layer's weight gradient (mean across those runs); effective β-smoothness = its max across the runs. *Santurkar et al.'s protocol*: line search along −g at η ∈ [1/2, 4]·lr on the current batch. ${how}\n\n${table(
     ['norm', 'period', 'seeds', 'band width', 'grad predictiveness', 'β-smoothness', 'helps (paper)', 'loss variation', 'grad predictiveness (S)', 'β-smoothness (S)', 'helps (Santurkar)'],
     t.periods.map((r) => [r.norm, String(r.period), String(r.seeds), fmtNum(r.bandWidth), fmtNum(r.gradPredictiveness), fmtNum(r.betaSmoothness), helps(r.paper, r.helpsPaper), opt(r.lossVariation), opt(r.santurkarGradPredictiveness), opt(r.santurkarBetaSmoothness), helps(r.santurkar, r.helpsSanturkar)]),
