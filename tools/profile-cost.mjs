@@ -6,6 +6,10 @@
  *
  *   node tools/profile-cost.mjs --profile standard --dataset fashion-mnist --data-dir DIR [--steps 20] [--rounds 2] [--json]
  *
+ * `--sizes TRAIN,TEST` extrapolates to splits of that size instead of the files' (e.g. time the
+ * CIFAR-10 profile on a small file in its format with `--sizes 50000,10000`; the files must then
+ * hold at least (warmup + steps) × the largest batch training images and 200 test images).
+ *
  * Prints the estimate as Markdown (or JSON with --json) on stdout and one line per sample on
  * stderr. NORMLAB_NUM_THREADS sets the threads, as for every normlab command.
  */
@@ -31,6 +35,11 @@ function parse(argv) {
     else if (a === '--steps') out.steps = int();
     else if (a === '--warmup') out.warmup = int();
     else if (a === '--rounds') out.rounds = int();
+    else if (a === '--sizes') {
+      const [train, test] = value().split(',').map(Number);
+      if (!(Number.isInteger(train) && train > 0 && Number.isInteger(test) && test > 0)) throw new Error('--sizes must be TRAIN,TEST (positive integers)');
+      out.sizes = { train, test };
+    }
     else if (a === '--json') out.json = true;
     else throw new Error(`unknown option ${a}`);
   }
@@ -48,6 +57,7 @@ const profile = getProfile(args.profile, args.dataset);
 const t0 = performance.now();
 const cost = await estimateProfileCost(profile, {
   ...(args.dataDir ? { dataDir: args.dataDir } : {}),
+  ...(args.sizes ? { sizes: args.sizes } : {}),
   timedSteps: args.steps,
   warmupSteps: args.warmup,
   rounds: args.rounds,
