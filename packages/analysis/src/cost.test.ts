@@ -1,6 +1,7 @@
 /**
- * The cost estimate's arithmetic, on a clock the test controls: every training step costs 1 ms, a
- * probe 2 ms more, the evaluations after the last step 10 ms. No wall-clock time is read.
+ * The cost estimate's arithmetic, on clocks the test controls: every training step costs 1 ms of
+ * wall time, a probe 2 ms more, the evaluations after the last step 10 ms, and the CPU clock runs
+ * at three times the wall clock (three busy threads). No real clock is read.
  */
 import { describe, expect, it } from 'vitest';
 import { costSampleSpec, estimateProfileCost, formatProfileCost } from './cost.js';
@@ -20,19 +21,21 @@ describe('estimateProfileCost', () => {
     const profile = getProfile('smoke');
     const sizes = { train: 10_000, test: 500 };
     const samples: string[] = [];
-    const cost = await estimateProfileCost(profile, { executor, clock: () => now, sizes, timedSteps: 6, warmupSteps: 2, testImages: 40, rounds: 2, onSample: (_d, _t, label) => samples.push(label) });
+    const cost = await estimateProfileCost(profile, { executor, clock: () => now, cpuClock: () => 3 * now, sizes, timedSteps: 6, warmupSteps: 2, testImages: 40, rounds: 2, onSample: (_d, _t, label) => samples.push(label) });
     const plan = planRuns(profile);
     expect(cost.runs).toBe(plan.length);
     expect(cost.steps).toBe(plan.reduce((n, r) => n + plannedSteps(r.spec, sizes.train), 0));
     // Runs that cost the same per step share a sample: fewer classes than runs, each sampled once per round.
     expect(cost.classes.length).toBeLessThan(plan.length);
     expect(samples.length).toBe(2 * cost.classes.length);
+    const round = (xs: number[]) => xs.map((x) => +x.toFixed(12));
     for (const c of cost.classes) {
-      expect(c.secondsPerStep).toEqual([0.001, 0.001]);
-      expect(c.secondsPerEvalImage).toEqual([0.01 / 80, 0.01 / 80]); // 10 ms over two passes of 40 images
-      if (c.secondsPerProbe) expect(c.secondsPerProbe.map((x) => +x.toFixed(12))).toEqual([0.002, 0.002]);
+      expect(round(c.wall.perStep)).toEqual([0.001, 0.001]);
+      expect(round(c.cpu.perStep)).toEqual([0.003, 0.003]);
+      expect(round(c.wall.perEvalImage)).toEqual([0.01 / 80, 0.01 / 80]); // 10 ms over two passes of 40 images
+      if (c.wall.perProbe) expect(round(c.wall.perProbe)).toEqual([0.002, 0.002]);
     }
-    expect(cost.classes.some((c) => c.secondsPerProbe)).toBe(true);
+    expect(cost.classes.some((c) => c.cpu.perProbe)).toBe(true);
     // The total: 1 ms a step, 2 ms a probe, 0.125 ms a test image (the epochs' evaluations, the final one, noise and eval batches).
     let seconds = 0;
     for (const { spec } of plan) {
@@ -43,14 +46,14 @@ describe('estimateProfileCost', () => {
     }
     expect(cost.wallHours.median).toBeCloseTo(seconds / 3600, 12);
     expect(cost.wallHours.min).toBeCloseTo(cost.wallHours.max, 12);
-    expect(cost.cpuHours.median).toBeCloseTo(cost.wallHours.median * cost.threads, 12);
-    const byRole = Object.values(cost.byRole).reduce((a, r) => a + r!.wallHours, 0);
-    expect(byRole).toBeCloseTo(cost.wallHours.median, 12);
+    expect(cost.cpuHours.median).toBeCloseTo((3 * seconds) / 3600, 12);
+    const byRole = Object.values(cost.byRole).reduce((a, r) => a + r!.cpuHours, 0);
+    expect(byRole).toBeCloseTo(cost.cpuHours.median, 12);
     expect(cost.sweepByBatch.map((b) => b.batchSize)).toEqual([8, 32]);
     expect(cost.recordBytes).toBeGreaterThan(0);
     const md = formatProfileCost(cost);
     expect(md).toContain(`Profile smoke on synthetic: ${plan.length} runs`);
-    expect(md).toMatch(/\| cnn×0.25 bn b8 sgd \| 1 \| 24 \| 1\.00 \(1\.00–1\.00\) \| — \|/);
+    expect(md).toMatch(/\| cnn×0.25 bn b8 sgd \| 1 \| 24 \| 3\.00 \(3\.00–3\.00\) \| — \| [\d.]+ \([\d.]+–[\d.]+\) \| 1\.00 \(1\.00–1\.00\) \|/);
   });
 
   it('samples one short epoch without extra evaluations, probing every other step', () => {

@@ -6,8 +6,14 @@
  * step is taken between steps after a warm-up, the time of a Santurkar probe from a sample that
  * probes every other step, and the time per evaluated test image from the evaluations after the
  * last step. Those rates, times each class's planned steps, probes and test images, give the
- * profile's wall time at this machine's speed; `rounds` repeats every sample to show the spread.
+ * profile's cost; `rounds` repeats every sample to show the spread.
+ *
+ * Two clocks: wall time, which says how long the profile takes on this machine as loaded as it
+ * was during the measurement, and the process's CPU time (all its threads), which other work on
+ * the machine inflates far less — the CPU-hours to budget, and divided by the threads, a floor on
+ * the wall time of an otherwise idle machine.
  */
+import * as os from 'node:os';
 import { getNumThreads } from '@normlab/tensor';
 import { AnalysisError } from './errors.js';
 import { planRuns, plannedSteps, type PlannedRun, type Profile } from './profiles.js';
@@ -15,6 +21,14 @@ import type { Executor } from './runner.js';
 import { canonicalJson, runId } from './spec.js';
 import { median } from './stats.js';
 import type { RunRecord, RunRole, RunSpec } from './types.js';
+
+/** Measured rates of one class, one entry per round; seconds. */
+export interface CostRates {
+  perStep: number[];
+  /** Per Santurkar probe (null: the class has no probes). */
+  perProbe: number[] | null;
+  perEvalImage: number[];
+}
 
 export interface CostClass {
   /** What the class's runs share, e.g. `cnn×0.5 bn b32 sgd`. */
@@ -26,10 +40,9 @@ export interface CostClass {
   steps: number;
   probes: number;
   evalImages: number;
-  /** One entry per round: seconds per training step, per probe (null: the class has no probes), per evaluated test image. */
-  secondsPerStep: number[];
-  secondsPerProbe: number[] | null;
-  secondsPerEvalImage: number[];
+  /** Rates on the wall clock and on the process's CPU clock. */
+  wall: CostRates;
+  cpu: CostRates;
   /** Estimated bytes of the class's records in results.jsonl. */
   recordBytes: number;
 }
@@ -46,17 +59,20 @@ export interface ProfileCost {
   dataset: string;
   runs: number;
   steps: number;
-  /** Intra-op threads of the measurement (`getNumThreads()`). */
+  /** Intra-op threads of the measurement (`getNumThreads()`), and the machine's cores. */
   threads: number;
+  cores: number;
+  /** One-minute load average before and after the measurement (context for the wall clock). */
+  load: { before: number; after: number };
   rounds: number;
-  /** Wall-clock hours of the whole profile run one run after another at the measured speed. */
+  /** Hours of the whole profile run one run after another, on the wall clock at the measured load. */
   wallHours: Hours;
-  /** `wallHours` × threads: the CPU time the threads hold. */
+  /** The process's CPU time (all threads) for the whole profile. */
   cpuHours: Hours;
-  /** Median wall hours per role; a run serving several roles counts under its first. */
-  byRole: Partial<Record<RunRole, { runs: number; wallHours: number }>>;
-  /** Median wall hours per batch size of the sweep. */
-  sweepByBatch: Array<{ batchSize: number; runs: number; wallHours: number }>;
+  /** Median CPU hours per role; a run serving several roles counts under its first. */
+  byRole: Partial<Record<RunRole, { runs: number; cpuHours: number }>>;
+  /** Median CPU hours per batch size of the sweep. */
+  sweepByBatch: Array<{ batchSize: number; runs: number; cpuHours: number }>;
   /** Estimated size of the profile's results.jsonl. */
   recordBytes: number;
   classes: CostClass[];
@@ -77,8 +93,10 @@ export interface CostOptions {
   sizes?: { train: number; test: number };
   /** Trains a sample (default: the real `executeRun`). */
   executor?: Executor;
-  /** Milliseconds since some origin (default `performance.now`); tests pass a fake one. */
+  /** Wall clock, milliseconds since some origin (default `performance.now`); tests pass a fake one. */
   clock?: () => number;
+  /** CPU clock of the process, milliseconds (default user + system time of `process.cpuUsage()`). */
+  cpuClock?: () => number;
   /** Called after each sample. */
   onSample?: (done: number, total: number, label: string) => void;
 }
@@ -128,6 +146,13 @@ export async function estimateProfileCost(profile: Profile, options: CostOptions
     if (!Number.isInteger(v) || v < min) throw new AnalysisError('estimateProfileCost', `${name} must be an integer >= ${min}, got ${v}`);
   }
   const clock = options.clock ?? (() => performance.now());
+  const cpuClock =
+    options.cpuClock ??
+    (() => {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1000;
+    });
+  const loadBefore = os.loadavg()[0];
   const executor = options.executor ?? (await import('./execute.js')).executeRun;
   const plan = planRuns(profile);
   if (!plan.length) throw new AnalysisError('estimateProfileCost', `profile ${profile.name} plans no runs`);
@@ -148,7 +173,8 @@ export async function estimateProfileCost(profile: Profile, options: CostOptions
     let c = classes.get(key);
     if (!c) {
       const sample = costSampleSpec(run.spec, warmup + timed, Math.min(testImages, run.spec.testLimit, sizesOf(run.spec).test));
-      c = { runs: [], cls: { label: classLabel(run.spec), sample, runs: 0, steps: 0, probes: 0, evalImages: 0, secondsPerStep: [], secondsPerProbe: null, secondsPerEvalImage: [], recordBytes: 0 } };
+      const rates = (): CostRates => ({ perStep: [], perProbe: null, perEvalImage: [] });
+      c = { runs: [], cls: { label: classLabel(run.spec), sample, runs: 0, steps: 0, probes: 0, evalImages: 0, wall: rates(), cpu: rates(), recordBytes: 0 } };
       classes.set(key, c);
     }
     const steps = plannedSteps(run.spec, sizesOf(run.spec).train);
@@ -162,7 +188,10 @@ export async function estimateProfileCost(profile: Profile, options: CostOptions
   for (const { runs, cls } of classes.values()) {
     const probed = runs.find((r) => r.spec.probes);
     if (probed && !cls.sample.probes) cls.sample = costSampleSpec(probed.spec, warmup + timed, cls.sample.testLimit);
-    if (probed) cls.secondsPerProbe = [];
+    if (probed) {
+      cls.wall.perProbe = [];
+      cls.cpu.perProbe = [];
+    }
   }
 
   const total = classes.size * rounds;
@@ -171,29 +200,49 @@ export async function estimateProfileCost(profile: Profile, options: CostOptions
   for (let round = 0; round < rounds; round++) {
     for (const { cls } of classes.values()) {
       const spec = cls.sample;
-      const at: number[] = [];
-      const record: RunRecord = await executor({ id: runId(spec), spec, roles: ['sweep'] }, { onStep: (step) => (at[step] = clock()), ...(options.dataDir ? { dataDir: options.dataDir } : {}) });
-      const end = clock();
+      const wallAt: number[] = [];
+      const cpuAt: number[] = [];
+      const record: RunRecord = await executor(
+        { id: runId(spec), spec, roles: ['sweep'] },
+        {
+          onStep: (step) => {
+            wallAt[step] = clock();
+            cpuAt[step] = cpuClock();
+          },
+          ...(options.dataDir ? { dataDir: options.dataDir } : {}),
+        },
+      );
+      const wallEnd = clock();
+      const cpuEnd = cpuClock();
       const last = warmup + timed;
-      if (at.length - 1 < last || at[last] === undefined) {
-        throw new AnalysisError('estimateProfileCost', `the sample of ${cls.label} ran ${Math.max(0, at.length - 1)} steps, expected ${last} (it diverged, or the training set has fewer than ${spec.trainLimit} examples)`);
+      if (wallAt.length - 1 < last || wallAt[last] === undefined) {
+        throw new AnalysisError('estimateProfileCost', `the sample of ${cls.label} ran ${Math.max(0, wallAt.length - 1)} steps, expected ${last} (it diverged, or the training set has fewer than ${spec.trainLimit} examples)`);
       }
-      // Step s took at[s] − at[s − 1]; with probes every other step, odd steps are plain and even steps carry a probe.
-      const durations = (parity: 0 | 1 | null) => {
-        const xs: number[] = [];
-        for (let s = warmup + 1; s <= last; s++) if (parity === null || s % 2 === parity) xs.push((at[s] - at[s - 1]) / 1000);
-        return xs;
+      const measure = (at: number[], end: number, into: CostRates) => {
+        // Step s took at[s] − at[s − 1]; with probes every other step, odd steps are plain and even steps carry a probe.
+        const mean = (parity: 0 | 1) => {
+          let sum = 0;
+          let n = 0;
+          for (let s = warmup + 1; s <= last; s++) {
+            if (s % 2 === parity) {
+              sum += (at[s] - at[s - 1]) / 1000;
+              n++;
+            }
+          }
+          return sum / n;
+        };
+        if (spec.probes) {
+          const plain = mean(1);
+          into.perStep.push(plain);
+          into.perProbe!.push(Math.max(0, mean(0) - plain));
+        } else {
+          into.perStep.push((at[last] - at[warmup]) / 1000 / timed);
+        }
+        // After the last step: the epoch's evaluation and the final one, each over the sample's test images.
+        into.perEvalImage.push((end - at[last]) / 1000 / (2 * spec.testLimit));
       };
-      if (spec.probes) {
-        const plain = durations(1);
-        const probed = durations(0);
-        const perStep = plain.reduce((a, b) => a + b, 0) / plain.length;
-        cls.secondsPerStep.push(perStep);
-        cls.secondsPerProbe!.push(Math.max(0, probed.reduce((a, b) => a + b, 0) / probed.length - perStep));
-      } else {
-        cls.secondsPerStep.push((at[last] - at[warmup]) / 1000 / timed);
-      }
-      cls.secondsPerEvalImage.push((end - at[last]) / 1000 / (2 * spec.testLimit));
+      measure(wallAt, wallEnd, cls.wall);
+      measure(cpuAt, cpuEnd, cls.cpu);
       if (round === 0) {
         const perStepJson = JSON.stringify(record.steps).length + (record.landscape ? JSON.stringify(record.landscape).length : 0);
         const n = Math.max(1, record.steps.loss.length);
@@ -203,30 +252,31 @@ export async function estimateProfileCost(profile: Profile, options: CostOptions
     }
   }
 
-  const runHours = (cls: CostClass, run: PlannedRun, pick: (xs: number[]) => number) => {
+  const runHours = (rates: CostRates, run: PlannedRun, pick: (xs: number[]) => number) => {
     const steps = plannedSteps(run.spec, sizesOf(run.spec).train);
     const probes = run.spec.probes ? Math.floor(steps / run.spec.probes.santurkarEvery) : 0;
-    const secs = steps * pick(cls.secondsPerStep) + probes * (cls.secondsPerProbe ? pick(cls.secondsPerProbe) : 0) + evalImages(run.spec, sizesOf(run.spec).test) * pick(cls.secondsPerEvalImage);
+    const secs = steps * pick(rates.perStep) + probes * (rates.perProbe ? pick(rates.perProbe) : 0) + evalImages(run.spec, sizesOf(run.spec).test) * pick(rates.perEvalImage);
     return secs / 3600;
   };
   const pickMin = (xs: number[]) => Math.min(...xs);
   const pickMax = (xs: number[]) => Math.max(...xs);
-  const sumHours = (pick: (xs: number[]) => number) => [...classes.values()].reduce((h, { runs, cls }) => h + runs.reduce((a, r) => a + runHours(cls, r, pick), 0), 0);
-  const wallHours: Hours = { min: sumHours(pickMin), median: sumHours(median), max: sumHours(pickMax) };
-  const threads = getNumThreads();
+  const hours = (clockOf: (c: CostClass) => CostRates): Hours => {
+    const sum = (pick: (xs: number[]) => number) => [...classes.values()].reduce((h, { runs, cls }) => h + runs.reduce((a, r) => a + runHours(clockOf(cls), r, pick), 0), 0);
+    return { min: sum(pickMin), median: sum(median), max: sum(pickMax) };
+  };
   const byRole: ProfileCost['byRole'] = {};
-  const byBatch = new Map<number, { runs: number; wallHours: number }>();
+  const byBatch = new Map<number, { runs: number; cpuHours: number }>();
   let recordBytes = 0;
   for (const { runs, cls } of classes.values()) {
     const b = bytesPerStep.get(cls)!;
     for (const r of runs) {
-      const h = runHours(cls, r, median);
+      const h = runHours(cls.cpu, r, median);
       const role = r.roles[0];
-      const e = byRole[role] ?? { runs: 0, wallHours: 0 };
-      byRole[role] = { runs: e.runs + 1, wallHours: e.wallHours + h };
+      const e = byRole[role] ?? { runs: 0, cpuHours: 0 };
+      byRole[role] = { runs: e.runs + 1, cpuHours: e.cpuHours + h };
       if (r.roles.includes('sweep')) {
-        const s = byBatch.get(r.spec.batchSize) ?? { runs: 0, wallHours: 0 };
-        byBatch.set(r.spec.batchSize, { runs: s.runs + 1, wallHours: s.wallHours + h });
+        const s = byBatch.get(r.spec.batchSize) ?? { runs: 0, cpuHours: 0 };
+        byBatch.set(r.spec.batchSize, { runs: s.runs + 1, cpuHours: s.cpuHours + h });
       }
       const bytes = b.fixed + b.perStep * plannedSteps(r.spec, sizesOf(r.spec).train);
       cls.recordBytes += bytes;
@@ -238,10 +288,12 @@ export async function estimateProfileCost(profile: Profile, options: CostOptions
     dataset: profile.dataset,
     runs: plan.length,
     steps: [...classes.values()].reduce((s, c) => s + c.cls.steps, 0),
-    threads,
+    threads: getNumThreads(),
+    cores: os.cpus().length,
+    load: { before: loadBefore, after: os.loadavg()[0] },
     rounds,
-    wallHours,
-    cpuHours: { min: wallHours.min * threads, median: wallHours.median * threads, max: wallHours.max * threads },
+    wallHours: hours((c) => c.wall),
+    cpuHours: hours((c) => c.cpu),
     byRole,
     sweepByBatch: [...byBatch].map(([batchSize, v]) => ({ batchSize, ...v })).sort((a, b) => a.batchSize - b.batchSize),
     recordBytes,
@@ -258,24 +310,25 @@ export function formatProfileCost(c: ProfileCost): string {
     const s = m >= 100 ? m.toFixed(0) : m >= 10 ? m.toFixed(1) : m.toFixed(2);
     return c.rounds > 1 ? `${s} (${(1000 * Math.min(...xs)).toPrecision(3)}–${(1000 * Math.max(...xs)).toPrecision(3)})` : s;
   };
+  const idle = c.cpuHours.median / c.threads;
   const lines = [
-    `Profile ${c.profile} on ${c.dataset}: ${c.runs} runs, ${c.steps.toLocaleString('en-US')} training steps, measured with ${c.threads} thread${c.threads === 1 ? '' : 's'}${c.rounds > 1 ? ` over ${c.rounds} rounds (median, fastest–slowest)` : ''}.`,
+    `Profile ${c.profile} on ${c.dataset}: ${c.runs} runs, ${c.steps.toLocaleString('en-US')} training steps, measured with ${c.threads} thread${c.threads === 1 ? '' : 's'} on ${c.cores} cores${c.rounds > 1 ? ` over ${c.rounds} rounds (median, fastest–slowest)` : ''}; load average ${c.load.before.toFixed(1)} before, ${c.load.after.toFixed(1)} after.`,
     '',
-    `- wall time, one run after another: ${range(c.wallHours)} hours (${(c.wallHours.median / 24).toFixed(1)} days)`,
-    `- CPU time (wall × ${c.threads} threads): ${range(c.cpuHours)} CPU-hours`,
+    `- CPU time (the process, all threads): ${range(c.cpuHours)} CPU-hours; divided by the ${c.threads} threads, at least ${h(idle)} hours (${(idle / 24).toFixed(1)} days) of wall time on an idle machine`,
+    `- wall time at the load of the measurement, one run after another: ${range(c.wallHours)} hours (${(c.wallHours.median / 24).toFixed(1)} days)`,
     `- results.jsonl: about ${(c.recordBytes / 2 ** 30).toFixed(2)} GiB`,
     '',
-    '| role | runs | wall hours |',
+    '| role | runs | CPU-hours |',
     '| --- | --- | --- |',
-    ...Object.entries(c.byRole).map(([role, v]) => `| ${role} | ${v!.runs} | ${h(v!.wallHours)} |`),
+    ...Object.entries(c.byRole).map(([role, v]) => `| ${role} | ${v!.runs} | ${h(v!.cpuHours)} |`),
     '',
-    '| sweep batch size | runs | wall hours |',
+    '| sweep batch size | runs | CPU-hours |',
     '| --- | --- | --- |',
-    ...c.sweepByBatch.map((b) => `| ${b.batchSize} | ${b.runs} | ${h(b.wallHours)} |`),
+    ...c.sweepByBatch.map((b) => `| ${b.batchSize} | ${b.runs} | ${h(b.cpuHours)} |`),
     '',
-    '| class | runs | steps | ms per step | ms per probe | ms per test image |',
-    '| --- | --- | --- | --- | --- | --- |',
-    ...c.classes.map((k) => `| ${k.label} | ${k.runs} | ${k.steps.toLocaleString('en-US')} | ${ms(k.secondsPerStep)} | ${k.secondsPerProbe ? ms(k.secondsPerProbe) : '—'} | ${ms(k.secondsPerEvalImage)} |`),
+    '| class | runs | steps | CPU ms per step | per probe | per test image | wall ms per step |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...c.classes.map((k) => `| ${k.label} | ${k.runs} | ${k.steps.toLocaleString('en-US')} | ${ms(k.cpu.perStep)} | ${k.cpu.perProbe ? ms(k.cpu.perProbe) : '—'} | ${ms(k.cpu.perEvalImage)} | ${ms(k.wall.perStep)} |`),
   ];
   return lines.join('\n');
 }
