@@ -4,7 +4,7 @@
  * at three times the wall clock (three busy threads). No real clock is read.
  */
 import { describe, expect, it } from 'vitest';
-import { costSampleSpec, estimateProfileCost, formatProfileCost } from './cost.js';
+import { costSampleSpec, estimateProfileCost, formatProfileCost, priceProfile } from './cost.js';
 import { getProfile, planRuns, plannedSteps } from './profiles.js';
 import type { Executor } from './runner.js';
 import { fakeExecutor } from './test-utils/fake.js';
@@ -51,6 +51,11 @@ describe('estimateProfileCost', () => {
     expect(byRole).toBeCloseTo(cost.cpuHours.median, 12);
     expect(cost.sweepByBatch.map((b) => b.batchSize)).toEqual([8, 32]);
     expect(cost.recordBytes).toBeGreaterThan(0);
+    // Pricing the same profile again gives the same hours; a profile with a class the estimate never sampled is refused.
+    const again = await priceProfile(cost, profile, { sizes });
+    expect(again.cpuHours.median).toBeCloseTo(cost.cpuHours.median, 12);
+    expect(again.runs).toBe(plan.length);
+    await expect(priceProfile(cost, getProfile('quick'), { sizes })).rejects.toThrow(/whose class \(cnn×0\.5 [^)]*\) the estimate did not sample/);
     const md = formatProfileCost(cost);
     expect(md).toContain(`Profile smoke on synthetic: ${plan.length} runs`);
     expect(md).toMatch(/\| cnn×0.25 bn b8 sgd \| 1 \| 24 \| 3\.00 \(3\.00–3\.00\) \| — \| [\d.]+ \([\d.]+–[\d.]+\) \| 1\.00 \(1\.00–1\.00\) \|/);

@@ -31,8 +31,9 @@ export interface CostRates {
 }
 
 export interface CostClass {
-  /** What the class's runs share, e.g. `cnn×0.5 bn b32 sgd`. */
+  /** What the class's runs share, e.g. `cnn×0.5 bn b32 sgd`; `key` is the same as canonical JSON. */
   label: string;
+  key: string;
   /** The spec the class was sampled with (the first planned run's, shortened). */
   sample: RunSpec;
   runs: number;
@@ -102,7 +103,7 @@ export interface CostOptions {
 }
 
 /** What a training step's cost depends on: everything but seed, learning rate, length, evaluations, probes and the window. */
-function classKey(spec: RunSpec): string {
+export function costClassKey(spec: RunSpec): string {
   const { seed: _s, lr: _l, epochs: _e, milestones: _m, trainLimit: _t, testLimit: _tl, evalNoise: _n, evalBatchSizes: _b, probes: _p, window: _w, momentum: _mo, weightDecay: _wd, ...rest } = spec;
   // A distortion's or regularizer's magnitude does not change the work; its kind does.
   return canonicalJson({ ...rest, distortion: spec.distortion?.kind, regularizer: spec.regularizer?.kind });
@@ -137,6 +138,54 @@ function evalImages(spec: RunSpec, testSize: number): number {
   return passes * Math.min(spec.testLimit, testSize);
 }
 
+type SplitSizes = (spec: RunSpec) => { train: number; test: number };
+
+/** The splits a run sees: `sizes` when given, else read (a synthetic set is generated at the size its limits ask for). */
+async function splitSizes(options: { sizes?: { train: number; test: number }; dataDir?: string }): Promise<SplitSizes> {
+  const fixed = options.sizes;
+  if (fixed) return () => fixed;
+  const { loadSplit } = await import('./execute.js');
+  const cache = new Map<string, { train: number; test: number }>();
+  return (spec) => {
+    const key = `${spec.dataset}\u0000${spec.trainLimit}\u0000${spec.testLimit}`;
+    let s = cache.get(key);
+    if (!s) cache.set(key, (s = { train: loadSplit(spec, 'train', options.dataDir).n, test: loadSplit(spec, 'test', options.dataDir).n }));
+    return s;
+  };
+}
+
+/** Hours of one planned run at some rates (each rate picked from its rounds by `pick`). */
+function runHours(rates: CostRates, spec: RunSpec, sizesOf: SplitSizes, pick: (xs: number[]) => number): number {
+  const steps = plannedSteps(spec, sizesOf(spec).train);
+  const probes = spec.probes ? Math.floor(steps / spec.probes.santurkarEvery) : 0;
+  if (probes && !rates.perProbe) throw new AnalysisError('estimateProfileCost', `no probe was timed for the class of ${runId(spec)}`);
+  const secs = steps * pick(rates.perStep) + probes * (probes ? pick(rates.perProbe!) : 0) + evalImages(spec, sizesOf(spec).test) * pick(rates.perEvalImage);
+  return secs / 3600;
+}
+
+/** The hours of a plan, each class at its fastest, median and slowest round. */
+function priceRuns(plan: readonly PlannedRun[], ratesOf: (spec: RunSpec) => CostRates, sizesOf: SplitSizes): Hours {
+  const sum = (pick: (xs: number[]) => number) => plan.reduce((h, r) => h + runHours(ratesOf(r.spec), r.spec, sizesOf, pick), 0);
+  return { min: sum((xs) => Math.min(...xs)), median: sum(median), max: sum((xs) => Math.max(...xs)) };
+}
+
+/**
+ * Another profile's cost at the rates `cost` measured, when every class of its runs was sampled
+ * (quick's runs are all classes of standard's, for one): compare with a measured run of that
+ * profile to see how the load during the measurement distorted it.
+ */
+export async function priceProfile(cost: ProfileCost, profile: Profile, options: { sizes?: { train: number; test: number }; dataDir?: string } = {}): Promise<{ runs: number; wallHours: Hours; cpuHours: Hours }> {
+  const byKey = new Map(cost.classes.map((c) => [c.key, c]));
+  const plan = planRuns(profile);
+  const classOf = (spec: RunSpec) => {
+    const c = byKey.get(costClassKey(spec));
+    if (!c) throw new AnalysisError('priceProfile', `profile ${profile.name} has runs like ${runId(spec)}, whose class (${classLabel(spec)}) the estimate did not sample`);
+    return c;
+  };
+  const sizesOf = await splitSizes(options);
+  return { runs: plan.length, wallHours: priceRuns(plan, (s) => classOf(s).wall, sizesOf), cpuHours: priceRuns(plan, (s) => classOf(s).cpu, sizesOf) };
+}
+
 export async function estimateProfileCost(profile: Profile, options: CostOptions = {}): Promise<ProfileCost> {
   const warmup = options.warmupSteps ?? 3;
   const timed = options.timedSteps ?? 20;
@@ -156,25 +205,16 @@ export async function estimateProfileCost(profile: Profile, options: CostOptions
   const executor = options.executor ?? (await import('./execute.js')).executeRun;
   const plan = planRuns(profile);
   if (!plan.length) throw new AnalysisError('estimateProfileCost', `profile ${profile.name} plans no runs`);
-  const { loadSplit } = options.sizes ? { loadSplit: null } : await import('./execute.js');
-  const sizeCache = new Map<string, { train: number; test: number }>();
-  // The splits a run sees (a synthetic set is generated at the size its limits ask for).
-  const sizesOf = (spec: RunSpec) => {
-    if (options.sizes) return options.sizes;
-    const key = `${spec.dataset}\u0000${spec.trainLimit}\u0000${spec.testLimit}`;
-    let s = sizeCache.get(key);
-    if (!s) sizeCache.set(key, (s = { train: loadSplit!(spec, 'train', options.dataDir).n, test: loadSplit!(spec, 'test', options.dataDir).n }));
-    return s;
-  };
+  const sizesOf = await splitSizes(options);
 
   const classes = new Map<string, { runs: PlannedRun[]; cls: CostClass }>();
   for (const run of plan) {
-    const key = classKey(run.spec);
+    const key = costClassKey(run.spec);
     let c = classes.get(key);
     if (!c) {
       const sample = costSampleSpec(run.spec, warmup + timed, Math.min(testImages, run.spec.testLimit, sizesOf(run.spec).test));
       const rates = (): CostRates => ({ perStep: [], perProbe: null, perEvalImage: [] });
-      c = { runs: [], cls: { label: classLabel(run.spec), sample, runs: 0, steps: 0, probes: 0, evalImages: 0, wall: rates(), cpu: rates(), recordBytes: 0 } };
+      c = { runs: [], cls: { label: classLabel(run.spec), key, sample, runs: 0, steps: 0, probes: 0, evalImages: 0, wall: rates(), cpu: rates(), recordBytes: 0 } };
       classes.set(key, c);
     }
     const steps = plannedSteps(run.spec, sizesOf(run.spec).train);
@@ -252,25 +292,14 @@ export async function estimateProfileCost(profile: Profile, options: CostOptions
     }
   }
 
-  const runHours = (rates: CostRates, run: PlannedRun, pick: (xs: number[]) => number) => {
-    const steps = plannedSteps(run.spec, sizesOf(run.spec).train);
-    const probes = run.spec.probes ? Math.floor(steps / run.spec.probes.santurkarEvery) : 0;
-    const secs = steps * pick(rates.perStep) + probes * (rates.perProbe ? pick(rates.perProbe) : 0) + evalImages(run.spec, sizesOf(run.spec).test) * pick(rates.perEvalImage);
-    return secs / 3600;
-  };
-  const pickMin = (xs: number[]) => Math.min(...xs);
-  const pickMax = (xs: number[]) => Math.max(...xs);
-  const hours = (clockOf: (c: CostClass) => CostRates): Hours => {
-    const sum = (pick: (xs: number[]) => number) => [...classes.values()].reduce((h, { runs, cls }) => h + runs.reduce((a, r) => a + runHours(clockOf(cls), r, pick), 0), 0);
-    return { min: sum(pickMin), median: sum(median), max: sum(pickMax) };
-  };
+  const hours = (clockOf: (c: CostClass) => CostRates): Hours => priceRuns(plan, (spec) => clockOf(classes.get(costClassKey(spec))!.cls), sizesOf);
   const byRole: ProfileCost['byRole'] = {};
   const byBatch = new Map<number, { runs: number; cpuHours: number }>();
   let recordBytes = 0;
   for (const { runs, cls } of classes.values()) {
     const b = bytesPerStep.get(cls)!;
     for (const r of runs) {
-      const h = runHours(cls.cpu, r, median);
+      const h = runHours(cls.cpu, r.spec, sizesOf, median);
       const role = r.roles[0];
       const e = byRole[role] ?? { runs: 0, cpuHours: 0 };
       byRole[role] = { runs: e.runs + 1, cpuHours: e.cpuHours + h };
