@@ -16,9 +16,11 @@
  * hold at least (warmup + steps) × the largest batch training images and 200 test images).
  *
  * Prints the estimate as Markdown (or JSON with --json) on stdout and one line per sample on
- * stderr. NORMLAB_NUM_THREADS sets the threads, as for every normlab command.
+ * stderr. NORMLAB_NUM_THREADS sets the threads, as for every normlab command; `--backend NAME`
+ * measures on another compute backend (`@normlab/NAME` is imported to register it).
  */
 import { estimateProfileCost, formatProfileCost, getProfile, priceProfile } from '@normlab/analysis';
+import { setBackend } from '@normlab/tensor';
 
 function parse(argv) {
   const out = { profile: 'standard', steps: 20, warmup: 3, rounds: 1, json: false };
@@ -50,6 +52,7 @@ function parse(argv) {
       out.sizes = { train, test };
     }
     else if (a === '--json') out.json = true;
+    else if (a === '--backend') out.backend = value();
     else throw new Error(`unknown option ${a}`);
   }
   return out;
@@ -62,6 +65,8 @@ try {
   process.stderr.write(`profile-cost: error: ${e.message}\n`);
   process.exit(2);
 }
+if (args.backend && args.backend !== 'cpu') await import(`@normlab/${args.backend}`);
+if (args.backend) setBackend(args.backend);
 const profile = getProfile(args.profile, args.dataset);
 const t0 = performance.now();
 const cost = await estimateProfileCost(profile, {

@@ -14,7 +14,7 @@
  * the wall time of an otherwise idle machine.
  */
 import * as os from 'node:os';
-import { getNumThreads } from '@normlab/tensor';
+import { getBackend, getNumThreads } from '@normlab/tensor';
 import { AnalysisError } from './errors.js';
 import { planRuns, plannedSteps, type PlannedRun, type Profile } from './profiles.js';
 import type { Executor } from './runner.js';
@@ -60,7 +60,8 @@ export interface ProfileCost {
   dataset: string;
   runs: number;
   steps: number;
-  /** Intra-op threads of the measurement (`getNumThreads()`), and the machine's cores. */
+  /** The compute backend (`getBackend()`), its intra-op threads (`getNumThreads()`), and the machine's cores. */
+  backend: string;
   threads: number;
   cores: number;
   /** One-minute load average before and after the measurement (context for the wall clock). */
@@ -317,6 +318,7 @@ export async function estimateProfileCost(profile: Profile, options: CostOptions
     dataset: profile.dataset,
     runs: plan.length,
     steps: [...classes.values()].reduce((s, c) => s + c.cls.steps, 0),
+    backend: getBackend(),
     threads: getNumThreads(),
     cores: os.cpus().length,
     load: { before: loadBefore, after: os.loadavg()[0] },
@@ -341,7 +343,7 @@ export function formatProfileCost(c: ProfileCost): string {
   };
   const idle = c.cpuHours.median / c.threads;
   const lines = [
-    `Profile ${c.profile} on ${c.dataset}: ${c.runs} runs, ${c.steps.toLocaleString('en-US')} training steps, measured with ${c.threads} thread${c.threads === 1 ? '' : 's'} on ${c.cores} cores${c.rounds > 1 ? ` over ${c.rounds} rounds (median, fastest–slowest)` : ''}; load average ${c.load.before.toFixed(1)} before, ${c.load.after.toFixed(1)} after.`,
+    `Profile ${c.profile} on ${c.dataset}: ${c.runs} runs, ${c.steps.toLocaleString('en-US')} training steps, measured on the ${c.backend} backend with ${c.threads} thread${c.threads === 1 ? '' : 's'} on ${c.cores} cores${c.rounds > 1 ? ` over ${c.rounds} rounds (median, fastest–slowest)` : ''}; load average ${c.load.before.toFixed(1)} before, ${c.load.after.toFixed(1)} after.`,
     '',
     `- CPU time (the process, all threads): ${range(c.cpuHours)} CPU-hours; divided by the ${c.threads} threads, at least ${h(idle)} hours (${(idle / 24).toFixed(1)} days) of wall time on an idle machine`,
     `- wall time at the load of the measurement, one run after another: ${range(c.wallHours)} hours (${(c.wallHours.median / 24).toFixed(1)} days)`,
