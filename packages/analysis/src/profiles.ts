@@ -218,10 +218,17 @@ export const STANDARD_EPOCHS: Record<DatasetName, number> = { 'fashion-mnist': 1
  * where BN degrades, with the authors' rule (SGD, momentum 0.9, weight decay 1e-4, lr = 0.1·b/128,
  * ×0.1 at 1/2 and 3/4 of training).
  *
- * MNIST and Fashion-MNIST: the half-width `cnn` as in quick, `STANDARD_EPOCHS` epochs (10: BN at
- * batch 32 reaches ≥ 91% on Fashion-MNIST and ≥ 99.2% on MNIST, measured; packages/analysis/README.md).
- * 410 runs. Cost at the pure-TypeScript speed of 2 threads, measured on a sample of its runs
- * (`estimateProfileCost`, tools/profile-cost.mjs): COST_PLACEHOLDER.
+ * MNIST and Fashion-MNIST: the half-width `cnn` as in quick, 10 epochs (`STANDARD_EPOCHS`; the
+ * convergence check of BN at batch 32 is in packages/analysis/README.md), 405 runs, 26.8 million
+ * training steps. Cost at the pure-TypeScript speed on 2 threads, measured on a sample of its runs
+ * (12 timed steps of each of its 66 classes of runs — norm × batch size × optimizer ×
+ * perturbation — in two rounds; `estimateProfileCost`, tools/profile-cost.mjs): about 236
+ * CPU-hours (208–265 over the rounds), about 150 hours (6.4 days) of wall time on an idle 2-core
+ * machine; the sweep is 65% of it, its batch-2 runs alone 19%. Measured on a shared machine under
+ * load (548 CPU-hours as measured) and scaled by the quick profile priced at the same rates
+ * against its idle-machine run (36 against 15.6 CPU-minutes, docs/performance.md). Its
+ * results.jsonl comes to about 1.6 GiB (every step of every run is recorded; a batch-2 run's line
+ * is 17 MiB).
  *
  * CIFAR-10 (`getProfile('standard', 'cifar10')`): ResNet-20 (He et al.'s CIFAR network, 8
  * groups), the authors' augmentation on every training batch (random crop with 4 pixels of zero
