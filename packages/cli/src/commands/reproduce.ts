@@ -77,7 +77,7 @@ export async function runReproduce(flags: ReproduceFlags): Promise<void> {
 export function reproduceCommand(): Command {
   return new Command('reproduce')
     .description("run the paper's experiments (stability, sensitivity, landscape, batch-size sweep, window ablation) and write a report")
-    .addOption(new Option('--profile <name>', 'smoke (<1 min), quick (~15 min on 2 cores), standard (whole datasets, batch 2…128, 5 seeds: weeks of CPU), full (the paper grid)').choices([...PROFILE_NAMES]).default('quick'))
+    .addOption(new Option('--profile <name>', 'smoke (<1 min), quick (~15 min on 2 cores), standard (whole datasets, batch 2…128, 5 seeds: about 6 days on 2 cores), full (the paper grid)').choices([...PROFILE_NAMES]).default('quick'))
     .addOption(new Option('--dataset <name>', 'dataset (quick, standard: mnist, or fashion-mnist when its files are found)').choices([...DATASETS]))
     .option('--data-dir <dir>', 'folder with the Fashion-MNIST or CIFAR-10 files')
     .option('--out <dir>', 'report folder (default reports/PROFILE)')
