@@ -237,7 +237,7 @@ export async function estimateProfileCost(profile: Profile, options: CostOptions
 
   const total = classes.size * rounds;
   let done = 0;
-  const bytesPerStep = new Map<CostClass, { fixed: number; perStep: number }>();
+  const bytesPerStep = new Map<CostClass, { fixed: number; perStep: number; perProbedStep: number; perProbe: number }>();
   for (let round = 0; round < rounds; round++) {
     for (const { cls } of classes.values()) {
       const spec = cls.sample;
@@ -285,9 +285,19 @@ export async function estimateProfileCost(profile: Profile, options: CostOptions
       measure(wallAt, wallEnd, cls.wall);
       measure(cpuAt, cpuEnd, cls.cpu);
       if (round === 0) {
-        const perStepJson = JSON.stringify(record.steps).length + (record.landscape ? JSON.stringify(record.landscape).length : 0);
+        // The record grows with the steps (the per-step series; a probed run's gradient changes too)
+        // and the probes; the rest is fixed.
         const n = Math.max(1, record.steps.loss.length);
-        bytesPerStep.set(cls, { fixed: JSON.stringify(record).length - perStepJson + 64, perStep: perStepJson / n });
+        const stepJson = JSON.stringify(record.steps).length;
+        const gradJson = record.landscape ? JSON.stringify(record.landscape.gradChange).length : 0;
+        const probeJson = record.landscape ? JSON.stringify(record.landscape.santurkar).length : 0;
+        const probes = record.landscape?.santurkar.length ?? 0;
+        bytesPerStep.set(cls, {
+          fixed: JSON.stringify(record).length - stepJson - gradJson - probeJson + 64,
+          perStep: stepJson / n,
+          perProbedStep: gradJson / n,
+          perProbe: probes ? probeJson / probes : 0,
+        });
       }
       options.onSample?.(++done, total, cls.label);
     }
@@ -308,7 +318,9 @@ export async function estimateProfileCost(profile: Profile, options: CostOptions
         const s = byBatch.get(r.spec.batchSize) ?? { runs: 0, cpuHours: 0 };
         byBatch.set(r.spec.batchSize, { runs: s.runs + 1, cpuHours: s.cpuHours + h });
       }
-      const bytes = b.fixed + b.perStep * plannedSteps(r.spec, sizesOf(r.spec).train);
+      const steps = plannedSteps(r.spec, sizesOf(r.spec).train);
+      const probed = r.spec.probes ? b.perProbedStep * steps + b.perProbe * Math.floor(steps / r.spec.probes.santurkarEvery) : 0;
+      const bytes = b.fixed + b.perStep * steps + probed;
       cls.recordBytes += bytes;
       recordBytes += bytes;
     }
