@@ -7,16 +7,61 @@ import { AnalysisError } from './errors.js';
 import { lossBand, maxAcrossRuns } from './landscape.js';
 import { helpsPerPeriod, majorityPerPeriod, periodBounds, perPeriod } from './periods.js';
 import { cleanTrainingKey, normLabel, perturbationLabel } from './spec.js';
-import { mean, summarize, type Summary } from './stats.js';
+import { mean, summarize, tInterval, type MeanInterval, type Summary } from './stats.js';
 import type { RunRecord } from './types.js';
+
+/** One run's value of some quantity, tagged with its seed: what paired comparisons pair on. */
+export interface SeedValue {
+  seed: number;
+  value: number;
+}
+
+/** `a − b` for the seeds both arms have, in seed order. */
+export interface SeedPairs {
+  seeds: number[];
+  a: number[];
+  b: number[];
+  differences: number[];
+}
+
+/**
+ * Pair two arms by seed. Runs of the same seed share the initial weights (the model seed) and the
+ * data order (the loader seed), so their difference removes what the seed decides. A seed that
+ * appears twice in one arm is an error: the records hold more than one plan's runs.
+ */
+export function pairBySeed(a: readonly SeedValue[], b: readonly SeedValue[], what = 'comparison'): SeedPairs {
+  const index = (xs: readonly SeedValue[], arm: string) => {
+    const m = new Map<number, number>();
+    for (const x of xs) {
+      if (m.has(x.seed)) throw new AnalysisError('pairBySeed', `${what}: ${arm} has two runs of seed ${x.seed}; expected one run per seed (are two profiles' results mixed?)`);
+      m.set(x.seed, x.value);
+    }
+    return m;
+  };
+  const ma = index(a, 'the first arm');
+  const mb = index(b, 'the second arm');
+  const seeds = [...ma.keys()].filter((s) => mb.has(s)).sort((x, y) => x - y);
+  const av = seeds.map((s) => ma.get(s)!);
+  const bv = seeds.map((s) => mb.get(s)!);
+  return { seeds, a: av, b: bv, differences: av.map((x, i) => x - bv[i]) };
+}
+
+/** The Student-t interval of the mean of `xs` (across seeds), or null below two values. */
+export function intervalOrNull(xs: readonly number[], level = 0.95): MeanInterval | null {
+  return xs.length >= 2 ? tInterval(xs, level) : null;
+}
 
 export interface SweepCell {
   norm: string;
   batchSize: number;
   /** Best test accuracy over the evaluations (the authors' measure), across seeds. */
   best: Summary;
+  /** Its mean with the 95% Student-t interval across seeds (null with one seed): the figure's error bar. */
+  bestInterval: MeanInterval | null;
   /** Test accuracy at the end of training, across seeds. */
   final: Summary;
+  /** Per seed, for comparisons paired by seed. */
+  perSeed: Array<{ seed: number; best: number; final: number }>;
 }
 
 function groupBy<T>(xs: readonly T[], key: (x: T) => string): Map<string, T[]> {
@@ -43,11 +88,15 @@ export function sweepTable(records: readonly RunRecord[]): SweepCell[] {
   const groups = groupBy(sweep, (r) => `${normLabel(r.spec)}\u0000${r.spec.batchSize}`);
   const out: SweepCell[] = [];
   for (const runs of groups.values()) {
+    const sorted = [...runs].sort((a, b) => a.spec.seed - b.spec.seed);
+    const best = sorted.map((r) => r.final.bestTestAccuracy);
     out.push({
       norm: normLabel(runs[0].spec),
       batchSize: runs[0].spec.batchSize,
-      best: summarize(runs.map((r) => r.final.bestTestAccuracy)),
-      final: summarize(runs.map((r) => r.final.testAccuracy)),
+      best: summarize(best),
+      bestInterval: intervalOrNull(best),
+      final: summarize(sorted.map((r) => r.final.testAccuracy)),
+      perSeed: sorted.map((r) => ({ seed: r.spec.seed, best: r.final.bestTestAccuracy, final: r.final.testAccuracy })),
     });
   }
   return out.sort((a, b) => compareNorms(a.norm, b.norm) || a.batchSize - b.batchSize);
@@ -63,13 +112,16 @@ export interface StabilityRow {
   spikes: number;
   gradNormVar: number;
   finalLoss: number;
+  /** Per seed, for comparisons paired by seed. */
+  perSeed: Array<{ seed: number; accuracy: number; lossStd: number; spikes: number; gradNormVar: number; finalLoss: number }>;
 }
 
 export function stabilityTable(records: readonly RunRecord[]): StabilityRow[] {
   const runs = records.filter((r) => r.roles.includes('stability'));
   const groups = groupBy(runs, (r) => `${normLabel(r.spec)}\u0000${r.spec.batchSize}`);
   const out: StabilityRow[] = [];
-  for (const g of groups.values()) {
+  for (const runs of groups.values()) {
+    const g = [...runs].sort((a, b) => a.spec.seed - b.spec.seed);
     out.push({
       norm: normLabel(g[0].spec),
       batchSize: g[0].spec.batchSize,
@@ -79,6 +131,7 @@ export function stabilityTable(records: readonly RunRecord[]): StabilityRow[] {
       spikes: mean(g.map((r) => r.stability.spikes)),
       gradNormVar: mean(g.map((r) => r.stability.gradNormVar)),
       finalLoss: mean(g.map((r) => r.stability.finalLoss)),
+      perSeed: g.map((r) => ({ seed: r.spec.seed, accuracy: r.final.testAccuracy, lossStd: r.stability.lossStd, spikes: r.stability.spikes, gradNormVar: r.stability.gradNormVar, finalLoss: r.stability.finalLoss })),
     });
   }
   return out.sort((a, b) => compareNorms(a.norm, b.norm) || a.batchSize - b.batchSize);
@@ -95,14 +148,18 @@ export interface SensitivityRow {
   accuracy: number;
   /** Mean over seeds of (perturbed − clean) test accuracy. */
   deltaAccuracy: Summary;
+  /** The same with its 95% Student-t interval (paired by seed; null with one pair). */
+  deltaInterval: MeanInterval | null;
   /** Mean over seeds of (perturbed − clean) loss std around the moving average (test noise: 0, training is the same). */
   deltaLossStd: number;
+  /** Per seed, for comparisons between norms paired by seed. */
+  perSeed: Array<{ seed: number; deltaAccuracy: number; deltaLossStd: number }>;
 }
 
 export function sensitivityTable(records: readonly RunRecord[]): SensitivityRow[] {
   const clean = new Map<string, RunRecord>();
   for (const r of records) if (!r.spec.distortion && !r.spec.regularizer) clean.set(cleanTrainingKey(r.spec), r);
-  type Pair = { norm: string; perturbation: string; family: SensitivityRow['family']; clean: number; acc: number; dLossStd: number };
+  type Pair = { norm: string; perturbation: string; family: SensitivityRow['family']; seed: number; clean: number; acc: number; dLossStd: number };
   const pairs: Pair[] = [];
   for (const r of records) {
     if (!r.roles.includes('sensitivity')) continue;
@@ -113,6 +170,7 @@ export function sensitivityTable(records: readonly RunRecord[]): SensitivityRow[
         norm: normLabel(r.spec),
         perturbation: perturbationLabel(r.spec),
         family: r.spec.distortion ? 'distortion' : 'regularizer',
+        seed: r.spec.seed,
         clean: c.final.testAccuracy,
         acc: r.final.testAccuracy,
         dLossStd: r.stability.lossStd - c.stability.lossStd,
@@ -123,6 +181,7 @@ export function sensitivityTable(records: readonly RunRecord[]): SensitivityRow[
           norm: normLabel(r.spec),
           perturbation: `test noise σ=${n.sigma}`,
           family: 'test noise',
+          seed: r.spec.seed,
           clean: r.final.testAccuracy,
           acc: n.testAccuracy,
           dLossStd: 0,
@@ -131,7 +190,9 @@ export function sensitivityTable(records: readonly RunRecord[]): SensitivityRow[
     }
   }
   const out: SensitivityRow[] = [];
-  for (const g of groupBy(pairs, (p) => `${p.norm}\u0000${p.perturbation}`).values()) {
+  for (const group of groupBy(pairs, (p) => `${p.norm}\u0000${p.perturbation}`).values()) {
+    const g = [...group].sort((a, b) => a.seed - b.seed);
+    const deltas = g.map((p) => p.acc - p.clean);
     out.push({
       norm: g[0].norm,
       perturbation: g[0].perturbation,
@@ -139,17 +200,20 @@ export function sensitivityTable(records: readonly RunRecord[]): SensitivityRow[
       pairs: g.length,
       cleanAccuracy: mean(g.map((p) => p.clean)),
       accuracy: mean(g.map((p) => p.acc)),
-      deltaAccuracy: summarize(g.map((p) => p.acc - p.clean)),
+      deltaAccuracy: summarize(deltas),
+      deltaInterval: intervalOrNull(deltas),
       deltaLossStd: mean(g.map((p) => p.dLossStd)),
+      perSeed: g.map((p, i) => ({ seed: p.seed, deltaAccuracy: deltas[i], deltaLossStd: p.dLossStd })),
     });
   }
   const fam = { distortion: 0, 'test noise': 1, regularizer: 2 } as const;
   return out.sort((a, b) => fam[a.family] - fam[b.family] || (a.perturbation < b.perturbation ? -1 : a.perturbation > b.perturbation ? 1 : 0) || compareNorms(a.norm, b.norm));
 }
 
-/** Per-step landscape series of one norm, from its runs at several learning rates. */
+/** Per-step landscape series of one norm and seed, from its runs at several learning rates. */
 export interface LandscapeSeries {
   norm: string;
+  seed: number;
   lrs: number[];
   steps: number;
   /** The paper's protocol, per step. */
@@ -164,10 +228,11 @@ export interface LandscapeSeries {
   santurkar: Array<{ step: number; lossVariation: number; gradPredictiveness: number; betaSmoothness: number }>;
 }
 
+/** One series per norm and seed: the band and the maxima are taken across the learning rates of one seed. */
 export function landscapeSeries(records: readonly RunRecord[]): LandscapeSeries[] {
   const runs = records.filter((r) => r.roles.includes('landscape') && r.landscape);
   const out: LandscapeSeries[] = [];
-  for (const g of groupBy(runs, (r) => normLabel(r.spec)).values()) {
+  for (const g of groupBy(runs, (r) => `${normLabel(r.spec)}\u0000${r.spec.seed}`).values()) {
     // A diverged run stops early: the band is drawn over the steps every run reached.
     const steps = Math.min(...g.map((r) => r.steps.loss.length));
     const changes = Math.min(...g.map((r) => r.landscape!.gradChange.length));
@@ -188,6 +253,7 @@ export function landscapeSeries(records: readonly RunRecord[]): LandscapeSeries[
       .sort((a, b) => a.step - b.step);
     out.push({
       norm: normLabel(g[0].spec),
+      seed: g[0].spec.seed,
       lrs: g.map((r) => r.spec.lr).sort((a, b) => a - b),
       steps,
       bandMin: band.map((b) => b.min),
@@ -198,28 +264,59 @@ export function landscapeSeries(records: readonly RunRecord[]): LandscapeSeries[
       santurkar: sant,
     });
   }
-  return out.sort((a, b) => compareNorms(a.norm, b.norm));
+  return out.sort((a, b) => compareNorms(a.norm, b.norm) || a.seed - b.seed);
 }
 
-export interface PeriodRow {
-  norm: string;
-  period: number;
-  /** The paper's protocol: period means. */
+/** The three metrics of each protocol, as `PeriodRow` fields (lower is better for all six). */
+export const PERIOD_METRICS = {
+  paper: ['bandWidth', 'gradPredictiveness', 'betaSmoothness'],
+  santurkar: ['lossVariation', 'santurkarGradPredictiveness', 'santurkarBetaSmoothness'],
+} as const;
+export type Protocol = keyof typeof PERIOD_METRICS;
+export type PeriodMetric = (typeof PERIOD_METRICS)[Protocol][number];
+
+interface PeriodValues {
   bandWidth: number;
   gradPredictiveness: number;
   betaSmoothness: number;
-  /** Santurkar et al.'s protocol: period means of the probes (null when no probe fell in it). */
   lossVariation: number | null;
   santurkarGradPredictiveness: number | null;
   santurkarBetaSmoothness: number | null;
-  /** Whether it beats the unnormalized network here, per protocol (majority of its three metrics); null for `none` itself. */
-  helpsPaper: boolean | null;
-  helpsSanturkar: boolean | null;
 }
 
 /**
- * Landscape metrics per period for each norm, and whether each norm helps there: beats the
- * unnormalized network (lower is better for all six metrics) on a majority of a protocol's three.
+ * Whether a norm helps in a period, from the paired differences norm − none of the protocol's
+ * three metrics: `helps` when at least two intervals lie below zero, `hurts` when at least two lie
+ * above, `insufficient data` when a metric has fewer than two seeds paired with `none`.
+ */
+export type PeriodOutcome = 'helps' | 'hurts' | 'not distinguishable' | 'insufficient data';
+
+export interface PeriodTest {
+  /** Per metric: norm − none paired by seed (`a`: the norm, `b`: none), with the Student-t interval at the table's level (null below two seeds). */
+  comparisons: Array<{ metric: PeriodMetric; interval: MeanInterval | null } & SeedPairs>;
+  outcome: PeriodOutcome;
+}
+
+export interface PeriodRow extends PeriodValues {
+  norm: string;
+  period: number;
+  /** Seeds of the landscape runs; the metric fields are their means (a Santurkar field is null when a seed has no probe in the period). */
+  seeds: number;
+  perSeed: Array<{ seed: number } & PeriodValues>;
+  /** Point comparison of the seed means: beats the unnormalized network on a majority of the protocol's three metrics; null for `none` itself. */
+  helpsPaper: boolean | null;
+  helpsSanturkar: boolean | null;
+  /** The same question with intervals, paired by seed with `none` (null for `none` itself or without `none`). */
+  paper: PeriodTest | null;
+  santurkar: PeriodTest | null;
+}
+
+/**
+ * Landscape metrics per norm and period (means across seeds), and whether each norm helps there:
+ * beats the unnormalized network (lower is better for all six metrics) on a majority of a
+ * protocol's three. `helps*` compares the seed means; `paper`/`santurkar` pair each seed with
+ * `none` of the same seed and decide with Student-t intervals that hold family-wise at 95% over
+ * all of the protocol's comparisons in the table (Bonferroni: each at 1 − 0.05/m).
  */
 export function periodTable(series: readonly LandscapeSeries[], k: number): PeriodRow[] {
   if (series.length === 0) return [];
@@ -234,7 +331,8 @@ export function periodTable(series: readonly LandscapeSeries[], k: number): Peri
       const xs = pts.filter((p) => p.step >= start && p.step < end).map((p) => p[field]);
       return xs.length ? mean(xs) : null;
     });
-  const rows = new Map<string, Omit<PeriodRow, 'helpsPaper' | 'helpsSanturkar'>[]>();
+  // Per norm, per seed: the K periods' values.
+  const byNorm = new Map<string, Array<{ seed: number; periods: PeriodValues[] }>>();
   for (const s of series) {
     const bw = perPeriod(s.bandWidth.slice(0, steps), k);
     const gp = perPeriod(s.gradPredictiveness.slice(0, changes), k);
@@ -242,45 +340,79 @@ export function periodTable(series: readonly LandscapeSeries[], k: number): Peri
     const lv = santPeriod(s.santurkar, 'lossVariation');
     const sg = santPeriod(s.santurkar, 'gradPredictiveness');
     const sb = santPeriod(s.santurkar, 'betaSmoothness');
-    rows.set(
-      s.norm,
-      bw.map((_, i) => ({
-        norm: s.norm,
-        period: i + 1,
-        bandWidth: bw[i],
-        gradPredictiveness: gp[i],
-        betaSmoothness: beta[i],
-        lossVariation: lv[i],
-        santurkarGradPredictiveness: sg[i],
-        santurkarBetaSmoothness: sb[i],
-      })),
-    );
+    const periods = bw.map((_, i) => ({ bandWidth: bw[i], gradPredictiveness: gp[i], betaSmoothness: beta[i], lossVariation: lv[i], santurkarGradPredictiveness: sg[i], santurkarBetaSmoothness: sb[i] }));
+    byNorm.set(s.norm, [...(byNorm.get(s.norm) ?? []), { seed: s.seed, periods }]);
   }
-  const none = rows.get('none');
-  const out: PeriodRow[] = [];
-  for (const [norm, rs] of rows) {
-    let paper: boolean[] | null = null;
-    let sant: (boolean | null)[] | null = null;
-    if (none && norm !== 'none') {
-      const col = (xs: typeof rs, f: 'bandWidth' | 'gradPredictiveness' | 'betaSmoothness') => xs.map((r) => r[f]);
-      paper = majorityPerPeriod([
-        helpsPerPeriod(col(rs, 'bandWidth'), col(none, 'bandWidth')),
-        helpsPerPeriod(col(rs, 'gradPredictiveness'), col(none, 'gradPredictiveness')),
-        helpsPerPeriod(col(rs, 'betaSmoothness'), col(none, 'betaSmoothness')),
-      ]);
-      sant = rs.map((r, i) => {
-        const n = none[i];
-        const vals = [
-          [r.lossVariation, n.lossVariation],
-          [r.santurkarGradPredictiveness, n.santurkarGradPredictiveness],
-          [r.santurkarBetaSmoothness, n.santurkarBetaSmoothness],
-        ];
-        if (vals.some(([a, b]) => a === null || b === null)) return null;
-        return majorityPerPeriod(vals.map(([a, b]) => helpsPerPeriod([a!], [b!])))[0];
-      });
+  const none = byNorm.get('none');
+  const meanOrNull = (xs: Array<number | null>) => (xs.some((x) => x === null) ? null : mean(xs as number[]));
+  const metricsOf = (protocol: Protocol) => PERIOD_METRICS[protocol];
+  // Paired differences first, so the Bonferroni level can count every comparison of a protocol.
+  type Draft = { norm: string; period: number; perSeed: PeriodRow['perSeed']; pairs: Record<Protocol, Array<{ metric: PeriodMetric; pairs: SeedPairs }> | null> };
+  const drafts: Draft[] = [];
+  for (const [norm, seeds] of byNorm) {
+    for (let i = 0; i < k; i++) {
+      const perSeed = seeds.map((s) => ({ seed: s.seed, ...s.periods[i] }));
+      const pairsFor = (protocol: Protocol) => {
+        if (!none || norm === 'none') return null;
+        return metricsOf(protocol).map((metric) => {
+          const arm = (xs: Array<{ seed: number; periods: PeriodValues[] }>) => xs.flatMap((s) => (s.periods[i][metric] === null ? [] : [{ seed: s.seed, value: s.periods[i][metric]! }]));
+          return { metric, pairs: pairBySeed(arm(seeds), arm(none), `${norm} − none, ${metric} in period ${i + 1}`) };
+        });
+      };
+      drafts.push({ norm, period: i + 1, perSeed, pairs: { paper: pairsFor('paper'), santurkar: pairsFor('santurkar') } });
     }
-    rs.forEach((r, i) => out.push({ ...r, helpsPaper: paper ? paper[i] : null, helpsSanturkar: sant ? sant[i] : null }));
   }
+  const level = (protocol: Protocol) => {
+    const m = drafts.reduce((n, d) => n + (d.pairs[protocol] ?? []).filter((c) => c.pairs.seeds.length >= 2).length, 0);
+    return m ? 1 - 0.05 / m : 0.95;
+  };
+  const levels = { paper: level('paper'), santurkar: level('santurkar') };
+  const test = (protocol: Protocol, cs: Array<{ metric: PeriodMetric; pairs: SeedPairs }> | null): PeriodTest | null => {
+    if (!cs) return null;
+    const comparisons = cs.map((c) => ({ metric: c.metric, ...c.pairs, interval: intervalOrNull(c.pairs.differences, levels[protocol]) }));
+    let outcome: PeriodOutcome;
+    if (comparisons.some((c) => c.interval === null)) outcome = 'insufficient data';
+    else {
+      const below = comparisons.filter((c) => c.interval!.hi < 0).length;
+      const above = comparisons.filter((c) => c.interval!.lo > 0).length;
+      outcome = below * 2 > comparisons.length ? 'helps' : above * 2 > comparisons.length ? 'hurts' : 'not distinguishable';
+    }
+    return { comparisons, outcome };
+  };
+  const means = (d: Draft): PeriodValues => {
+    const paper = (f: (typeof PERIOD_METRICS.paper)[number]) => mean(d.perSeed.map((s) => s[f]));
+    const sant = (f: (typeof PERIOD_METRICS.santurkar)[number]) => meanOrNull(d.perSeed.map((s) => s[f]));
+    return {
+      bandWidth: paper('bandWidth'),
+      gradPredictiveness: paper('gradPredictiveness'),
+      betaSmoothness: paper('betaSmoothness'),
+      lossVariation: sant('lossVariation'),
+      santurkarGradPredictiveness: sant('santurkarGradPredictiveness'),
+      santurkarBetaSmoothness: sant('santurkarBetaSmoothness'),
+    };
+  };
+  const noneMeans = new Map(drafts.filter((d) => d.norm === 'none').map((d) => [d.period, means(d)]));
+  const out: PeriodRow[] = drafts.map((d) => {
+    const m = means(d);
+    const n = noneMeans.get(d.period);
+    const pointHelps = (protocol: Protocol): boolean | null => {
+      if (!n || d.norm === 'none') return null;
+      const vals = metricsOf(protocol).map((f) => [m[f], n[f]] as const);
+      if (vals.some(([a, b]) => a === null || b === null)) return null;
+      return majorityPerPeriod(vals.map(([a, b]) => helpsPerPeriod([a!], [b!])))[0];
+    };
+    return {
+      norm: d.norm,
+      period: d.period,
+      seeds: d.perSeed.length,
+      ...m,
+      perSeed: d.perSeed,
+      helpsPaper: pointHelps('paper'),
+      helpsSanturkar: pointHelps('santurkar'),
+      paper: test('paper', d.pairs.paper),
+      santurkar: test('santurkar', d.pairs.santurkar),
+    };
+  });
   return out.sort((a, b) => compareNorms(a.norm, b.norm) || a.period - b.period);
 }
 
@@ -289,14 +421,17 @@ export interface EvalBatchRow {
   trainBatchSize: number;
   evalBatchSize: number;
   accuracy: Summary;
+  /** Per seed (one run per seed, evaluated at each eval batch size): paired across eval batch sizes. */
+  perSeed: SeedValue[];
 }
 
 /** Test accuracy at several eval batch sizes (GNPlus normalizes with the evaluated batch's statistics). */
 export function evalBatchTable(records: readonly RunRecord[]): EvalBatchRow[] {
-  const pts = records.flatMap((r) => (r.evalBatch ?? []).map((e) => ({ norm: normLabel(r.spec), train: r.spec.batchSize, ...e })));
+  const pts = records.flatMap((r) => (r.evalBatch ?? []).map((e) => ({ norm: normLabel(r.spec), train: r.spec.batchSize, seed: r.spec.seed, ...e })));
   const out: EvalBatchRow[] = [];
-  for (const g of groupBy(pts, (p) => `${p.norm}\u0000${p.train}\u0000${p.batchSize}`).values()) {
-    out.push({ norm: g[0].norm, trainBatchSize: g[0].train, evalBatchSize: g[0].batchSize, accuracy: summarize(g.map((p) => p.testAccuracy)) });
+  for (const group of groupBy(pts, (p) => `${p.norm}\u0000${p.train}\u0000${p.batchSize}`).values()) {
+    const g = [...group].sort((a, b) => a.seed - b.seed);
+    out.push({ norm: g[0].norm, trainBatchSize: g[0].train, evalBatchSize: g[0].batchSize, accuracy: summarize(g.map((p) => p.testAccuracy)), perSeed: g.map((p) => ({ seed: p.seed, value: p.testAccuracy })) });
   }
   return out.sort((a, b) => compareNorms(a.norm, b.norm) || a.trainBatchSize - b.trainBatchSize || b.evalBatchSize - a.evalBatchSize);
 }

@@ -63,11 +63,15 @@ export function loadSplit(spec: RunSpec, split: 'train' | 'test', dataDir?: stri
   return ds;
 }
 
-/** uint8 → [0, 1], optional pixel noise in those units (clamped to the pixel range), then the dataset's standardization. */
-function transforms(spec: RunSpec, options: { noise?: number; augment?: boolean } = {}): Transform[] {
+/** uint8 → [0, 1], the training augmentation, optional pixel noise in those units (clamped to the pixel range), then the dataset's standardization. */
+export function runTransforms(spec: RunSpec, options: { noise?: number; augment?: boolean } = {}): Transform[] {
   const [mean, std] =
     spec.dataset === 'mnist' ? [MNIST_MEAN, MNIST_STD] : spec.dataset === 'fashion-mnist' ? [FASHION_MNIST_MEAN, FASHION_MNIST_STD] : spec.dataset === 'cifar10' ? [CIFAR10_MEAN, CIFAR10_STD] : [[0.5], [0.25]];
   const out: Transform[] = [toFloat()];
+  if (options.augment && spec.augment) {
+    out.push(randomCrop(spec.augment.cropPadding));
+    if (spec.augment.flip) out.push(randomHorizontalFlip());
+  }
   if (options.augment && spec.regularizer?.kind === 'cropFlip') out.push(randomCrop(spec.regularizer.padding), randomHorizontalFlip());
   if (options.noise) out.push(gaussianNoise(options.noise, { min: 0, max: 1 }));
   out.push(normalize(mean, std));
@@ -210,11 +214,11 @@ export async function executeRun(run: PlannedRun, ctx: ExecuteContext): Promise<
   const { spec } = run;
   const trainSet = loadSplit(spec, 'train', ctx.dataDir);
   const testSet = loadSplit(spec, 'test', ctx.dataDir);
-  const trainLoader = new DataLoader(trainSet, { batchSize: spec.batchSize, shuffle: true, seed: spec.seed, dropLast: true, limit: spec.trainLimit, transforms: transforms(spec, { augment: true }) });
+  const trainLoader = new DataLoader(trainSet, { batchSize: spec.batchSize, shuffle: true, seed: spec.seed, dropLast: true, limit: spec.trainLimit, transforms: runTransforms(spec, { augment: true }) });
   const testN = Math.min(spec.testLimit, testSet.n);
   // A last batch of one cannot be standardized over the batch axis (GNPlus): drop it, only then.
   const testLoader = (batchSize = 100, noise?: number) =>
-    new DataLoader(testSet, { batchSize, shuffle: false, seed: spec.seed + 1, limit: spec.testLimit, dropLast: testN % batchSize === 1, transforms: transforms(spec, noise ? { noise } : {}) });
+    new DataLoader(testSet, { batchSize, shuffle: false, seed: spec.seed + 1, limit: spec.testLimit, dropLast: testN % batchSize === 1, transforms: runTransforms(spec, noise ? { noise } : {}) });
 
   const model = buildModel({
     name: spec.model,

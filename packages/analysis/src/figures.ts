@@ -52,31 +52,59 @@ export function lossCurvesSpec(records: readonly RunRecord[]): TopLevelSpec | nu
   } as TopLevelSpec;
 }
 
-/** Best test accuracy (mean ± std over seeds) against batch size, one line per norm. */
+/**
+ * Best test accuracy against batch size, one line per norm through the means across seeds, with
+ * error bars of the 95% Student-t interval of each mean (none where a cell has one seed).
+ */
 export function accuracyVsBatchSpec(cells: readonly SweepCell[]): TopLevelSpec | null {
   if (!cells.length) return null;
-  const values = cells.map((c) => ({ norm: c.norm, batchSize: c.batchSize, acc: 100 * c.best.mean, lo: 100 * (c.best.mean - c.best.std), hi: 100 * (c.best.mean + c.best.std) }));
+  const values = cells.map((c) => ({
+    norm: c.norm,
+    batchSize: c.batchSize,
+    acc: 100 * c.best.mean,
+    ...(c.bestInterval ? { lo: 100 * c.bestInterval.lo, hi: 100 * c.bestInterval.hi } : {}),
+  }));
   return {
     $schema: SCHEMA,
-    title: 'Best test accuracy against batch size (mean ± std over seeds)',
+    title: 'Best test accuracy against batch size (mean across seeds; error bars: 95% Student-t interval)',
     width: 480,
     height: 300,
     data: { values },
     encoding: { x: { field: 'batchSize', type: 'quantitative', title: 'batch size', scale: { type: 'log', base: 2 } }, color: normColor },
     layer: [
       { mark: { type: 'line', point: true }, encoding: { y: { field: 'acc', type: 'quantitative', title: 'test accuracy (%)', scale: { zero: false } } } },
-      { mark: { type: 'rule' }, encoding: { y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } } },
+      { transform: [{ filter: 'isValid(datum.lo)' }], mark: { type: 'rule' }, encoding: { y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } } },
     ],
   } as TopLevelSpec;
 }
 
-/** The paper's protocol: the loss band across learning rates per norm. */
+/** Per norm, the mean, min and max across seeds of a per-step series (over the steps every seed has). */
+function acrossSeeds(series: readonly LandscapeSeries[], pick: (s: LandscapeSeries) => readonly number[]): Array<{ norm: string; seeds: number; mean: number[]; lo: number[]; hi: number[] }> {
+  const byNorm = new Map<string, LandscapeSeries[]>();
+  for (const s of series) byNorm.set(s.norm, [...(byNorm.get(s.norm) ?? []), s]);
+  return [...byNorm].map(([norm, ss]) => {
+    const n = Math.min(...ss.map((s) => pick(s).length));
+    const at = (t: number) => ss.map((s) => pick(s)[t]);
+    return {
+      norm,
+      seeds: ss.length,
+      mean: Array.from({ length: n }, (_, t) => at(t).reduce((a, b) => a + b, 0) / ss.length),
+      lo: Array.from({ length: n }, (_, t) => Math.min(...at(t))),
+      hi: Array.from({ length: n }, (_, t) => Math.max(...at(t))),
+    };
+  });
+}
+
+/** The paper's protocol: the loss band across learning rates per norm (its ends averaged over seeds). */
 export function lossBandSpec(series: readonly LandscapeSeries[]): TopLevelSpec | null {
   if (!series.length) return null;
-  const values = series.flatMap((s) => thin(s.steps).map((t) => ({ norm: s.norm, step: t, lo: s.bandMin[t], hi: s.bandMax[t] })));
+  const lo = acrossSeeds(series, (s) => s.bandMin);
+  const hi = acrossSeeds(series, (s) => s.bandMax);
+  const values = lo.flatMap((l, i) => thin(l.mean.length).map((t) => ({ norm: l.norm, step: t, lo: l.mean[t], hi: hi[i].mean[t] })));
+  const seeds = Math.max(...lo.map((l) => l.seeds));
   return {
     $schema: SCHEMA,
-    title: "Loss landscape (paper's protocol): min–max training loss across learning rates",
+    title: `Loss landscape (paper's protocol): min–max training loss across learning rates${seeds > 1 ? `, each end the mean over ${seeds} seeds` : ''}`,
     width: 560,
     height: 300,
     data: { values },
@@ -90,56 +118,77 @@ export function lossBandSpec(series: readonly LandscapeSeries[]): TopLevelSpec |
   } as TopLevelSpec;
 }
 
-/** One landscape metric against step per norm (log y: the norms differ by orders of magnitude). */
+/**
+ * One landscape metric against step per norm (log y: the norms differ by orders of magnitude):
+ * the mean over seeds as a line, with the min–max across seeds as a band when there are several.
+ */
 export function landscapeMetricSpec(
   series: readonly LandscapeSeries[],
   metric: 'gradPredictiveness' | 'betaSmoothness' | 'lossVariation' | 'santurkarGradPredictiveness' | 'santurkarBetaSmoothness',
   title: string,
 ): TopLevelSpec | null {
   const values: Array<Record<string, number | string>> = [];
-  for (const s of series) {
-    if (metric === 'gradPredictiveness' || metric === 'betaSmoothness') {
-      const xs = s[metric];
+  const push = (norm: string, step: number, xs: number[]) => {
+    const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+    if (mean > 0) values.push({ norm, step, value: mean, ...(xs.length > 1 && Math.min(...xs) > 0 ? { lo: Math.min(...xs), hi: Math.max(...xs) } : {}) });
+  };
+  if (metric === 'gradPredictiveness' || metric === 'betaSmoothness') {
+    for (const s of acrossSeeds(series, (x) => x[metric])) {
       // Entry t is the change from step t to t + 1.
-      for (const t of thin(xs.length)) if (xs[t] > 0) values.push({ norm: s.norm, step: t + 1, value: xs[t] });
-    } else {
-      const field = metric === 'lossVariation' ? 'lossVariation' : metric === 'santurkarGradPredictiveness' ? 'gradPredictiveness' : 'betaSmoothness';
-      for (const p of s.santurkar) if (p[field] > 0) values.push({ norm: s.norm, step: p.step, value: p[field] });
+      for (const t of thin(s.mean.length)) push(s.norm, t + 1, series.filter((x) => x.norm === s.norm).map((x) => x[metric][t]));
     }
+  } else {
+    const field = metric === 'lossVariation' ? 'lossVariation' : metric === 'santurkarGradPredictiveness' ? 'gradPredictiveness' : 'betaSmoothness';
+    // Probes fall on the same steps for every seed of a norm.
+    const byKey = new Map<string, { norm: string; step: number; xs: number[] }>();
+    for (const s of series) {
+      for (const p of s.santurkar) {
+        const key = `${s.norm}\u0000${p.step}`;
+        const e = byKey.get(key) ?? { norm: s.norm, step: p.step, xs: [] };
+        e.xs.push(p[field]);
+        byKey.set(key, e);
+      }
+    }
+    for (const e of byKey.values()) push(e.norm, e.step, e.xs);
   }
   if (!values.length) return null;
+  const seeds = Math.max(...acrossSeeds(series, (s) => s.bandMin).map((x) => x.seeds));
+  const line = { mark: { type: 'line', strokeWidth: 1, point: metric.startsWith('santurkar') || metric === 'lossVariation' }, encoding: { y: { field: 'value', type: 'quantitative', title, scale: { type: 'log' } }, color: normColor } };
+  const band = { transform: [{ filter: 'isValid(datum.lo)' }], mark: { type: 'area', opacity: 0.2 }, encoding: { y: { field: 'lo', type: 'quantitative', scale: { type: 'log' } }, y2: { field: 'hi' }, color: normColor } };
   return {
     $schema: SCHEMA,
-    title,
+    title: seeds > 1 ? `${title} (line: mean over ${seeds} seeds; band: min–max across seeds)` : title,
     width: 560,
     height: 260,
     data: { values },
-    mark: { type: 'line', strokeWidth: 1, point: metric.startsWith('santurkar') || metric === 'lossVariation' },
-    encoding: {
-      x: { field: 'step', type: 'quantitative' },
-      y: { field: 'value', type: 'quantitative', title, scale: { type: 'log' } },
-      color: normColor,
-    },
+    encoding: { x: { field: 'step', type: 'quantitative' } },
+    layer: seeds > 1 ? [band, line] : [line],
+    // The legend takes its symbols from the faint band too; keep them at full strength.
+    config: { legend: { symbolOpacity: 1 } },
   } as TopLevelSpec;
 }
 
-/** Change in test accuracy against the clean run of the same seed, per perturbation and norm. */
+/** Change in test accuracy against the clean run of the same seed, per perturbation and norm, with 95% Student-t error bars. */
 export function sensitivitySpec(rows: readonly SensitivityRow[]): TopLevelSpec | null {
   if (!rows.length) return null;
-  const values = rows.map((r) => ({ norm: r.norm, perturbation: r.perturbation, delta: 100 * r.deltaAccuracy.mean }));
+  const values = rows.map((r) => ({
+    norm: r.norm,
+    perturbation: r.perturbation,
+    delta: 100 * r.deltaAccuracy.mean,
+    ...(r.deltaInterval ? { lo: 100 * r.deltaInterval.lo, hi: 100 * r.deltaInterval.hi } : {}),
+  }));
+  const x = { field: 'perturbation', type: 'nominal', title: null, sort: null, axis: { labelAngle: -35 } } as const;
   return {
     $schema: SCHEMA,
-    title: 'Sensitivity: test accuracy change against the clean run (points)',
+    title: 'Sensitivity: test accuracy change against the clean run (points; error bars: 95% Student-t interval, paired by seed)',
     width: { step: 14 },
     height: 280,
     data: { values },
-    mark: 'bar',
-    encoding: {
-      x: { field: 'perturbation', type: 'nominal', title: null, sort: null, axis: { labelAngle: -35 } },
-      xOffset: { field: 'norm', sort: null },
-      y: { field: 'delta', type: 'quantitative', title: 'Δ test accuracy (points)' },
-      color: normColor,
-    },
+    encoding: { x, xOffset: { field: 'norm', sort: null }, color: normColor },
+    layer: [
+      { mark: 'bar', encoding: { y: { field: 'delta', type: 'quantitative', title: 'Δ test accuracy (points)' } } },
+      { transform: [{ filter: 'isValid(datum.lo)' }], mark: { type: 'rule', color: 'black' }, encoding: { y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } } },
+    ],
   } as TopLevelSpec;
 }
 

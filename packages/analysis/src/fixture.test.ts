@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { writeReport } from './report.js';
 import { readResults } from './results.js';
 import { normLabel } from './spec.js';
-import { mean } from './stats.js';
+import { mean, std } from './stats.js';
 import { verdictOf } from './verdicts.js';
 
 const fixture = fileURLToPath(new URL('./test-utils/fixtures/smoke-results.jsonl', import.meta.url));
@@ -44,11 +44,22 @@ describe('report from a recorded smoke result', () => {
       return pert.final.testAccuracy - clean.final.testAccuracy;
     });
     expect(add.deltaAccuracy.mean).toBeCloseTo(mean(pairs), 12);
-    // Verdicts follow from their evidence, and the report prints each.
+    // Each stability cell is GN − BN paired by seed, with the Bonferroni t interval of its claim.
+    const cell = rep.findings.find((f) => f.id === 'gn-less-stable')!.evidence.find((e) => e.what.startsWith('training-loss std'))!;
+    const bySeed = (norm: string) => records.filter((r) => r.roles.includes('stability') && r.spec.norm === norm).sort((a, b) => a.spec.seed - b.spec.seed);
+    const diffs = bySeed('gn').map((g, i) => g.stability.lossStd - bySeed('bn')[i].stability.lossStd);
+    expect(cell.seeds).toEqual([0, 1]);
+    expect(cell.differences).toEqual(diffs);
+    expect(cell.interval!.level).toBeCloseTo(1 - 0.05 / 3, 15);
+    // t(1 − 0.05/6, 1) = tan(π(0.5 − 0.05/6)) (one degree of freedom: the Cauchy quantile).
+    expect(cell.interval!.hi - cell.interval!.mean).toBeCloseTo((Math.tan(Math.PI * (0.5 - 0.05 / 6)) * std(diffs)) / Math.sqrt(2), 12);
+    // Verdicts follow from their evidence (or parts), and the report prints each.
     for (const f of rep.findings) {
-      expect(f.verdict).toBe(verdictOf(f.evidence));
-      expect(md).toContain(`**${f.claim}** — verdict: **${f.verdict}**`);
+      expect(f.verdict).toBe(verdictOf(f.parts ?? f.evidence));
+      expect(md).toContain(`### ${f.claim}\n\nVerdict: **${f.verdict}**`);
     }
+    // One sweep seed and one landscape seed: those claims cannot be decided.
+    for (const id of ['GNPlus-beats-gn', 'gn-helps-in-a-period-paper']) expect(rep.findings.find((f) => f.id === id)!.verdict).toBe('insufficient data');
     expect(rep.findings.map((f) => f.id)).toEqual([
       'gn-less-stable',
       'gn-more-sensitive',

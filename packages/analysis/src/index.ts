@@ -16,3 +16,4 @@ export * from './runner.js';
 export * from './execute.js';
 export * from './analyze-run.js';
 export * from './window.js';
+export * from './cost.js';

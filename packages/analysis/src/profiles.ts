@@ -7,6 +7,9 @@ import { AnalysisError } from './errors.js';
 import { runId } from './spec.js';
 import type { DatasetName, DistortionSpec, GNPlusOrder, NormName, RegularizerSpec, RunRole, RunSpec } from './types.js';
 
+/** A train or test limit that keeps every example of the split (the report prints it as `all`). */
+export const ALL_EXAMPLES = Number.MAX_SAFE_INTEGER;
+
 export interface NormVariant {
   norm: NormName;
   order?: GNPlusOrder;
@@ -22,6 +25,8 @@ export interface TrainSetup {
   milestones: number[];
   trainLimit: number;
   testLimit: number;
+  /** Training-set augmentation of every run of this setup (`RunSpec.augment`); absent: none. */
+  augment?: RunSpec['augment'];
 }
 
 export interface Profile {
@@ -48,8 +53,11 @@ export interface Profile {
     /** Eval batch sizes for the norms whose eval depends on the batch (GNPlus), and HybridNorm to compare. */
     evalBatchSizes: number[];
   };
-  /** The paper's landscape protocol: the same model at several learning rates, plus Santurkar probes. */
-  landscape: TrainSetup & { norms: NormVariant[]; batchSize: number; lrs: number[]; seed: number; santurkarEvery: number; multipliers: number };
+  /**
+   * The paper's landscape protocol: the same model at several learning rates, plus Santurkar
+   * probes, for each seed (two seeds or more give the period claim its intervals).
+   */
+  landscape: TrainSetup & { norms: NormVariant[]; batchSize: number; lrs: number[]; seeds: number[]; santurkarEvery: number; multipliers: number };
   /**
    * The window ablation (DESIGN.md, analysis §4), in the analysis setup: for each norm and each of
    * the `periods` periods, a run with normalization live in that period only; references are the
@@ -80,7 +88,9 @@ const DISTORTIONS = (mags: number[]): DistortionSpec[] => mags.flatMap((m) => [{
 
 /**
  * `smoke`: everything at toy size on synthetic 12×12 images, under a minute; tests use it.
- * Every role, claim and figure is exercised; the numbers mean nothing.
+ * Every role, claim and figure is exercised; the numbers mean nothing (two analysis seeds give
+ * the stability and sensitivity claims intervals; the sweep and landscape have one seed, so
+ * their claims read "insufficient data").
  */
 function smoke(): Profile {
   const base = { model: 'cnn', width: 0.25, momentum: 0.9, weightDecay: 1e-4, epochs: 1, trainLimit: 192, testLimit: 64 };
@@ -106,7 +116,7 @@ function smoke(): Profile {
       testNoise: [0.2],
       evalBatchSizes: [16, 2],
     },
-    landscape: { ...base, trainLimit: 288, optimizer: 'adam', weightDecay: 0, milestones: [], norms: LANDSCAPE, batchSize: 16, lrs: [1e-3, 3e-3], seed: 0, santurkarEvery: 3, multipliers: 2 },
+    landscape: { ...base, trainLimit: 288, optimizer: 'adam', weightDecay: 0, milestones: [], norms: LANDSCAPE, batchSize: 16, lrs: [1e-3, 3e-3], seeds: [0], santurkarEvery: 3, multipliers: 2 },
     // Five runs of a fraction of a second each: cheap enough to exercise the ablation in tests.
     window: { enabled: true, norms: BN_GN, seeds: [0] },
   };
@@ -144,7 +154,7 @@ function quick(dataset: DatasetName): Profile {
       testNoise: [0.1, 0.2, 0.3],
       evalBatchSizes: [100, 10, 2],
     },
-    landscape: { ...base, optimizer: 'adam', weightDecay: 0, milestones: [], norms: LANDSCAPE, batchSize: 16, lrs: [5e-4, 1e-3, 2e-3], seed: 0, santurkarEvery: 8, multipliers: 4 },
+    landscape: { ...base, optimizer: 'adam', weightDecay: 0, milestones: [], norms: LANDSCAPE, batchSize: 16, lrs: [5e-4, 1e-3, 2e-3], seeds: [0], santurkarEvery: 8, multipliers: 4 },
     // Off by default (`--window-ablation`): 13 more runs, about 1.5 minutes (a window run measured 6.6 s).
     window: { enabled: false, norms: ANALYSIS, seeds: [0] },
   };
@@ -155,7 +165,7 @@ function quick(dataset: DatasetName): Profile {
  * CIFAR-10 for the sweep (batch 8…128, lr = 0.1·b/128, ×0.1 at 1/2 and 3/4), 3 seeds. Days of CPU.
  */
 function full(dataset: DatasetName): Profile {
-  const analysisBase = { model: 'vgg11', width: 1, momentum: 0.9, weightDecay: 0, epochs: 30, trainLimit: Number.MAX_SAFE_INTEGER, testLimit: Number.MAX_SAFE_INTEGER };
+  const analysisBase = { model: 'vgg11', width: 1, momentum: 0.9, weightDecay: 0, epochs: 30, trainLimit: ALL_EXAMPLES, testLimit: ALL_EXAMPLES };
   return {
     name: 'full',
     dataset,
@@ -169,8 +179,8 @@ function full(dataset: DatasetName): Profile {
       weightDecay: 1e-4,
       epochs: 100,
       milestones: [0.5, 0.75],
-      trainLimit: Number.MAX_SAFE_INTEGER,
-      testLimit: Number.MAX_SAFE_INTEGER,
+      trainLimit: ALL_EXAMPLES,
+      testLimit: ALL_EXAMPLES,
       norms: ALL_SWEEP,
       batchSizes: [8, 16, 32, 64, 128],
       seeds: [0, 1, 2],
@@ -191,15 +201,89 @@ function full(dataset: DatasetName): Profile {
       testNoise: [0.1, 0.2, 0.3],
       evalBatchSizes: [100, 10, 2],
     },
-    landscape: { ...analysisBase, optimizer: 'adam', milestones: [], norms: LANDSCAPE, batchSize: 32, lrs: [1e-4, 2e-4, 3e-4, 4e-4, 5e-4], seed: 0, santurkarEvery: 50, multipliers: 4 },
+    landscape: { ...analysisBase, optimizer: 'adam', milestones: [], norms: LANDSCAPE, batchSize: 32, lrs: [1e-4, 2e-4, 3e-4, 4e-4, 5e-4], seeds: [0, 1, 2], santurkarEvery: 50, multipliers: 4 },
     window: { enabled: true, norms: ANALYSIS, seeds: [0, 1, 2] },
   };
 }
 
-export const PROFILE_NAMES = ['smoke', 'quick', 'full'] as const;
+const FIVE_SEEDS = [0, 1, 2, 3, 4];
+
+/** The standard profile's epochs per dataset: enough that BN at batch 32 has converged (see `standard`). */
+export const STANDARD_EPOCHS: Record<DatasetName, number> = { 'fashion-mnist': 10, mnist: 10, cifar10: 30, synthetic: 10 };
+
+/**
+ * `standard`: evidence that can decide the claims, between quick and full. Every run trains on
+ * the whole training set and is tested on the whole test set; 5 seeds for every comparison the
+ * claims rest on (sweep, stability, sensitivity, landscape); the sweep spans batch 2…128, down
+ * where BN degrades, with the authors' rule (SGD, momentum 0.9, weight decay 1e-4, lr = 0.1·b/128,
+ * ×0.1 at 1/2 and 3/4 of training).
+ *
+ * MNIST and Fashion-MNIST: the half-width `cnn` as in quick, 10 epochs (`STANDARD_EPOCHS`; the
+ * convergence check of BN at batch 32 is in packages/analysis/README.md), 405 runs, 26.8 million
+ * training steps. Cost at the pure-TypeScript speed on 2 threads, measured on a sample of its runs
+ * (12 timed steps of each of its 66 classes of runs — norm × batch size × optimizer ×
+ * perturbation — in two rounds; `estimateProfileCost`, tools/profile-cost.mjs): about 236
+ * CPU-hours (208–265 over the rounds), about 150 hours (6.4 days) of wall time on an idle 2-core
+ * machine; the sweep is 65% of it, its batch-2 runs alone 19%. Measured on a shared machine under
+ * load (548 CPU-hours as measured) and scaled by the quick profile priced at the same rates
+ * against its idle-machine run (36 against 15.6 CPU-minutes, docs/performance.md). Its
+ * its run records come to about 1.5 GiB (every step of every run is recorded; a batch-2 run's line
+ * is about 16 MiB).
+ *
+ * CIFAR-10 (`getProfile('standard', 'cifar10')`): ResNet-20 (He et al.'s CIFAR network, 8
+ * groups), the authors' augmentation on every training batch (random crop with 4 pixels of zero
+ * padding, horizontal flip, then per-channel standardization), 30 epochs; the analysis and
+ * landscape runs use Adam at batch 32. Its convergence is not checked here: no CIFAR-10 data.
+ */
+function standard(dataset: DatasetName): Profile {
+  const epochs = STANDARD_EPOCHS[dataset];
+  const cifar = dataset === 'cifar10';
+  const base = {
+    model: cifar ? 'resnet20' : 'cnn',
+    width: cifar ? 1 : 0.5,
+    momentum: 0.9,
+    weightDecay: 1e-4,
+    epochs,
+    trainLimit: ALL_EXAMPLES,
+    testLimit: ALL_EXAMPLES,
+    ...(cifar ? { augment: { cropPadding: 4, flip: true } } : {}),
+  };
+  const batchSize = cifar ? 32 : 16;
+  // Steps per landscape run: 50000/32·30 (CIFAR-10) or 60000/16·10; a Santurkar probe (4 line-search points) every 250 steps adds about 2%.
+  const santurkarEvery = 250;
+  return {
+    name: 'standard',
+    dataset,
+    groups: cifar ? 8 : 4,
+    periods: 3,
+    sweep: { ...base, optimizer: 'sgd', milestones: [0.5, 0.75], norms: ALL_SWEEP, batchSizes: [2, 4, 8, 16, 32, 64, 128], seeds: FIVE_SEEDS, lrAt128: 0.1 },
+    analysis: {
+      ...base,
+      optimizer: 'adam',
+      weightDecay: 0,
+      milestones: [],
+      norms: ANALYSIS,
+      batchSize,
+      lr: 1e-3,
+      seeds: FIVE_SEEDS,
+      sensitivitySeeds: FIVE_SEEDS,
+      distortions: DISTORTIONS([0.5, 1]),
+      sensitivityNorms: BN_GN,
+      // With crop and flip already in every CIFAR-10 run, they are no perturbation there.
+      regularizers: cifar ? REGULARIZERS.filter((r) => r.kind !== 'cropFlip') : REGULARIZERS,
+      testNoise: [0.1, 0.2, 0.3],
+      evalBatchSizes: [100, 10, 2],
+    },
+    landscape: { ...base, optimizer: 'adam', weightDecay: 0, milestones: [], norms: LANDSCAPE, batchSize, lrs: [5e-4, 1e-3, 2e-3], seeds: FIVE_SEEDS, santurkarEvery, multipliers: 4 },
+    // Off by default (`--window-ablation`): 65 more runs.
+    window: { enabled: false, norms: ANALYSIS, seeds: FIVE_SEEDS },
+  };
+}
+
+export const PROFILE_NAMES = ['smoke', 'quick', 'standard', 'full'] as const;
 export type ProfileName = (typeof PROFILE_NAMES)[number];
 
-/** A named profile; `dataset` overrides the profile's (quick/full default to MNIST/CIFAR-10). */
+/** A named profile; `dataset` overrides the profile's (quick and standard default to MNIST, full to CIFAR-10). */
 export function getProfile(name: string, dataset?: DatasetName): Profile {
   switch (name) {
     case 'smoke': {
@@ -208,6 +292,8 @@ export function getProfile(name: string, dataset?: DatasetName): Profile {
     }
     case 'quick':
       return quick(dataset ?? 'mnist');
+    case 'standard':
+      return standard(dataset ?? 'mnist');
     case 'full':
       return full(dataset ?? 'cifar10');
     default:
@@ -233,7 +319,7 @@ export function plannedSteps(spec: RunSpec, trainSize: number): number {
   return spec.epochs * Math.floor(n / spec.batchSize);
 }
 
-/** Expand a profile into unique runs in a fixed order (the order results.jsonl is written in). */
+/** Expand a profile into unique runs in a fixed order (the order of plan.json). */
 export function planRuns(profile: Profile): PlannedRun[] {
   const out = new Map<string, PlannedRun>();
   const add = (spec: RunSpec, role: RunRole) => {
@@ -255,6 +341,7 @@ export function planRuns(profile: Profile): PlannedRun[] {
     milestones: s.milestones,
     trainLimit: s.trainLimit,
     testLimit: s.testLimit,
+    ...(s.augment ? { augment: s.augment } : {}),
   });
   const variant = (v: NormVariant) => (v.norm === 'gnplus' ? { norm: v.norm, order: v.order ?? 'gn-first' } : { norm: v.norm });
 
@@ -284,9 +371,11 @@ export function planRuns(profile: Profile): PlannedRun[] {
     }
   }
   const l = profile.landscape;
-  for (const lr of l.lrs) {
-    for (const v of l.norms) {
-      add({ ...setup(l), ...variant(v), batchSize: l.batchSize, lr, seed: l.seed, probes: { santurkarEvery: l.santurkarEvery, multipliers: l.multipliers } }, 'landscape');
+  for (const seed of l.seeds) {
+    for (const lr of l.lrs) {
+      for (const v of l.norms) {
+        add({ ...setup(l), ...variant(v), batchSize: l.batchSize, lr, seed, probes: { santurkarEvery: l.santurkarEvery, multipliers: l.multipliers } }, 'landscape');
+      }
     }
   }
   const s = profile.sweep;

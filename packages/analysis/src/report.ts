@@ -13,13 +13,15 @@ import {
   sweepTable,
   compareNorms,
   type LandscapeSeries,
+  type PeriodRow,
 } from './aggregate.js';
 import { AnalysisError } from './errors.js';
 import { accuracyVsBatchSpec, landscapeMetricSpec, lossBandSpec, lossCurvesSpec, renderSvg, sensitivitySpec } from './figures.js';
 import { ensureDir, writeFileAtomic } from '@normlab/models';
-import type { Summary } from './stats.js';
+import { ALL_EXAMPLES } from './profiles.js';
+import { mean, type Summary } from './stats.js';
 import type { Environment, RunRecord } from './types.js';
-import { computeFindings, evalBatchStatements, fmtNum, fmtPct, type Finding, type Tables } from './verdicts.js';
+import { computeFindings, evalBatchStatements, FAMILY_LEVEL, fmtInterval, fmtLevel, fmtNum, fmtPct, fmtSeeds, VERDICT_RULE, type Evidence, type Finding, type Tables } from './verdicts.js';
 import { windowStatements, windowTable, type WindowRow } from './window.js';
 import type { TopLevelSpec } from 'vega-lite';
 
@@ -88,39 +90,86 @@ function stabilitySection(t: Report['tables']): string {
 
 function sensitivitySection(t: Report['tables']): string {
   if (!t.sensitivity.length) return '_No sensitivity runs in this results file._';
-  return `Change against the clean run of the same seed (perturbed − clean), mean over seeds.\n\n${table(
-    ['perturbation', 'kind', 'norm', 'pairs', 'clean acc (%)', 'perturbed acc (%)', 'Δ acc (points)', 'Δ loss std'],
-    t.sensitivity.map((r) => [r.perturbation, r.family, r.norm, String(r.pairs), (100 * r.cleanAccuracy).toFixed(2), (100 * r.accuracy).toFixed(2), pm(r.deltaAccuracy), fmtNum(r.deltaLossStd)]),
+  return `Change against the clean run of the same seed (perturbed − clean), mean over seeds with its 95% Student-t interval (paired by seed; none with one pair).\n\n${table(
+    ['perturbation', 'kind', 'norm', 'pairs', 'clean acc (%)', 'perturbed acc (%)', 'Δ acc (points) [95% interval]', 'Δ loss std'],
+    t.sensitivity.map((r) => [r.perturbation, r.family, r.norm, String(r.pairs), (100 * r.cleanAccuracy).toFixed(2), (100 * r.accuracy).toFixed(2), fmtInterval(r.deltaAccuracy.mean, r.deltaInterval, 'accuracy', r.pairs), fmtNum(r.deltaLossStd)]),
   )}`;
 }
 
 function landscapeSection(t: Report['tables'], k: number): string {
   if (!t.periods.length) return '_No landscape runs in this results file._';
-  const lrs = t.landscape.map((s) => `${s.norm}: ${s.lrs.join(', ')}`).join('; ');
-  const yn = (b: boolean | null) => (b === null ? '—' : b ? 'yes' : 'no');
+  const lrs = [...new Map(t.landscape.map((s) => [s.norm, s.lrs.join(', ')])).entries()].map(([n, l]) => `${n}: ${l}`).join('; ');
+  const seeds = Math.max(...t.periods.map((r) => r.seeds));
+  const withTests = t.periods.some((r) => r.paper?.outcome && r.paper.outcome !== 'insufficient data');
+  // With two seeds or more the paired decision; without an interval, what the point comparison of the means says.
+  const helps = (test: PeriodRow['paper'], point: boolean | null) => (point === null || !test ? '—' : test.outcome !== 'insufficient data' ? test.outcome : point ? 'lower (no interval)' : 'not lower (no interval)');
   const opt = (x: number | null) => (x === null ? '—' : fmtNum(x));
-  return `Training cut into ${k} equal periods; values are period means. *The paper's protocol*: band width = max − min training loss across the learning rates (${lrs}); gradient predictiveness = ‖g_t − g_{t−1}‖ of the last linear layer's weight gradient (mean across those runs); effective β-smoothness = its max across the runs. *Santurkar et al.'s protocol*: line search along −g at η ∈ [1/2, 4]·lr on the current batch. A norm *helps* in a period when it beats the unnormalized network (lower) on at least two of a protocol's three metrics.\n\n${table(
-    ['norm', 'period', 'band width', 'grad predictiveness', 'β-smoothness', 'helps (paper)', 'loss variation', 'grad predictiveness (S)', 'β-smoothness (S)', 'helps (Santurkar)'],
-    t.periods.map((r) => [r.norm, String(r.period), fmtNum(r.bandWidth), fmtNum(r.gradPredictiveness), fmtNum(r.betaSmoothness), yn(r.helpsPaper), opt(r.lossVariation), opt(r.santurkarGradPredictiveness), opt(r.santurkarBetaSmoothness), yn(r.helpsSanturkar)]),
+  // Every interval of a protocol in the table has the same (Bonferroni) level.
+  const level = (p: 'paper' | 'santurkar') => t.periods.flatMap((r) => r[p]?.comparisons ?? []).find((c) => c.interval)?.interval!.level;
+  const how = withTests
+    ? `A norm *helps* in a period when, paired by seed with the unnormalized network, at least two of a protocol's three metrics have Student-t intervals of norm − none below zero (*hurts*: two above zero; otherwise *not distinguishable*); the intervals hold family-wise at 95% over each protocol's comparisons in this table (Bonferroni: ${fmtLevel(level('paper') ?? 0.95)} each for the paper's protocol, ${fmtLevel(level('santurkar') ?? 0.95)} for Santurkar et al.'s).`
+    : `With one landscape seed there are no intervals: the helps columns say whether the norm's means are lower than the unnormalized network's on at least two of a protocol's three metrics, a point comparison that cannot tell an effect from seed noise.`;
+  return `Training cut into ${k} equal periods; values are period means, averaged over ${seeds} seed${seeds > 1 ? 's' : ''}. *The paper's protocol*: band width = max − min training loss across the learning rates (${lrs}); gradient predictiveness = ‖g_t − g_{t−1}‖ of the last linear layer's weight gradient (mean across those runs); effective β-smoothness = its max across the runs. *Santurkar et al.'s protocol*: line search along −g at η ∈ [1/2, 4]·lr on the current batch. ${how}\n\n${table(
+    ['norm', 'period', 'seeds', 'band width', 'grad predictiveness', 'β-smoothness', 'helps (paper)', 'loss variation', 'grad predictiveness (S)', 'β-smoothness (S)', 'helps (Santurkar)'],
+    t.periods.map((r) => [r.norm, String(r.period), String(r.seeds), fmtNum(r.bandWidth), fmtNum(r.gradPredictiveness), fmtNum(r.betaSmoothness), helps(r.paper, r.helpsPaper), opt(r.lossVariation), opt(r.santurkarGradPredictiveness), opt(r.santurkarBetaSmoothness), helps(r.santurkar, r.helpsSanturkar)]),
   )}`;
 }
 
+/** How the verdicts are reached, stated once above them. */
+export const METHOD_NOTE = `Each comparison pairs runs by seed. Runs of the same seed start from the same initial weights in every layer the two networks share (one generator, seeded by the run's seed, draws the convolution and linear weights in the same order whatever the norm) and see the same data order, augmentation, dropout and distortion draws (seeded by the run's seed too). Where the norms differ in parameters, the initial weights differ in those only, and those start at constants: the norm's affine weight and bias (1 and 0), GNPlus's and HybridNorm's blend weight ρ, the unnormalized network's convolution biases (0). A cell is the mean over seeds of the paired difference a − b with its Student-t interval (the t quantile with n − 1 degrees of freedom, n the paired seeds, computed from the regularized incomplete beta function). The intervals of one claim hold together at ${fmtLevel(FAMILY_LEVEL)}: with m cells, each is a 1 − 0.05/m interval (Bonferroni). A cell is *for* the claim when its interval lies on the side of zero the claim predicts, *against* when it lies on the other side, *not distinguishable* when it contains zero, *insufficient data* with fewer than two paired seeds. Verdicts — ${VERDICT_RULE}. Accuracy differences are in percentage points. Intervals outside the findings (sensitivity table, eval batches, window ablation) are 95% per comparison; error bars in the figures are 95% Student-t intervals across seeds.`;
+
+/** A finding's cells with their effect sizes; a finding judged on parts shows each cell as what it says about the norm (lower than none: helps). */
+function evidenceTable(evidence: readonly Evidence[], onParts: boolean): string {
+  const val = (e: Evidence, name: string) => (name in e.values ? `${name} ${e.kind === 'accuracy' ? fmtPct(e.values[name]) : fmtNum(e.values[name])}` : `${name} —`);
+  const diff = (e: Evidence) => (e.seeds.length ? fmtInterval(mean(e.differences), e.interval, e.kind, e.seeds.length) + (e.kind === 'accuracy' ? ' points' : '') : '—');
+  const reading = (e: Evidence) => (e.outcome === 'for' ? 'lower: helps' : e.outcome === 'against' ? 'higher: hurts' : e.outcome);
+  return onParts
+    ? table(['comparison', 'a', 'b', 'a − b: mean [interval]', 'seeds', 'reading'], evidence.map((e) => [e.what, val(e, e.a), val(e, e.b), diff(e), String(e.seeds.length), reading(e)]))
+    : table(
+        ['comparison', 'a', 'b', 'a − b: mean [interval]', 'seeds', 'claim expects', 'outcome'],
+        evidence.map((e) => [e.what, val(e, e.a), val(e, e.b), diff(e), String(e.seeds.length), e.claimed === 'positive' ? '> 0' : '< 0', e.outcome]),
+      );
+}
+
 function findingsSection(findings: readonly Finding[], t: Report['tables']): string {
-  const parts: string[] = [];
+  const parts: string[] = [METHOD_NOTE];
+  const counts = (f: Finding) => {
+    const items: ReadonlyArray<{ outcome: string }> = f.parts ?? f.evidence;
+    const n = (o: string) => items.filter((e) => e.outcome === o).length;
+    return items.length ? `${n('for')} / ${n('against')} / ${n('not distinguishable')}${f.parts ? ` (of its ${f.parts.length} parts)` : ''}` : '—';
+  };
+  parts.push(
+    table(
+      ['claim', 'verdict', 'cells for / against / not distinguishable', 'paired seeds per cell'],
+      findings.map((f) => [f.claim, `**${f.verdict}**`, counts(f), f.seeds.max ? fmtSeeds(f.seeds) : '—']),
+    ),
+  );
   for (const f of findings) {
-    const ev = f.evidence.map((e) => {
-      const vals = Object.entries(e.values).map(([k, v]) => `${k} ${/accuracy/.test(e.what) ? fmtPct(v) : fmtNum(v)}`).join(' vs ');
-      const dir = e.supports === null ? 'tie' : e.supports ? 'supports' : 'contradicts';
-      const noise = e.beyondNoise === null ? '' : e.beyondNoise ? ', beyond seed noise' : ', within seed noise';
-      return `  - ${e.what}: ${vals} — ${dir}${noise}`;
-    });
-    parts.push(`- **${f.claim}** — verdict: **${f.verdict}**. ${f.summary}${ev.length ? '\n' + ev.join('\n') : ''}`);
+    let s = `### ${f.claim}\n\nVerdict: **${f.verdict}**. ${f.summary}`;
+    if (f.parts) s += `\n\n${f.parts.map((p) => `- ${p.what} — ${p.outcome}`).join('\n')}`;
+    if (f.evidence.length) s += `\n\n${evidenceTable(f.evidence, Boolean(f.parts))}`;
+    parts.push(s);
   }
   const eb = evalBatchStatements(t.evalBatch);
   if (eb.length) {
-    parts.push(`- **What GNPlus's batch-dependent eval costs** (it normalizes with the evaluated batch's statistics):\n${eb.map((s) => `  - ${s}`).join('\n')}`);
+    parts.push(`### What GNPlus's batch-dependent eval costs\n\nIt normalizes with the evaluated batch's statistics.\n\n${eb.map((s) => `- ${s}`).join('\n')}`);
   }
-  return parts.join('\n');
+  return parts.join('\n\n');
+}
+
+/** The closing note: each claim's verdict with its intervals, in one list. */
+function closingSection(findings: readonly Finding[]): string {
+  return findings
+    .map((f) => {
+      const cells = f.evidence
+        .filter((e) => e.seeds.length)
+        .map((e) => `${e.what}: ${e.a} − ${e.b} ${fmtInterval(mean(e.differences), e.interval, e.kind, e.seeds.length)}${e.kind === 'accuracy' ? ' points' : ''}`);
+      const level = f.level === null ? '' : `; intervals at ${fmtLevel(f.level)} each, ${fmtLevel(FAMILY_LEVEL)} family-wise`;
+      const seeds = f.seeds.max ? `${fmtSeeds(f.seeds)} seeds${level}` : 'no paired seeds';
+      const body = [...(f.parts ?? []).map((p) => `${p.what}: ${p.outcome}`), ...cells].join('; ');
+      return `- ${f.claim} — **${f.verdict}** (${seeds})${body ? `: ${body}` : ''}.`;
+    })
+    .join('\n');
 }
 
 function evalBatchSection(t: Report['tables']): string {
@@ -162,7 +211,8 @@ function environmentSection(env: Environment | undefined, records: readonly RunR
   }
   const models = [...new Set(records.map((r) => `${r.spec.model} (width ×${r.spec.width}) on ${r.spec.dataset}, ${r.spec.optimizer}`))];
   rows.push(['models', models.join('; ') || '—']);
-  const limits = [...new Set(records.map((r) => `train ${r.spec.trainLimit}, test ${r.spec.testLimit}, ${r.spec.epochs} epoch(s)`))];
+  const limit = (n: number) => (n >= ALL_EXAMPLES ? 'all' : String(n));
+  const limits = [...new Set(records.map((r) => `train ${limit(r.spec.trainLimit)}, test ${limit(r.spec.testLimit)}, ${r.spec.epochs} epoch(s)`))];
   rows.push(['data per run', limits.join('; ') || '—']);
   return table(['', ''], rows);
 }
@@ -226,6 +276,10 @@ ${landscapeSection(tables, k)}${fig('landscape-loss-band', 'loss band')}${fig('l
 ## Environment
 
 ${environmentSection(options.environment, records)}
+
+## Closing note: the verdicts
+
+${closingSection(findings)}
 `;
   writeFileAtomic(path.join(outDir, 'report.md'), md);
   writeFileAtomic(path.join(outDir, 'results.json'), JSON.stringify({ environment: options.environment ?? null, periods: k, tables, findings }, null, 1) + '\n');

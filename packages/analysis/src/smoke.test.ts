@@ -65,7 +65,7 @@ describe('reproduce --profile smoke', () => {
     expect(best).toBeGreaterThan(0.3);
     const md = fs.readFileSync(path.join(out, 'report.md'), 'utf8');
     expect(md).toContain('## Findings');
-    expect(md).toMatch(/verdict: \*\*(supported|mostly supported|mixed|mostly contradicted|contradicted)\*\*/);
+    expect(md).toMatch(/Verdict: \*\*(supported|partly supported|mixed|contradicted|not distinguishable at this scale)\*\*/);
     expect(md).toContain('| profile | smoke |');
     expect(md).toMatch(/## Window ablation[\s\S]*\| GN \| 1 \|/);
     expect(fs.readdirSync(path.join(out, 'figures')).length).toBeGreaterThanOrEqual(8);

@@ -88,6 +88,12 @@ export const RunSpecSchema = z.strictObject({
   evalBatchSizes: z.array(positiveInt).optional(),
   /** Window ablation: normalization live in one period of training only. */
   window: WindowSpecSchema.optional(),
+  /**
+   * Training-set augmentation of every run of a setup (the authors' CIFAR-10 recipe: random crop
+   * with `cropPadding` pixels of zero padding, then a horizontal flip with probability 1/2),
+   * before the per-channel standardization. Absent: none.
+   */
+  augment: z.strictObject({ cropPadding: z.number().int().min(0), flip: z.boolean() }).optional(),
 });
 export type RunSpec = z.infer<typeof RunSpecSchema>;
 

@@ -1,24 +1,55 @@
 /**
  * The paper's claims, each judged from the tables of these runs. Every sentence here is built from
- * numbers; nothing in a finding is written by hand. A comparison that goes the claimed way
- * *supports* it, the other way *contradicts* it, an exact tie is undecided; the verdict is the share
- * of decided comparisons that support the claim (all: supported, none: contradicted). Each
- * comparison also says whether the difference exceeds the seed-to-seed spread, so a verdict built
- * on differences within noise reads as such.
+ * numbers; nothing in a finding is written by hand.
+ *
+ * A claim is tested on a family of cells (a batch size, a stability metric, a perturbation). Each
+ * cell pairs the runs of the two norms by seed — the same seed gives the same initial weights of
+ * the shared layers and the same data order — and takes the mean of the per-seed differences
+ * a − b with its Student-t interval. The intervals of one claim hold together at 95%: with m cells
+ * each is a 1 − 0.05/m interval (Bonferroni). A cell is *for* the claim when its interval lies on
+ * the side of zero the claim predicts, *against* when it lies on the other side, *not
+ * distinguishable* when it contains zero, and *insufficient data* with fewer than two paired seeds.
+ * The verdict follows from the cells (`verdictFromOutcomes`).
  */
-import type { EvalBatchRow, PeriodRow, SensitivityRow, StabilityRow, SweepCell } from './aggregate.js';
+import { intervalOrNull, pairBySeed, type EvalBatchRow, type PeriodMetric, type PeriodRow, type Protocol, type SeedValue, type SensitivityRow, type StabilityRow, type SweepCell } from './aggregate.js';
+import { mean, type MeanInterval } from './stats.js';
 
-export type Verdict = 'supported' | 'mostly supported' | 'mixed' | 'mostly contradicted' | 'contradicted' | 'insufficient data';
+/** Every verdict a finding can carry, from strongest support to no evidence. */
+export const VERDICTS = ['supported', 'partly supported', 'mixed', 'contradicted', 'not distinguishable at this scale', 'insufficient data'] as const;
+export type Verdict = (typeof VERDICTS)[number];
+
+/** What one cell says about its claim. */
+export type Outcome = 'for' | 'against' | 'not distinguishable' | 'insufficient data';
+
+/** The confidence with which a claim's intervals hold together (family-wise). */
+export const FAMILY_LEVEL = 0.95;
+
+/** The rule, as the report states it. */
+export const VERDICT_RULE =
+  'supported: every cell with data is for the claim; partly supported: some cells for, none against, the rest not distinguishable; mixed: cells on both sides; contradicted: some cells against, none for; not distinguishable at this scale: every interval contains zero; insufficient data: no cell has two paired seeds';
 
 export interface Evidence {
-  /** What is compared, e.g. `loss std around moving average (batch 8)`. */
+  /** What is compared, e.g. `best test accuracy at batch 8`. */
   what: string;
-  /** The claimed-worse/claimed-better pair as `name → value`. */
+  /** The difference is `a − b`; `a` is the claim's subject. */
+  a: string;
+  b: string;
+  /** Means over the paired seeds, `a` then `b` (empty when no seed is paired). */
   values: Record<string, number>;
-  /** true: goes the claimed way; false: the other way; null: a tie. */
-  supports: boolean | null;
-  /** Whether the difference is larger than the pooled seed-to-seed std (null when there is no spread to compare with). */
-  beyondNoise: boolean | null;
+  /**
+   * The side of zero the claim predicts for `a − b`. In a finding judged on parts (the period
+   * claim) every cell asks whether the norm is lower than `none` (`negative`): `for` reads
+   * "helps on this metric", `against` "hurts", and the parts interpret the pattern.
+   */
+  claimed: 'positive' | 'negative';
+  /** `accuracy`: fractions shown as percentage points; `value`: plain numbers. */
+  kind: 'accuracy' | 'value';
+  /** The seeds both arms have, and `a − b` for each. */
+  seeds: number[];
+  differences: number[];
+  /** The mean paired difference with its Student-t interval at the finding's per-cell level; null below two seeds. */
+  interval: MeanInterval | null;
+  outcome: Outcome;
 }
 
 export interface Finding {
@@ -27,26 +58,76 @@ export interface Finding {
   claim: string;
   verdict: Verdict;
   summary: string;
+  /** The cells, each a paired difference with its interval. */
   evidence: Evidence[];
+  /** Level of each cell's interval (1 − 0.05/m over the m cells with intervals); null when no cell has one. */
+  level: number | null;
+  /** Paired seeds per cell, fewest and most (0 when there are no cells). */
+  seeds: { min: number; max: number };
+  /**
+   * Claims judged on derived parts rather than directly on cells (the period claim: "BN helps in
+   * every period", "GN helps in some period, not all"): each part's outcome. The verdict follows
+   * from the parts then.
+   */
+  parts?: Array<{ what: string; outcome: Outcome }>;
 }
 
-export function verdictOf(evidence: readonly Evidence[]): Verdict {
-  const decided = evidence.filter((e) => e.supports !== null);
-  if (decided.length === 0) return 'insufficient data';
-  const yes = decided.filter((e) => e.supports).length;
-  const frac = yes / decided.length;
-  if (frac === 1) return 'supported';
-  if (frac === 0) return 'contradicted';
-  if (frac > 0.5) return 'mostly supported';
-  if (frac < 0.5) return 'mostly contradicted';
-  return 'mixed';
+/** The verdict from the cells' outcomes (`VERDICT_RULE`). */
+export function verdictFromOutcomes(outcomes: readonly Outcome[]): Verdict {
+  const judged = outcomes.filter((o) => o !== 'insufficient data');
+  if (judged.length === 0) return 'insufficient data';
+  const pro = judged.filter((o) => o === 'for').length;
+  const con = judged.filter((o) => o === 'against').length;
+  if (pro === judged.length) return 'supported';
+  if (pro && con) return 'mixed';
+  if (con) return 'contradicted';
+  if (pro) return 'partly supported';
+  return 'not distinguishable at this scale';
 }
 
-/** Claimed direction: `worse` should exceed `better` (when higherIsWorse) — supports is then true. */
-function compare(what: string, worseName: string, worse: number, betterName: string, better: number, opts: { higherIsWorse: boolean; noise?: number }): Evidence {
-  const supports = worse === better ? null : opts.higherIsWorse ? worse > better : worse < better;
-  const beyondNoise = opts.noise === undefined || !(opts.noise > 0) ? null : Math.abs(worse - better) > opts.noise;
-  return { what, values: { [worseName]: worse, [betterName]: better }, supports, beyondNoise };
+/** The verdict of a finding's evidence (or of its parts, when it has them). */
+export function verdictOf(evidence: ReadonlyArray<{ outcome: Outcome }>): Verdict {
+  return verdictFromOutcomes(evidence.map((e) => e.outcome));
+}
+
+/** Where an interval lies relative to zero, for a claim that predicts `claimed`. */
+export function outcomeOf(interval: MeanInterval | null, claimed: 'positive' | 'negative'): Outcome {
+  if (!interval) return 'insufficient data';
+  const side = interval.lo > 0 ? 'positive' : interval.hi < 0 ? 'negative' : null;
+  if (side === null) return 'not distinguishable';
+  return side === claimed ? 'for' : 'against';
+}
+
+/** One cell of a claim before it is judged: two arms of per-seed values. */
+interface Cell {
+  what: string;
+  a: { name: string; values: readonly SeedValue[] };
+  b: { name: string; values: readonly SeedValue[] };
+  claimed: 'positive' | 'negative';
+  kind: 'accuracy' | 'value';
+}
+
+/** Pair every cell by seed and give each the Bonferroni interval of the family. */
+function judge(cells: readonly Cell[]): { evidence: Evidence[]; level: number | null } {
+  const paired = cells.map((c) => ({ c, p: pairBySeed(c.a.values, c.b.values, `${c.a.name} − ${c.b.name}, ${c.what}`) }));
+  const m = paired.filter(({ p }) => p.seeds.length >= 2).length;
+  const level = m ? 1 - (1 - FAMILY_LEVEL) / m : null;
+  const evidence = paired.map(({ c, p }) => {
+    const interval = level === null ? null : intervalOrNull(p.differences, level);
+    return {
+      what: c.what,
+      a: c.a.name,
+      b: c.b.name,
+      values: p.seeds.length ? { [c.a.name]: mean(p.a), [c.b.name]: mean(p.b) } : {},
+      claimed: c.claimed,
+      kind: c.kind,
+      seeds: p.seeds,
+      differences: p.differences,
+      interval,
+      outcome: outcomeOf(interval, c.claimed),
+    };
+  });
+  return { evidence, level };
 }
 
 export function fmtNum(x: number): string {
@@ -62,43 +143,51 @@ export function fmtPct(x: number): string {
   return `${(100 * x).toFixed(2)}%`;
 }
 
-function tally(evidence: readonly Evidence[]): string {
-  const decided = evidence.filter((e) => e.supports !== null);
-  const yes = decided.filter((e) => e.supports).length;
-  const noisy = decided.filter((e) => e.beyondNoise !== null);
-  const beyond = noisy.filter((e) => e.beyondNoise).length;
-  const ties = evidence.length - decided.length;
-  let s = `${yes} of ${decided.length} comparisons go the claimed way`;
-  if (ties) s += ` (${ties} tied)`;
-  if (noisy.length) s += `; ${beyond} of ${noisy.length} differences exceed the seed-to-seed std`;
+/** A signed difference: accuracy in percentage points (2 decimals), anything else as `fmtNum`. */
+export function fmtDiff(x: number, kind: 'accuracy' | 'value'): string {
+  const s = kind === 'accuracy' ? (100 * x).toFixed(2) : fmtNum(x);
+  return x > 0 ? `+${s}` : x === 0 ? s.replace(/^-/, '') : s;
+}
+
+/** A confidence level as a percentage with the digits that matter: 95%, 98.33%, 99.81%. */
+export function fmtLevel(level: number): string {
+  // Rounded down (a hair above, for float error), so a level just under 100% never prints as 100.
+  const hundredths = Math.floor(100 * 100 * level + 1e-6);
+  return `${hundredths % 100 === 0 ? String(hundredths / 100) : (hundredths / 100).toFixed(2)}%`;
+}
+
+/** `+0.15 [-0.80, +1.10]`: a mean difference and its interval; `+0.15 (1 seed, no interval)` without one. */
+export function fmtInterval(mean: number, interval: MeanInterval | null, kind: 'accuracy' | 'value', n = interval?.n ?? 0): string {
+  if (!interval) return `${fmtDiff(mean, kind)} (${n} seed${n === 1 ? '' : 's'}, no interval)`;
+  return `${fmtDiff(interval.mean, kind)} [${fmtDiff(interval.lo, kind)}, ${fmtDiff(interval.hi, kind)}]`;
+}
+
+function seedRange(evidence: readonly Evidence[]): { min: number; max: number } {
+  if (!evidence.length) return { min: 0, max: 0 };
+  const ns = evidence.map((e) => e.seeds.length);
+  return { min: Math.min(...ns), max: Math.max(...ns) };
+}
+
+/** `5`, or `2–5` when cells differ in their paired seeds. */
+export function fmtSeeds(s: { min: number; max: number }): string {
+  return s.min === s.max ? String(s.min) : `${s.min}–${s.max}`;
+}
+
+function tally(evidence: readonly Evidence[], level: number | null): string {
+  const count = (o: Outcome) => evidence.filter((e) => e.outcome === o).length;
+  const m = evidence.length - count('insufficient data');
+  let s = `${count('for')} of ${evidence.length} cells for the claim, ${count('against')} against, ${count('not distinguishable')} not distinguishable`;
+  if (count('insufficient data')) s += `, ${count('insufficient data')} without two paired seeds`;
+  s += `; ${fmtSeeds(seedRange(evidence))} paired seeds per cell`;
+  if (level !== null) s += `; paired Student-t intervals, ${fmtLevel(FAMILY_LEVEL)} family-wise${m > 1 ? ` (Bonferroni over ${m} cells: ${fmtLevel(level)} each)` : ''}`;
   return s;
 }
 
-function pooled(a: number, b: number): number {
-  return Math.sqrt((a * a + b * b) / 2);
-}
-
-/** Stability comparison of `worse` (claimed less stable) against `better`, at each batch size both have. */
-function stabilityEvidence(rows: readonly StabilityRow[], worse: string, better: string): Evidence[] {
-  const out: Evidence[] = [];
-  for (const w of rows.filter((r) => r.norm === worse)) {
-    const b = rows.find((r) => r.norm === better && r.batchSize === w.batchSize);
-    if (!b) continue;
-    const at = ` (batch ${w.batchSize})`;
-    if (w.seeds > 1 && b.seeds > 1) {
-      out.push(compare(`test accuracy std across seeds${at}`, worse, w.accuracy.std, better, b.accuracy.std, { higherIsWorse: true }));
-    }
-    out.push(compare(`training-loss std around its moving average${at}`, worse, w.lossStd, better, b.lossStd, { higherIsWorse: true }));
-    out.push(compare(`loss spikes per run${at}`, worse, w.spikes, better, b.spikes, { higherIsWorse: true }));
-    out.push(compare(`gradient-norm variance${at}`, worse, w.gradNormVar, better, b.gradNormVar, { higherIsWorse: true }));
-  }
-  return out;
-}
-
-function finding(id: string, subject: string, claim: string, evidence: Evidence[], extra = ''): Finding {
+function finding(id: string, subject: string, claim: string, cells: readonly Cell[], extra = ''): Finding {
+  const { evidence, level } = judge(cells);
   const verdict = verdictOf(evidence);
-  const summary = evidence.length ? `${verdict[0].toUpperCase()}${verdict.slice(1)}: ${tally(evidence)}.${extra}` : `No runs in this results file test it.${extra}`;
-  return { id, subject, claim, verdict, summary, evidence };
+  const summary = evidence.length ? `${verdict[0].toUpperCase()}${verdict.slice(1)}: ${tally(evidence, level)}.${extra}` : `No runs in this results file test it.${extra}`;
+  return { id, subject, claim, verdict, summary, evidence, level, seeds: seedRange(evidence) };
 }
 
 export interface Tables {
@@ -116,39 +205,104 @@ export function hybridNorms(t: Tables): string[] {
   return [...names].sort((a, b) => (a === 'HybridNorm' ? 1 : b === 'HybridNorm' ? -1 : a < b ? -1 : 1));
 }
 
-function periodFinding(rows: readonly PeriodRow[], protocol: 'paper' | 'santurkar'): Finding {
-  const field = protocol === 'paper' ? 'helpsPaper' : 'helpsSanturkar';
+const STABILITY_METRICS = [
+  ['lossStd', 'training-loss std around its moving average'],
+  ['spikes', 'loss spikes per run'],
+  ['gradNormVar', 'gradient-norm variance'],
+] as const;
+
+/** Stability cells: `subject − other` of each within-run metric at each batch size both have (higher = less stable). */
+function stabilityCells(rows: readonly StabilityRow[], subject: string, other: string, claimed: 'positive' | 'negative'): Cell[] {
+  const out: Cell[] = [];
+  for (const s of rows.filter((r) => r.norm === subject)) {
+    const o = rows.find((r) => r.norm === other && r.batchSize === s.batchSize);
+    if (!o) continue;
+    for (const [field, label] of STABILITY_METRICS) {
+      const arm = (r: StabilityRow) => r.perSeed.map((p) => ({ seed: p.seed, value: p[field] }));
+      out.push({ what: `${label} (batch ${s.batchSize})`, a: { name: subject, values: arm(s) }, b: { name: other, values: arm(o) }, claimed, kind: 'value' });
+    }
+  }
+  return out;
+}
+
+const METRIC_LABELS: Record<PeriodMetric, string> = {
+  bandWidth: 'loss band width',
+  gradPredictiveness: 'gradient predictiveness',
+  betaSmoothness: 'effective β-smoothness',
+  lossVariation: 'loss variation',
+  santurkarGradPredictiveness: 'gradient predictiveness',
+  santurkarBetaSmoothness: 'effective β-smoothness',
+};
+
+function periodFinding(rows: readonly PeriodRow[], protocol: Protocol): Finding {
   const name = protocol === 'paper' ? "the paper's protocol" : "Santurkar et al.'s protocol";
   const id = `gn-helps-in-a-period-${protocol}`;
   const claim = `GN helps optimization only in some period of training, BN throughout (${name})`;
-  const pattern = (norm: string) => rows.filter((r) => r.norm === norm).map((r) => r[field]);
-  const bn = pattern('BN');
-  const gn = pattern('GN');
-  const evidence: Evidence[] = [];
-  if (!bn.length || !gn.length || bn.some((x) => x === null) || gn.some((x) => x === null)) {
-    return { id, subject: 'GN', claim, verdict: 'insufficient data', summary: 'The landscape runs for BN, GN and the unnormalized network are not all in this results file, or a period has no probe.', evidence };
+  const of = (norm: string) => rows.filter((r) => r.norm === norm);
+  const bn = of('BN');
+  const gn = of('GN');
+  const base = { id, subject: 'GN', claim };
+  const hasNone = rows.some((r) => r.norm === 'none');
+  if (!bn.length || !gn.length || !hasNone) {
+    return { ...base, verdict: 'insufficient data', summary: 'The landscape runs for BN, GN and the unnormalized network are not all in this results file.', evidence: [], level: null, seeds: { min: 0, max: 0 } };
   }
   const k = bn.length;
-  const bnHelps = bn.filter(Boolean).length;
-  const gnHelps = gn.filter(Boolean).length;
-  // Two parts, one comparison each: BN helps in every period; GN helps in some but not every period.
-  evidence.push({ what: 'periods where BN beats the unnormalized network', values: { BN: bnHelps, periods: k }, supports: bnHelps === k, beyondNoise: null });
-  evidence.push({ what: 'periods where GN beats the unnormalized network', values: { GN: gnHelps, periods: k }, supports: gnHelps > 0 && gnHelps < k, beyondNoise: null });
-  const where = (p: (boolean | null)[]) => p.map((h, i) => (h ? String(i + 1) : null)).filter(Boolean).join(', ') || 'none';
-  const extra = ` BN helps in ${bnHelps} of ${k} periods (${where(bn)}); GN in ${gnHelps} of ${k} (${where(gn)}).`;
-  return finding(id, 'GN', claim, evidence, extra);
+  // The cells: each metric of each period, norm − none paired by seed, as the landscape table decided them.
+  const evidence: Evidence[] = [];
+  for (const r of [...bn, ...gn]) {
+    for (const c of r[protocol]!.comparisons) {
+      evidence.push({
+        what: `${METRIC_LABELS[c.metric]} in period ${r.period}`,
+        a: r.norm,
+        b: 'none',
+        values: c.seeds.length ? { [r.norm]: mean(c.a), none: mean(c.b) } : {},
+        claimed: 'negative',
+        kind: 'value',
+        seeds: c.seeds,
+        differences: c.differences,
+        interval: c.interval,
+        outcome: outcomeOf(c.interval, 'negative'),
+      });
+    }
+  }
+  const outcomes = (rs: PeriodRow[]) => rs.map((r) => r[protocol]!.outcome);
+  const where = (rs: PeriodRow[], o: string) => rs.filter((r) => r[protocol]!.outcome === o).map((r) => r.period);
+  const list = (ps: number[]) => (ps.length ? ps.join(', ') : 'none');
+  const bnO = outcomes(bn);
+  const gnO = outcomes(gn);
+  const bnPart: Outcome = bnO.includes('insufficient data') ? 'insufficient data' : bnO.every((o) => o === 'helps') ? 'for' : bnO.includes('hurts') ? 'against' : 'not distinguishable';
+  const gnHelps = gnO.filter((o) => o === 'helps').length;
+  const gnHurts = gnO.filter((o) => o === 'hurts').length;
+  const gnPart: Outcome = gnO.includes('insufficient data') ? 'insufficient data' : gnHelps > 0 && gnHurts > 0 ? 'for' : gnHelps === k || gnHurts === k ? 'against' : 'not distinguishable';
+  const parts = [
+    { what: `BN helps in every period (helps in: ${list(where(bn, 'helps'))}; hurts in: ${list(where(bn, 'hurts'))} of ${k})`, outcome: bnPart },
+    { what: `GN helps in some period and hurts in another (helps in: ${list(where(gn, 'helps'))}; hurts in: ${list(where(gn, 'hurts'))} of ${k})`, outcome: gnPart },
+  ];
+  const verdict = verdictOf(parts);
+  const level = evidence.find((e) => e.interval)?.interval!.level ?? null;
+  const seeds = seedRange(evidence);
+  // What the seed means say, as before intervals: the only reading one seed allows.
+  const pointWhere = (rs: PeriodRow[]) => list(rs.filter((r) => (protocol === 'paper' ? r.helpsPaper : r.helpsSanturkar)).map((r) => r.period));
+  const point = ` On the seed means, BN beats the unnormalized network in periods ${pointWhere(bn)} of ${k}, GN in ${pointWhere(gn)}.`;
+  const rule = ` A norm helps in a period when at least two of the protocol's three metrics are lower than the unnormalized network's with intervals below zero (hurts: two above zero).`;
+  const summary =
+    verdict === 'insufficient data'
+      ? `Insufficient data: the landscape runs have ${fmtSeeds(seeds)} seed${seeds.max === 1 ? '' : 's'} (or a period has no probe); an interval needs two seeds paired with the unnormalized network.${point}`
+      : `${verdict[0].toUpperCase()}${verdict.slice(1)}: BN's part is ${bnPart}, GN's part is ${gnPart}; ${fmtSeeds(seeds)} paired seeds per cell; paired Student-t intervals, ${fmtLevel(FAMILY_LEVEL)} family-wise over the protocol's ${level === null ? 0 : Math.round((1 - FAMILY_LEVEL) / (1 - level))} comparisons in the landscape table (Bonferroni: ${level === null ? '—' : fmtLevel(level)} each).${rule}${point}`;
+  return { ...base, verdict, summary, evidence, level, seeds, parts };
 }
 
 /** Every finding, in the report's order. */
 export function computeFindings(t: Tables): Finding[] {
   const out: Finding[] = [];
-  out.push(finding('gn-less-stable', 'GN', 'GN trains less stably than BN', stabilityEvidence(t.stability, 'GN', 'BN')));
+  out.push(finding('gn-less-stable', 'GN', 'GN trains less stably than BN', stabilityCells(t.stability, 'GN', 'BN', 'positive')));
 
-  const sens: Evidence[] = [];
+  const sens: Cell[] = [];
   for (const g of t.sensitivity.filter((r) => r.norm === 'GN')) {
     const b = t.sensitivity.find((r) => r.norm === 'BN' && r.perturbation === g.perturbation);
     if (!b) continue;
-    sens.push(compare(`accuracy change under ${g.perturbation}`, 'GN', g.deltaAccuracy.mean, 'BN', b.deltaAccuracy.mean, { higherIsWorse: false, noise: pooled(g.deltaAccuracy.std, b.deltaAccuracy.std) }));
+    const arm = (r: SensitivityRow) => r.perSeed.map((p) => ({ seed: p.seed, value: p.deltaAccuracy }));
+    sens.push({ what: `accuracy change under ${g.perturbation}`, a: { name: 'GN', values: arm(g) }, b: { name: 'BN', values: arm(b) }, claimed: 'negative', kind: 'accuracy' });
   }
   out.push(finding('gn-more-sensitive', 'GN', 'GN is more sensitive to distortion than BN (it loses more accuracy against its clean run of the same seed)', sens));
 
@@ -156,19 +310,24 @@ export function computeFindings(t: Tables): Finding[] {
   out.push(periodFinding(t.periods, 'santurkar'));
 
   for (const h of hybridNorms(t)) {
-    const ev: Evidence[] = [];
+    const cells: Cell[] = [];
     for (const c of t.sweep.filter((r) => r.norm === h)) {
       const g = t.sweep.find((r) => r.norm === 'GN' && r.batchSize === c.batchSize);
       if (!g) continue;
-      ev.push(compare(`best test accuracy at batch ${c.batchSize}`, 'GN', g.best.mean, h, c.best.mean, { higherIsWorse: false, noise: pooled(g.best.std, c.best.std) }));
+      const arm = (r: SweepCell) => r.perSeed.map((p) => ({ seed: p.seed, value: p.best }));
+      cells.push({ what: `best test accuracy at batch ${c.batchSize}`, a: { name: h, values: arm(c) }, b: { name: 'GN', values: arm(g) }, claimed: 'positive', kind: 'accuracy' });
     }
-    out.push(finding(`${h}-beats-gn`, h, `${h} beats GN at every batch size`, ev));
-    out.push(finding(`${h}-more-stable`, h, `${h} trains more stably than GN`, stabilityEvidence(t.stability, 'GN', h)));
+    out.push(finding(`${h}-beats-gn`, h, `${h} beats GN at every batch size`, cells));
+    out.push(finding(`${h}-more-stable`, h, `${h} trains more stably than GN`, stabilityCells(t.stability, h, 'GN', 'negative')));
   }
   return out;
 }
 
-/** GNPlus's batch-dependent eval in numbers: the accuracy change from the largest eval batch to each smaller one. */
+/**
+ * GNPlus's batch-dependent eval in numbers: the accuracy change from the largest eval batch to
+ * each smaller one, paired by run (the same trained network evaluated twice), with a 95% interval
+ * per comparison when there are two seeds or more.
+ */
 export function evalBatchStatements(rows: readonly EvalBatchRow[]): string[] {
   const out: string[] = [];
   const groups = new Map<string, EvalBatchRow[]>();
@@ -180,10 +339,12 @@ export function evalBatchStatements(rows: readonly EvalBatchRow[]): string[] {
     const sorted = [...g].sort((a, b) => b.evalBatchSize - a.evalBatchSize);
     const ref = sorted[0];
     const parts = sorted.slice(1).map((r) => {
-      const d = r.accuracy.mean - ref.accuracy.mean;
-      return `${fmtPct(r.accuracy.mean)} at eval batch ${r.evalBatchSize} (${d >= 0 ? '+' : ''}${(100 * d).toFixed(2)} points)`;
+      const p = pairBySeed(r.perSeed, ref.perSeed, `${r.norm} eval batch ${r.evalBatchSize} − ${ref.evalBatchSize}`);
+      const d = p.differences.length ? mean(p.differences) : r.accuracy.mean - ref.accuracy.mean;
+      return `${fmtPct(r.accuracy.mean)} at eval batch ${r.evalBatchSize} (${fmtInterval(d, intervalOrNull(p.differences), 'accuracy', p.seeds.length)} points)`;
     });
-    out.push(`${ref.norm} trained at batch ${ref.trainBatchSize}: ${fmtPct(ref.accuracy.mean)} test accuracy at eval batch ${ref.evalBatchSize}${parts.length ? '; ' + parts.join('; ') : ''}.`);
+    const n = ref.perSeed.length;
+    out.push(`${ref.norm} trained at batch ${ref.trainBatchSize}: ${fmtPct(ref.accuracy.mean)} test accuracy at eval batch ${ref.evalBatchSize}${parts.length ? '; ' + parts.join('; ') : ''} (${n} seed${n === 1 ? '' : 's'}; change against eval batch ${ref.evalBatchSize}, same runs, 95% interval).`);
   }
   return out;
 }

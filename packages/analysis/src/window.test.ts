@@ -130,6 +130,29 @@ describe('window ablation table and report', () => {
     expect(analyzeRecords(records.filter((r) => !r.spec.window), 2).window).toEqual([]);
   });
 
+  it('pairs each window with never-on and the runner-up by seed, with 95% intervals', () => {
+    const smoke = getProfile('smoke');
+    const seeds = [0, 1, 2];
+    const records = fakeRecords({ ...smoke, analysis: { ...smoke.analysis, seeds }, window: { ...smoke.window, seeds } });
+    const rows = windowTable(records);
+    for (const row of rows) {
+      expect(row.seeds).toBe(3);
+      // live in period k − never on, per seed, from the records.
+      const acc = (pred: (r: RunRecord) => boolean) => seeds.map((seed) => records.find((r) => r.spec.seed === seed && pred(r))!.final.testAccuracy);
+      const none = acc((r) => r.spec.norm === 'none' && r.roles.includes('window'));
+      const live1 = acc((r) => r.spec.norm === row.norm.toLowerCase() && r.spec.window?.live === 1);
+      const d = live1.map((x, i) => x - none[i]);
+      expect(row.vsNone![0].seeds).toBe(3);
+      expect(row.vsNone![0].interval!.mean).toBeCloseTo(d.reduce((a, b) => a + b) / 3, 12);
+      expect(row.vsNone![0].interval!.level).toBe(0.95);
+      expect(row.beatsNone).toEqual(row.vsNone!.flatMap((v, i) => (v.interval!.lo > 0 ? [i + 1] : [])));
+      expect(row.margin.interval!.n).toBe(3);
+    }
+    expect(windowStatements(rows)[0]).toMatch(/over the runner-up by \+[\d.]+ \[[-+][\d.]+, \+[\d.]+\] points \(paired by seed, 95% interval, 3 seeds: (distinguishable|not distinguishable at this scale)\)/);
+    // One seed: no interval, and the statement says so.
+    expect(windowStatements(windowTable(fakeRecords()))[0]).toContain('(1 seed: no interval)');
+  });
+
   it('the runner option switches it on for a profile that has it off, reusing finished references', async () => {
     const out = path.join(tmp, 'runner');
     const exec = fakeExecutor(DEFAULT_TRAITS);

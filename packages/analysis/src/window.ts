@@ -3,11 +3,11 @@
  * norm with normalization live in one period only, against the same norm always on and the
  * unnormalized network (`none`, never on). Pure functions of the records.
  */
-import { compareNorms } from './aggregate.js';
+import { compareNorms, intervalOrNull, pairBySeed, type SeedValue } from './aggregate.js';
 import { cleanTrainingKey, normLabel, withoutWindow } from './spec.js';
-import { summarize, type Summary } from './stats.js';
+import { mean, summarize, type MeanInterval, type Summary } from './stats.js';
 import type { RunRecord, RunSpec } from './types.js';
-import { fmtPct } from './verdicts.js';
+import { fmtInterval, fmtPct } from './verdicts.js';
 
 export interface WindowRow {
   norm: string;
@@ -26,8 +26,17 @@ export interface WindowRow {
   best: number;
   /** (best − never on) / (always on − never on): the share of normalization's gain the best window alone recovers. */
   recovered: number | null;
-  /** Periods (1-based) whose window beats the never-on network's mean accuracy. */
+  /**
+   * Entry k − 1: live in period k − never on, paired by seed, with its 95% Student-t interval
+   * (null below two paired seeds); null without the never-on reference.
+   */
+  vsNone: Array<{ mean: number; seeds: number; interval: MeanInterval | null }> | null;
+  /** Periods (1-based) whose window beats the never-on network: interval above zero (with one seed: the mean above). */
   beatsNone: number[] | null;
+  /** The best window − the runner-up, paired by seed, with its 95% interval (null below two seeds). */
+  margin: { mean: number; seeds: number; interval: MeanInterval | null };
+  /** Per period, per seed: final test accuracy (entry k − 1), for pairing by seed. */
+  perSeed: SeedValue[][];
 }
 
 /** What training sees apart from the seed and the window: one row groups the periods and seeds of a norm. */
@@ -62,14 +71,24 @@ export function windowTable(records: readonly RunRecord[]): WindowRow[] {
     // A row needs every window; a partial reproduction shows the norm once all its windows are in.
     if (perPeriod.some((p) => p.length === 0)) continue;
     const live = perPeriod.map((p) => summarize(p.map((r) => r.final.testAccuracy)));
+    const perSeed = perPeriod.map((p) => p.map((r) => ({ seed: r.spec.seed, value: r.final.testAccuracy })).sort((a, b) => a.seed - b.seed));
     const refs = (key: (s: RunSpec) => string) => {
       const found = seeds.map((s) => byKey.get(key({ ...runs.find((r) => r.spec.seed === s)!.spec })));
-      return found.every((r) => r !== undefined) ? summarize(found.map((r) => r!.final.testAccuracy)) : null;
+      return found.every((r) => r !== undefined) ? found.map((r) => ({ seed: r!.spec.seed, value: r!.final.testAccuracy })) : null;
     };
-    const alwaysOn = refs((s) => cleanTrainingKey(withoutWindow(s)));
-    const neverOn = refs(noneKey);
+    const alwaysOnSeeds = refs((s) => cleanTrainingKey(withoutWindow(s)));
+    const neverOnSeeds = refs(noneKey);
+    const alwaysOn = alwaysOnSeeds && summarize(alwaysOnSeeds.map((x) => x.value));
+    const neverOn = neverOnSeeds && summarize(neverOnSeeds.map((x) => x.value));
     let best = 0;
     for (let i = 1; i < k; i++) if (live[i].mean > live[best].mean) best = i;
+    let second = best === 0 ? 1 : 0;
+    for (let i = 0; i < k; i++) if (i !== best && live[i].mean > live[second].mean) second = i;
+    const paired = (a: SeedValue[], b: SeedValue[], what: string) => {
+      const p = pairBySeed(a, b, `${normLabel(runs[0].spec)} window ${what}`);
+      return { mean: p.differences.length ? mean(p.differences) : 0, seeds: p.seeds.length, interval: intervalOrNull(p.differences) };
+    };
+    const vsNone = neverOnSeeds ? perSeed.map((ps, i) => paired(ps, neverOnSeeds, `period ${i + 1} − never on`)) : null;
     const gain = alwaysOn && neverOn ? alwaysOn.mean - neverOn.mean : 0;
     out.push({
       norm: normLabel(runs[0].spec),
@@ -81,7 +100,10 @@ export function windowTable(records: readonly RunRecord[]): WindowRow[] {
       neverOn,
       best: best + 1,
       recovered: gain !== 0 ? (live[best].mean - neverOn!.mean) / gain : null,
-      beatsNone: neverOn ? live.flatMap((s, i) => (s.mean > neverOn.mean ? [i + 1] : [])) : null,
+      vsNone,
+      beatsNone: vsNone ? vsNone.flatMap((d, i) => ((d.interval ? d.interval.lo > 0 : d.seeds > 0 && d.mean > 0) ? [i + 1] : [])) : null,
+      margin: paired(perSeed[best], perSeed[second], `period ${best + 1} − period ${second + 1}`),
+      perSeed,
     });
   }
   return out.sort((a, b) => compareNorms(a.norm, b.norm) || a.periods - b.periods);
@@ -93,16 +115,18 @@ export function windowStatements(rows: readonly WindowRow[]): string[] {
   for (const r of rows) {
     const b = r.live[r.best - 1];
     const others = r.live.map((s, i) => [i + 1, s] as const).filter(([p]) => p !== r.best);
-    const runnerUp = others.reduce((m, x) => (x[1].mean > m[1].mean ? x : m), others[0]);
-    // Seed noise: the larger spread of the two windows compared (0 with one seed: no noise estimate).
-    const noise = Math.max(b.std, runnerUp[1].std);
-    const margin = b.mean - runnerUp[1].mean;
     let s = `${r.norm}: of its ${r.periods} single-period windows, normalization live in period ${r.best} gives the highest final test accuracy, ${fmtPct(b.mean)} (${others.map(([p, x]) => `period ${p}: ${fmtPct(x.mean)}`).join(', ')})`;
-    s += r.seeds > 1 ? `, ${margin > noise ? 'beyond' : 'within'} seed noise (margin ${(100 * margin).toFixed(2)} points, std ${(100 * noise).toFixed(2)})` : '';
+    if (r.margin.interval) {
+      const m = r.margin.interval;
+      s += `; over the runner-up by ${fmtInterval(m.mean, m, 'accuracy')} points (paired by seed, 95% interval, ${m.n} seeds: ${m.lo > 0 ? 'distinguishable' : 'not distinguishable at this scale'})`;
+    } else s += ` (${r.seeds} seed${r.seeds === 1 ? '' : 's'}: no interval)`;
     if (r.alwaysOn) s += `; always on: ${fmtPct(r.alwaysOn.mean)}`;
     if (r.neverOn) s += `; never on (none): ${fmtPct(r.neverOn.mean)}`;
     if (r.recovered !== null) s += `; that window alone recovers ${(100 * r.recovered).toFixed(0)}% of normalization's gain`;
-    if (r.beatsNone) s += r.beatsNone.length ? `; windows that beat the unnormalized network: period${r.beatsNone.length > 1 ? 's' : ''} ${r.beatsNone.join(', ')} of ${r.periods}` : `; no window beats the unnormalized network`;
+    if (r.beatsNone) {
+      const how = r.vsNone!.some((d) => d.interval) ? ' (interval of the paired difference above zero)' : ' (on the mean; one seed)';
+      s += r.beatsNone.length ? `; windows that beat the unnormalized network${how}: period${r.beatsNone.length > 1 ? 's' : ''} ${r.beatsNone.join(', ')} of ${r.periods}` : `; no window beats the unnormalized network${how}`;
+    }
     out.push(s + '.');
   }
   if (rows.length > 1) {

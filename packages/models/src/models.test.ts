@@ -77,6 +77,25 @@ describe('models: structure', () => {
     expect(c.stateDict()['conv1.weight']!.toTypedArray()).not.toEqual(sa['conv1.weight']!.toTypedArray());
   });
 
+  it('a seed gives the same conv and linear weights whatever the norm, the unnormalized network included', () => {
+    // What comparisons paired by seed rely on: only the norm's own parameters (and the bias of an
+    // unnormalized conv, zero at the start) differ between norms.
+    for (const name of ['cnn', 'resnet8', 'vgg11']) {
+      const width = name === 'vgg11' ? 1 / 16 : 0.25;
+      const shared = (norm: NormKind) =>
+        Object.fromEntries(
+          buildModel({ name, norm, groups: 2, width, seed: 5 })
+            .namedParameters()
+            .filter(([, p]) => p.data.shape.length > 1)
+            .map(([k, p]) => [k, Array.from(p.data.toTypedArray())]),
+        );
+      const bn = shared('bn');
+      for (const norm of ['gn', 'gnplus', 'hybrid', 'bgn', 'none'] as NormKind[]) expect(shared(norm), `${name} with ${norm}`).toEqual(bn);
+      const biases = buildModel({ name, norm: 'none', width, seed: 5 }).modules().filter((m): m is Conv2d => m instanceof Conv2d).map((c) => c.bias!);
+      expect(biases.every((b) => b.data.toTypedArray().every((v) => v === 0))).toBe(true);
+    }
+  });
+
   it('zeroInitResidual zeroes the last norm weight of every residual block', () => {
     const m = buildModel({ name: 'resnet50', norm: 'bn', width: 1 / 16, zeroInitResidual: true });
     const state = m.stateDict();

@@ -37,10 +37,15 @@ export function fakeExecutor(traits: FakeTraits = DEFAULT_TRAITS, calls: string[
     const rng = new Rng(spec.seed * 7919 + spec.batchSize * 31 + Math.round(spec.lr * 1e6));
     const steps = spec.epochs * Math.floor(spec.trainLimit / spec.batchSize);
     const noise = traits.noise[spec.norm] ?? 0.05;
+    const lvl = traits.landscape[spec.norm] ?? [1, 1, 1];
+    const third = (t: number) => lvl[Math.min(2, Math.floor((3 * t) / steps))];
     const loss: number[] = [];
     const gradNorm: number[] = [];
     for (let t = 0; t < steps; t++) {
-      loss.push(2.3 * Math.exp((-3 * t) / steps) + 0.1 + noise * Math.abs(rng.normal()));
+      // Landscape runs: the loss spreads with the learning rate as the norm's landscape level says
+      // (so the band across learning rates follows the traits), with little seed noise.
+      const landscape = spec.probes ? third(t) * spec.lr * 100 : 0;
+      loss.push(2.3 * Math.exp((-3 * t) / steps) + 0.1 + landscape + (spec.probes ? 0.01 : 1) * noise * Math.abs(rng.normal()));
       gradNorm.push(1 + 5 * noise * Math.abs(rng.normal()));
       ctx.onStep(t + 1, steps);
     }
@@ -58,9 +63,7 @@ export function fakeExecutor(traits: FakeTraits = DEFAULT_TRAITS, calls: string[
       stability: runStability({ loss, gradNorm }),
     };
     if (spec.probes) {
-      const lvl = traits.landscape[spec.norm] ?? [1, 1, 1];
-      const third = (t: number) => lvl[Math.min(2, Math.floor((3 * t) / steps))];
-      const gradChange = Array.from({ length: steps - 1 }, (_, t) => third(t + 1) * (1 + 0.1 * Math.abs(rng.normal())) * spec.lr * 1000);
+      const gradChange = Array.from({ length: steps - 1 }, (_, t) => third(t + 1) * (1 + 0.001 * Math.abs(rng.normal())) * spec.lr * 1000);
       const santurkar = [];
       for (let t = 0; t < steps; t += spec.probes.santurkarEvery) {
         santurkar.push({ step: t, lossVariation: third(t) * 0.1, gradPredictiveness: third(t), betaSmoothness: third(t) * 10 });

@@ -1,5 +1,5 @@
 /**
- * `normlab reproduce --profile smoke|quick|full [--dataset …] [--out reports/NAME]`: runs the
+ * `normlab reproduce --profile smoke|quick|standard|full [--dataset …] [--out reports/NAME]`: runs the
  * paper's experiments (`@normlab/analysis`), one record per run under `--out`/runs (resuming
  * unless `--force`), and writes `report.md`, `results.json` and `figures/*.svg` there.
  * `--plan` prints the run list; `--shard I/N` runs one share of it, for job arrays and many
@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { PROFILE_NAMES, getProfile, reproduce, reproductionPlan, shardOf, type Shard } from '@normlab/analysis';
+import { PROFILE_NAMES, VERDICTS, getProfile, reproduce, reproductionPlan, shardOf, type Shard } from '@normlab/analysis';
 import { FASHION_MNIST_DEFAULT_DIR } from '@normlab/datasets';
 import { type BackendName, DATA_DIR_HELP, addBackendOptions, defaultBackend, positiveInt, useBackend } from '../common.js';
 import { CliError } from '../errors.js';
@@ -147,7 +147,8 @@ export async function runReproduce(flags: ReproduceFlags): Promise<void> {
     }
     const head = res.complete ? `Finished: ${recorded} runs` : `Stopped: ${recorded} of ${planned} runs`;
     process.stdout.write(`${head} (${res.ran.length} new, ${res.skipped.length} resumed) in ${minutes}\n`);
-    for (const f of summary.findings) process.stdout.write(`  ${f.verdict.padEnd(20)} ${f.claim}\n`);
+    const width = Math.max(...VERDICTS.map((v) => v.length));
+    for (const f of summary.findings) process.stdout.write(`  ${f.verdict.padEnd(width)} ${f.claim}\n`);
     process.stdout.write(`Report${res.complete ? '' : ' (partial)'}: ${outDir}/report.md\n`);
   }
 }
@@ -155,8 +156,8 @@ export async function runReproduce(flags: ReproduceFlags): Promise<void> {
 export function reproduceCommand(): Command {
   const cmd = new Command('reproduce')
     .description("run the paper's experiments (stability, sensitivity, landscape, batch-size sweep, window ablation) and write a report")
-    .addOption(new Option('--profile <name>', 'smoke (<1 min), quick (~15 min on 2 cores), full (the paper grid)').choices([...PROFILE_NAMES]).default('quick'))
-    .addOption(new Option('--dataset <name>', `dataset (quick: mnist, or fashion-mnist when its files are in ${FASHION_MNIST_DEFAULT_DIR}; needed with --data-dir)`).choices([...DATASETS]))
+    .addOption(new Option('--profile <name>', 'smoke (<1 min), quick (~15 min on 2 cores), standard (whole datasets, batch 2…128, 5 seeds: about 6 days on 2 cores), full (the paper grid)').choices([...PROFILE_NAMES]).default('quick'))
+    .addOption(new Option('--dataset <name>', `dataset (quick, standard: mnist, or fashion-mnist when its files are in ${FASHION_MNIST_DEFAULT_DIR}; needed with --data-dir)`).choices([...DATASETS]))
     .option('--data-dir <dir>', DATA_DIR_HELP)
     .option('--out <dir>', 'report folder (default reports/PROFILE)')
     .option('--force', 'start over: remove the records in --out instead of resuming from them')

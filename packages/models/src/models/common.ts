@@ -234,15 +234,18 @@ export class LayerFactory {
     const bias = options.bias ?? this.convBias;
     this.reserve(outC * inC * kernel * kernel + (bias ? outC : 0));
     if (this.shapeOnly) return ShapeOnlyModule.layer([outC, inC, kernel, kernel], bias ? [outC] : null) as unknown as Conv2d;
+    // Built without a bias, which is added (zero) afterwards: the bias takes no draws from the
+    // generator, so every norm, `none` included, gets the same weights from the same seed and
+    // runs of one seed pair exactly across norms.
     const conv = new Conv2d(inC, outC, kernel, {
       stride: options.stride ?? 1,
       padding: options.padding ?? (kernel - 1) / 2,
-      bias,
+      bias: false,
       rng: this.rng,
     });
     // He et al. 2015 for ReLU networks; fan-out as torchvision (keeps the backward variance).
     init.kaimingNormal(conv.weight, { mode: 'fan_out', nonlinearity: 'relu', rng: this.rng });
-    if (conv.bias) init.zeros(conv.bias);
+    if (bias) conv.bias = new Parameter(zeros([outC]));
     return conv;
   }
 
