@@ -227,7 +227,7 @@ export const STANDARD_EPOCHS: Record<DatasetName, number> = { 'fashion-mnist': 1
  * machine; the sweep is 65% of it, its batch-2 runs alone 19%. Measured on a shared machine under
  * load (548 CPU-hours as measured) and scaled by the quick profile priced at the same rates
  * against its idle-machine run (36 against 15.6 CPU-minutes, docs/performance.md). Its
- * its run records come to about 1.5 GiB (every step of every run is recorded; a batch-2 run's line
+ * run records come to about 1.5 GiB (every step of every run is recorded; a batch-2 run's line
  * is about 16 MiB).
  *
  * CIFAR-10 (`getProfile('standard', 'cifar10')`): ResNet-20 (He et al.'s CIFAR network, 8
