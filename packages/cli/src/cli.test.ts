@@ -82,11 +82,18 @@ function expectUserError(r: Run, message: RegExp) {
   expect(r.stdout).toBe('');
 }
 
-/** A subcommand's --help text, as `normlab <name> --help` prints it. */
+/** A subcommand's --help text, as `normlab <name> --help` prints it (built under CLEAN_ENV, as `inProcess` runs). */
 function helpOf(name: string): string {
-  const cmd = createProgram().program.commands.find((c) => c.name() === name);
-  expect(cmd, name).toBeDefined();
-  return cmd!.helpInformation();
+  const saved = process.env.NORMLAB_BACKEND;
+  process.env.NORMLAB_BACKEND = CLEAN_ENV.NORMLAB_BACKEND;
+  try {
+    const cmd = createProgram().program.commands.find((c) => c.name() === name);
+    expect(cmd, name).toBeDefined();
+    return cmd!.helpInformation();
+  } finally {
+    if (saved === undefined) delete process.env.NORMLAB_BACKEND;
+    else process.env.NORMLAB_BACKEND = saved;
+  }
 }
 
 describe('normlab: help and user errors, in this process', () => {
@@ -119,6 +126,7 @@ describe('normlab: help and user errors, in this process', () => {
   });
 
   it('every command that takes --backend offers the same backends, from one table', () => {
+    // The default is wasm where WebAssembly SIMD runs (every Node this CLI supports).
     const backends = new RegExp(`--backend <name> (?:compute|normlab) backend: ${BACKEND_NAMES.join(', ')} \\(default: "cpu"\\)`);
     for (const cmd of ['train', 'eval', 'reproduce', 'bench']) expect(helpOf(cmd).replace(/\s+/g, ' '), cmd).toMatch(backends);
   });
