@@ -127,7 +127,7 @@ describe('normlab: help and user errors, in this process', () => {
 
   it('every command that takes --backend offers the same backends, from one table', () => {
     // The default is wasm where WebAssembly SIMD runs (every Node this CLI supports).
-    const backends = new RegExp(`--backend <name> (?:compute|normlab) backend: ${BACKEND_NAMES.join(', ')} \\(default: "cpu"\\)`);
+    const backends = new RegExp(`--backend <name> (?:compute|normlab) backend: ${BACKEND_NAMES.join(', ')} \\(default: "wasm"\\)`);
     for (const cmd of ['train', 'eval', 'reproduce', 'bench']) expect(helpOf(cmd).replace(/\s+/g, ' '), cmd).toMatch(backends);
   });
 
