@@ -9,6 +9,7 @@ import { defineConfig, type Rolldown } from 'vite';
  */
 const NORMLAB_PACKAGES = [
   '@normlab/tensor',
+  '@normlab/wasm',
   '@normlab/autograd',
   '@normlab/nn',
   '@normlab/norm-layers',

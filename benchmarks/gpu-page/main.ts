@@ -1,14 +1,15 @@
 /**
  * The GPU path's page (benchmarks/src/gpu-path.ts serves it and reads `window.__gpuPath`): what
  * renders WebGL2 here, gpu.js's parity cases on WebGL2, then the timing cases on cpu (pure
- * TypeScript, one thread) and on gpu.js WebGL2, in this one page.
+ * TypeScript), on wasm (WebAssembly SIMD) and on gpu.js WebGL2, in this one page. A page's main
+ * thread has no worker pool: cpu and wasm run in one thread.
  */
 import { setBackend, setWarningHandler } from '@normlab/tensor';
 import '@normlab/norm-layers';
 import { backendInfo } from '@normlab/gpu';
+import { initWasm } from '@normlab/wasm';
 import { allCases } from '@normlab/gpu/parity';
 import { type PageReport, runBackend } from '../src/gpu-path/cases.js';
-
 
 /** Progress, to the page and to the console (which the runner prints while the page computes). */
 const logEl = document.getElementById('log')!;
@@ -62,8 +63,10 @@ async function main(): Promise<PageReport> {
   log(`parity on ${report.parity.mode}: ${report.parity.passed} pass, ${report.parity.failed.length} fail`);
   const reference = new Map<string, Float32Array>();
   report.runs.push(await runBackend('cpu (pure TypeScript, 1 thread)', () => setBackend('cpu'), reference, log));
-  // @normlab/wasm: when it lands, time it here too, between cpu and gpu:
-  // await import('@normlab/wasm'), await its ready(), then runBackend('wasm', () => setBackend('wasm'), …).
+  // A page's main thread may not compile the kernels synchronously: compile them now. Where that
+  // fails (no WebAssembly SIMD), setBackend('wasm') throws and each case records why.
+  await initWasm().catch((err: Error) => log(`wasm: ${err.message}`));
+  report.runs.push(await runBackend('wasm (WebAssembly SIMD, 1 thread)', () => setBackend('wasm'), reference, log));
   report.runs.push(await runBackend('gpu.js WebGL2', () => setBackend('gpu', { mode: 'webgl2' }), reference, log));
   setBackend('cpu');
   return report;

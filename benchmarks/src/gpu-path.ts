@@ -3,9 +3,9 @@
  * with the flags that make it render WebGL on a real GPU on Linux (ANGLE on Vulkan, else ANGLE on
  * EGL, else Chromium's default), reports which renderer it got (SwiftShader, Chromium's software
  * rasterizer, means there is no GPU, and the run says so), then in one page runs gpu.js's parity
- * cases on WebGL2 and times matmul, conv2d and GN/BN forward + backward on cpu and on gpu.js
- * WebGL2 (benchmarks/src/gpu-path/cases.ts). In Node it does the same on headless-gl where the
- * `gl` package builds. One short run (a few minutes at most); results go to
+ * cases on WebGL2 and times matmul, conv2d and GN/BN forward + backward on cpu, on wasm and on
+ * gpu.js WebGL2 (benchmarks/src/gpu-path/cases.ts). In Node it does the same on headless-gl
+ * where the `gl` package builds. One short run (a few minutes at most); results go to
  * benchmarks/results/gpu-path.json and to docs/performance.md, section "GPU path".
  *
  *   npm run bench:gpu [-- --flags vulkan|egl|default] [--no-docs]     (CHROMIUM=/path to override /usr/bin/chromium)
@@ -127,7 +127,7 @@ async function browserRun(flags: string): Promise<PageReport> {
     server: { host: '127.0.0.1', port: 0, hmr: false },
     // The linked packages as built (dist/), bundled once by the dev server like any dependency.
     optimizeDeps: {
-      include: ['@normlab/tensor', '@normlab/autograd', '@normlab/nn', '@normlab/norm-layers', '@normlab/gpu', '@normlab/gpu/parity'],
+      include: ['@normlab/tensor', '@normlab/wasm', '@normlab/autograd', '@normlab/nn', '@normlab/norm-layers', '@normlab/gpu', '@normlab/gpu/parity'],
     },
   });
   await server.listen();
@@ -168,6 +168,7 @@ async function headlessGlRun(): Promise<RunRecord['headlessGl']> {
   const runs: BackendRun[] = [];
   const log = (line: string) => console.log(line);
   runs.push(await runBackend('cpu (Node, pure TypeScript)', () => setBackend('cpu'), reference, log));
+  runs.push(await runBackend('wasm (Node, WebAssembly SIMD)', () => setBackend('wasm'), reference, log));
   runs.push(await runBackend('gpu.js headless-gl', () => setBackend('gpu', { mode: 'headlessgl' }), reference, log));
   setBackend('cpu');
   return { available: true, note: 'gpu.js mode headlessgl', runs };

@@ -1,6 +1,23 @@
 import { getBackend } from '@normlab/tensor';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { chooseBackend, isSoftwareRenderer } from './backend.js';
+
+/** When set, `initWasm()` fails as it does on an engine without WebAssembly SIMD. */
+const wasmFailure = vi.hoisted(() => ({ message: null as string | null }));
+vi.mock('@normlab/wasm', async (importOriginal) => {
+  const wasm = await importOriginal<typeof import('@normlab/wasm')>();
+  return {
+    ...wasm,
+    initWasm: async () => {
+      if (wasmFailure.message !== null) throw new wasm.WasmBackendError(wasmFailure.message);
+      return wasm.initWasm();
+    },
+  };
+});
+
+afterEach(() => {
+  wasmFailure.message = null;
+});
 
 describe('the backend choice', () => {
   it('treats software rasterizers as no GPU', () => {
@@ -13,11 +30,35 @@ describe('the backend choice', () => {
     expect(isSoftwareRenderer('Apple M2')).toBe(false);
   });
 
-  it('runs on cpu, saying why, where there is no WebGL2 (Node) or when cpu is asked for', async () => {
+  it('runs on wasm, saying why not gpu.js, where there is no WebGL2 (Node)', async () => {
     const auto = await chooseBackend('auto');
-    expect(auto).toMatchObject({ backend: 'cpu', renderer: null, reason: 'this browser offers no WebGL2' });
+    expect(auto).toMatchObject({ backend: 'wasm', renderer: null, reason: 'Not gpu.js: this browser offers no WebGL2.' });
+    expect(auto.label).toMatch(/^wasm \(WebAssembly SIMD/);
+    expect(getBackend()).toBe('wasm');
+    // gpu.js asked for but not possible: the next backend in line.
+    expect(await chooseBackend('gpu')).toMatchObject({ backend: 'wasm', reason: 'Not gpu.js: this browser offers no WebGL2.' });
+    expect(getBackend()).toBe('wasm');
+  });
+
+  it('runs on the backend the menu asks for', async () => {
+    expect(await chooseBackend('cpu')).toMatchObject({ backend: 'cpu', reason: 'cpu was chosen in the Backend menu.' });
     expect(getBackend()).toBe('cpu');
-    expect((await chooseBackend('gpu')).backend).toBe('cpu');
-    expect((await chooseBackend('cpu')).reason).toBe('the cpu backend was chosen');
+    expect(await chooseBackend('wasm')).toMatchObject({ backend: 'wasm', reason: 'wasm was chosen in the Backend menu.' });
+    expect(getBackend()).toBe('wasm');
+  });
+
+  it('falls back to cpu, saying why, where the wasm kernels cannot start', async () => {
+    wasmFailure.message = 'this engine has no WebAssembly SIMD';
+    const auto = await chooseBackend('auto');
+    expect(auto).toMatchObject({
+      backend: 'cpu',
+      reason: 'Not gpu.js: this browser offers no WebGL2. Not wasm: setBackend(wasm): this engine has no WebAssembly SIMD.',
+    });
+    expect(auto.label).toMatch(/^cpu \(pure TypeScript/);
+    expect(getBackend()).toBe('cpu');
+    expect(await chooseBackend('wasm')).toMatchObject({
+      backend: 'cpu',
+      reason: 'wasm was chosen in the Backend menu. Not wasm: setBackend(wasm): this engine has no WebAssembly SIMD.',
+    });
   });
 });

@@ -206,7 +206,7 @@ class RunView {
     s.innerHTML = parts.filter(Boolean).join(' · ');
     const backend = $('.backend', this.card);
     backend.textContent = this.backend
-      ? `Backend: ${this.backend.label}${this.backend.reason ? `. Not gpu.js: ${this.backend.reason}.` : ''}`
+      ? `Backend: ${this.backend.label}.${this.backend.reason ? ` ${this.backend.reason}` : ''}`
       : 'Backend: starting…';
     const error = $('.error', this.card);
     error.hidden = this.error === null;

@@ -17,7 +17,7 @@ export const NORM_LABELS: Record<PlaygroundNorm, string> = {
 };
 
 /** Which backend to train on: the fastest available (`auto`), or one forced. */
-export type BackendRequest = 'auto' | 'cpu' | 'gpu';
+export type BackendRequest = 'auto' | 'gpu' | 'wasm' | 'cpu';
 
 export interface RunConfig {
   norm: PlaygroundNorm;
@@ -46,10 +46,14 @@ export const DEFAULT_CONFIG: RunConfig = {
 
 export interface BackendChoice {
   /** The @normlab/tensor backend the run's kernels go to. */
-  backend: 'cpu' | 'gpu';
+  backend: 'gpu' | 'wasm' | 'cpu';
   /** What the page shows, e.g. "gpu.js WebGL2 on NVIDIA …". */
   label: string;
-  /** Why gpu.js WebGL2 does not run, when it does not. */
+  /**
+   * Why this backend runs rather than one ahead of it in `auto`'s order (gpu.js WebGL2, wasm,
+   * cpu), in sentences the page shows after the label, e.g. "Not gpu.js: this browser offers no
+   * WebGL2."; null when `auto` got gpu.js.
+   */
   reason: string | null;
   /** The WebGL2 renderer string the worker saw, or null without WebGL2. */
   renderer: string | null;

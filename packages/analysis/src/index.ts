@@ -17,3 +17,4 @@ export * from './execute.js';
 export * from './analyze-run.js';
 export * from './window.js';
 export * from './cost.js';
+export * from './selection.js';

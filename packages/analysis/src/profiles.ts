@@ -10,6 +10,9 @@ import type { DatasetName, DistortionSpec, GNPlusOrder, NormName, RegularizerSpe
 /** A train or test limit that keeps every example of the split (the report prints it as `all`). */
 export const ALL_EXAMPLES = Number.MAX_SAFE_INTEGER;
 
+/** Examples in each dataset's training split (the synthetic set is generated with at most 20000, `loadSplit`). */
+export const TRAIN_EXAMPLES: Record<DatasetName, number> = { mnist: 60000, 'fashion-mnist': 60000, cifar10: 50000, synthetic: 20000 };
+
 export interface NormVariant {
   norm: NormName;
   order?: GNPlusOrder;
@@ -313,8 +316,8 @@ export interface PlannedRun {
   roles: RunRole[];
 }
 
-/** Training steps a spec runs (for the progress bar's ETA). */
-export function plannedSteps(spec: RunSpec, trainSize: number): number {
+/** Training steps a spec runs on a training split of `trainSize` examples (by default the dataset's, `TRAIN_EXAMPLES`). */
+export function plannedSteps(spec: RunSpec, trainSize = TRAIN_EXAMPLES[spec.dataset]): number {
   const n = Math.min(spec.trainLimit, trainSize);
   return spec.epochs * Math.floor(n / spec.batchSize);
 }

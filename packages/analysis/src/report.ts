@@ -19,17 +19,50 @@ import { AnalysisError } from './errors.js';
 import { accuracyVsBatchSpec, landscapeMetricSpec, lossBandSpec, lossCurvesSpec, renderSvg, sensitivitySpec } from './figures.js';
 import { ensureDir, writeFileAtomic } from '@normlab/models';
 import { ALL_EXAMPLES } from './profiles.js';
+import { formatIntList, selectionFlags } from './selection.js';
 import { mean, type Summary } from './stats.js';
-import type { Environment, RunRecord } from './types.js';
+import type { Environment, RunRecord, RunRole, Selection } from './types.js';
 import { computeFindings, evalBatchStatements, FAMILY_LEVEL, fmtInterval, fmtLevel, fmtNum, fmtPct, fmtSeeds, VERDICT_RULE, type Evidence, type Finding, type Tables } from './verdicts.js';
 import { windowStatements, windowTable, type WindowRow } from './window.js';
 import type { TopLevelSpec } from 'vega-lite';
+
+/**
+ * What a reproduction ran, for the report's "Scale" section (`mergeReproduction` fills it from
+ * the plan, the records and the timings).
+ */
+export interface Scale {
+  profile: string;
+  dataset: string;
+  /** The selection of the profile's plan; null: all of it. */
+  selection: Selection | null;
+  /** Runs in the plan, and recorded. */
+  planned: number;
+  recorded: number;
+  /** Recorded runs per role (a run serving two roles counts in both). */
+  byRole: Array<{ role: RunRole; runs: number }>;
+  /** Seeds and epochs of the recorded runs. */
+  seeds: number[];
+  epochs: number[];
+  /** Training steps of the recorded runs. */
+  steps: number;
+  /** Recorded runs with a timing, and of those, with their CPU time (timings of older normlab versions have none). */
+  timed: number;
+  cpuTimed: number;
+  /** Sums over those runs: CPU time of the process that trained each (all threads), and wall time. */
+  cpuSeconds: number;
+  wallSeconds: number;
+  /** From the earliest start to the latest finish: less than `wallSeconds` when shards ran at once; null without start times. */
+  elapsedSeconds: number | null;
+  backends: string[];
+}
 
 export interface ReportOptions {
   /** Number of periods training is cut into for the landscape (default 3). */
   periods?: number;
   title?: string;
   environment?: Environment;
+  /** What was run: the report's "Scale" section (none without it). */
+  scale?: Scale;
   /** Skip rendering SVGs (the Markdown still links none). */
   figures?: boolean;
   /** Planned runs without a record: the report says it is partial and names them. */
@@ -53,8 +86,11 @@ function table(header: string[], rows: string[][]): string {
   return [`| ${header.map(esc).join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.map(esc).join(' | ')} |`)].join('\n');
 }
 
-/** Build the tables and findings from records (pure; no files). */
-export function analyzeRecords(records: readonly RunRecord[], k = 3): Report['tables'] & { findings: Finding[] } {
+/**
+ * Build the tables and findings from records (pure; no files). `scope` says where a claim
+ * without runs looked for them (`in this selection`; default `in these records`).
+ */
+export function analyzeRecords(records: readonly RunRecord[], k = 3, scope?: string): Report['tables'] & { findings: Finding[] } {
   const landscape = landscapeSeries(records);
   const tables = {
     sweep: sweepTable(records),
@@ -65,11 +101,11 @@ export function analyzeRecords(records: readonly RunRecord[], k = 3): Report['ta
     evalBatch: evalBatchTable(records),
     window: windowTable(records),
   };
-  return { ...tables, findings: computeFindings(tables) };
+  return { ...tables, findings: computeFindings(tables, scope) };
 }
 
-function accuracySection(t: Report['tables']): string {
-  if (!t.sweep.length) return '_No batch-size sweep runs in this results file._';
+function accuracySection(t: Report['tables'], scope: string): string {
+  if (!t.sweep.length) return `_No batch-size sweep runs ${scope}._`;
   const norms = [...new Set(t.sweep.map((c) => c.norm))].sort(compareNorms);
   const batches = [...new Set(t.sweep.map((c) => c.batchSize))].sort((a, b) => a - b);
   const seeds = Math.max(...t.sweep.map((c) => c.best.n));
@@ -80,24 +116,24 @@ function accuracySection(t: Report['tables']): string {
   return `Best test accuracy (%), mean ± std over ${seeds} seed${seeds > 1 ? 's' : ''}; learning rate scaled linearly with the batch size.\n\n${table(['norm', ...batches.map((b) => `batch ${b}`)], rows)}`;
 }
 
-function stabilitySection(t: Report['tables']): string {
-  if (!t.stability.length) return '_No stability runs in this results file._';
+function stabilitySection(t: Report['tables'], scope: string): string {
+  if (!t.stability.length) return `_No stability runs ${scope}._`;
   return table(
     ['norm', 'batch', 'seeds', 'final test acc (%)', 'loss std around MA(50)', 'loss spikes', 'grad-norm variance', 'final loss'],
     t.stability.map((r) => [r.norm, String(r.batchSize), String(r.seeds), pm(r.accuracy), fmtNum(r.lossStd), fmtNum(r.spikes), fmtNum(r.gradNormVar), fmtNum(r.finalLoss)]),
   );
 }
 
-function sensitivitySection(t: Report['tables']): string {
-  if (!t.sensitivity.length) return '_No sensitivity runs in this results file._';
+function sensitivitySection(t: Report['tables'], scope: string): string {
+  if (!t.sensitivity.length) return `_No sensitivity runs ${scope}._`;
   return `Change against the clean run of the same seed (perturbed − clean), mean over seeds with its 95% Student-t interval (paired by seed; none with one pair).\n\n${table(
     ['perturbation', 'kind', 'norm', 'pairs', 'clean acc (%)', 'perturbed acc (%)', 'Δ acc (points) [95% interval]', 'Δ loss std'],
     t.sensitivity.map((r) => [r.perturbation, r.family, r.norm, String(r.pairs), (100 * r.cleanAccuracy).toFixed(2), (100 * r.accuracy).toFixed(2), fmtInterval(r.deltaAccuracy.mean, r.deltaInterval, 'accuracy', r.pairs), fmtNum(r.deltaLossStd)]),
   )}`;
 }
 
-function landscapeSection(t: Report['tables'], k: number): string {
-  if (!t.periods.length) return '_No landscape runs in this results file._';
+function landscapeSection(t: Report['tables'], k: number, scope: string): string {
+  if (!t.periods.length) return `_No landscape runs ${scope}._`;
   const lrs = [...new Map(t.landscape.map((s) => [s.norm, s.lrs.join(', ')])).entries()].map(([n, l]) => `${n}: ${l}`).join('; ');
   const seeds = Math.max(...t.periods.map((r) => r.seeds));
   const withTests = t.periods.some((r) => r.paper?.outcome && r.paper.outcome !== 'insufficient data');
@@ -201,6 +237,36 @@ ${table(['norm', 'seeds', ...Array.from({ length: k }, (_, i) => `live in period
 ${windowStatements(t.window).map((s) => `- ${s}`).join('\n')}`;
 }
 
+/** `42 s`, `12.5 min`, `7.1 h`. */
+function fmtDuration(seconds: number): string {
+  if (seconds < 60) return `${seconds.toFixed(0)} s`;
+  if (seconds < 3600) return `${(seconds / 60).toFixed(1)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+/** The "Scale" section: what was run (profile, selection, runs, seeds, epochs) and what it took. */
+function scaleSection(s: Scale): string {
+  const list = (xs: readonly number[]) => formatIntList(xs).replace(/,/g, ', ').replace(/(\d)-(\d)/g, '$1–$2');
+  const flags = s.selection ? selectionFlags(s.selection) : null;
+  const what = flags
+    ? `a selection of the ${s.profile} profile on ${s.dataset}, \`${flags}\``
+    : `the whole ${s.profile} profile on ${s.dataset}`;
+  const override = s.selection?.epochs === undefined ? '' : ` The epochs override makes these other runs than the profile's (every spec, and so every run id, has ${s.selection.epochs} epochs).`;
+  const untimed = (n: number) => (n < s.recorded ? ` (${n} of the ${s.recorded} runs; the others' timings do not have it)` : '');
+  const rows: string[][] = [
+    ['profile', `${s.profile} on ${s.dataset}`],
+    ['selection', flags ? `\`${flags}\`` : 'none: the whole profile'],
+    ['runs', `${s.recorded} of ${s.planned} planned${s.byRole.length ? ` (${s.byRole.map((r) => `${r.role} ${r.runs}`).join(', ')})` : ''}`],
+    ['seeds', s.seeds.length ? list(s.seeds) : '—'],
+    ['epochs per run', s.epochs.length ? s.epochs.join(', ') : '—'],
+    ['training steps', s.steps.toLocaleString('en-US')],
+    ['CPU time', s.cpuTimed ? `${fmtDuration(s.cpuSeconds)}${untimed(s.cpuTimed)}` : 'not recorded'],
+    ['wall time', s.timed ? `${fmtDuration(s.wallSeconds)} run after run${untimed(s.timed)}${s.elapsedSeconds === null ? '' : `; ${fmtDuration(s.elapsedSeconds)} from the first start to the last finish`}` : 'not recorded'],
+    ['backend', s.backends.join(', ') || '—'],
+  ];
+  return `What was run: ${what}.${override}\n\n${table(['', ''], rows)}`;
+}
+
 function environmentSection(env: Environment | undefined, records: readonly RunRecord[]): string {
   const rows: string[][] = [];
   if (env) {
@@ -221,7 +287,8 @@ function environmentSection(env: Environment | undefined, records: readonly RunR
 export async function writeReport(records: readonly RunRecord[], outDir: string, options: ReportOptions = {}): Promise<Report> {
   const k = options.periods ?? 3;
   if (records.length === 0) throw new AnalysisError('writeReport', `no run records to report on in ${outDir}; expected at least one`);
-  const a = analyzeRecords(records, k);
+  const scope = options.scale?.selection ? 'in this selection' : 'in these records';
+  const a = analyzeRecords(records, k, scope);
   const { findings, ...tables } = a;
   const specs: Array<[string, TopLevelSpec | null]> = [
     ['loss-curves', lossCurvesSpec(records)],
@@ -244,34 +311,34 @@ export async function writeReport(records: readonly RunRecord[], outDir: string,
     }
   }
   const fig = (name: string, alt: string) => (figures.includes(name) ? `\n\n![${alt}](figures/${name}.svg)` : '');
-  const title = options.title ?? `normlab reproduction${options.environment ? ` — ${options.environment.profile} profile, ${options.environment.dataset}` : ''}`;
+  const title = options.title ?? `normlab reproduction${options.environment ? ` — ${options.environment.profile} profile${options.scale?.selection ? ' (a selection)' : ''}, ${options.environment.dataset}` : ''}`;
   const md = `# ${title}
 
 Generated by \`@normlab/analysis\` from ${records.length} run records. Every number and verdict below
 is computed from those records; rerun \`normlab analyze --results\` on them to regenerate this file.
 Paper: Gunawan, Yin, Zhang, "Understanding and Improving Group Normalization" (2022), arXiv:2207.01972.
-${options.missing?.length ? `\n**Partial**: ${options.missing.length} planned run${options.missing.length > 1 ? 's have' : ' has'} no record yet: ${options.missing.join(', ')}.\n` : ''}
+${options.missing?.length ? `\n**Partial**: ${options.missing.length} planned run${options.missing.length > 1 ? 's have' : ' has'} no record yet: ${options.missing.join(', ')}.\n` : ''}${options.scale ? `\n## Scale\n\n${scaleSection(options.scale)}\n` : ''}
 ## Findings
 
 ${findingsSection(findings, tables)}
 
 ## Accuracy per norm and batch size
 
-${accuracySection(tables)}${fig('accuracy-vs-batch', 'test accuracy against batch size')}${evalBatchSection(tables)}
+${accuracySection(tables, scope)}${fig('accuracy-vs-batch', 'test accuracy against batch size')}${evalBatchSection(tables)}
 
 ## Stability
 
 Within a run: RMS deviation of the training loss from its centered 50-step moving average, steps with loss above twice the median of the previous 50, variance of the gradient norm; means over seeds.
 
-${stabilitySection(tables)}${fig('loss-curves', 'training loss curves')}
+${stabilitySection(tables, scope)}${fig('loss-curves', 'training loss curves')}
 
 ## Sensitivity to distortion
 
-${sensitivitySection(tables)}${fig('sensitivity', 'sensitivity bars')}
+${sensitivitySection(tables, scope)}${fig('sensitivity', 'sensitivity bars')}
 
 ## Optimization landscape per period
 
-${landscapeSection(tables, k)}${fig('landscape-loss-band', 'loss band')}${fig('landscape-grad-predictiveness', 'gradient predictiveness')}${fig('landscape-beta-smoothness', 'beta smoothness')}${fig('santurkar-loss-variation', 'loss variation')}${fig('santurkar-grad-predictiveness', 'gradient predictiveness (Santurkar)')}${fig('santurkar-beta-smoothness', 'beta smoothness (Santurkar)')}${windowSection(tables)}
+${landscapeSection(tables, k, scope)}${fig('landscape-loss-band', 'loss band')}${fig('landscape-grad-predictiveness', 'gradient predictiveness')}${fig('landscape-beta-smoothness', 'beta smoothness')}${fig('santurkar-loss-variation', 'loss variation')}${fig('santurkar-grad-predictiveness', 'gradient predictiveness (Santurkar)')}${fig('santurkar-beta-smoothness', 'beta smoothness (Santurkar)')}${windowSection(tables)}
 
 ## Environment
 
@@ -282,6 +349,6 @@ ${environmentSection(options.environment, records)}
 ${closingSection(findings)}
 `;
   writeFileAtomic(path.join(outDir, 'report.md'), md);
-  writeFileAtomic(path.join(outDir, 'results.json'), JSON.stringify({ environment: options.environment ?? null, periods: k, tables, findings }, null, 1) + '\n');
+  writeFileAtomic(path.join(outDir, 'results.json'), JSON.stringify({ environment: options.environment ?? null, scale: options.scale ?? null, periods: k, tables, findings }, null, 1) + '\n');
   return { markdown: md, tables, findings, figures };
 }

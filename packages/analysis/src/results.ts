@@ -17,6 +17,7 @@ import * as path from 'node:path';
 import { FileError, fsReason, publishFileOnce, readJsonFile, readJsonl, writeFileAtomic } from '@normlab/models';
 import type { z } from 'zod';
 import { AnalysisError } from './errors.js';
+import { selectionFlags } from './selection.js';
 import { canonicalJson, runId } from './spec.js';
 import { PlanSchema, RunRecordSchema, RunTimingSchema, type Plan, type RunRecord, type RunTiming } from './types.js';
 
@@ -181,9 +182,10 @@ export function publishPlan(outDir: string, plan: Plan, shared: boolean): void {
     const mine = new Set(plan.runs.map((r) => r.id));
     const theirs = new Set(there.runs.map((r) => r.id));
     const differ = there.runs.filter((r) => !mine.has(r.id)).length + plan.runs.filter((r) => !theirs.has(r.id)).length;
+    const what = (p: Plan) => `${p.profile} on ${p.dataset}${p.selection ? ` (selection ${selectionFlags(p.selection)})` : ''}, ${p.runs.length} runs`;
     throw new AnalysisError(
       'reproduce',
-      `${file} holds another plan (profile ${there.profile} on ${there.dataset}, ${there.runs.length} runs; this one: ${plan.profile} on ${plan.dataset}, ${plan.runs.length} runs, ${differ} differing); ` +
+      `${file} holds another plan (profile ${what(there)}; this one: ${what(plan)}, ${differ} differing); ` +
         'start every shard with the same profile, dataset and flags, or remove the file if it is left from an earlier reproduction',
     );
   }

@@ -5,19 +5,22 @@
  * starts over. Wall times go to `timings/`, apart from the records, so the same profile and seeds
  * give byte-identical records.
  *
+ * A plan can be a selection of the profile's (`selection`: roles, norms, sweep batch sizes,
+ * seeds, an epochs override; `selectRuns`), recorded in plan.json and stated in the report.
+ *
  * A plan can be split into shards run by separate processes or machines into one shared output
- * folder (`shard: {index, count}`): shard i of N runs the plan's runs i, i + N, i + 2N, … No two
- * processes write the same file, so they never clobber each other; `mergeReproduction` (or a
- * rerun without a shard) reads every record and writes the report a single process would.
+ * folder (`shard: {index, count}`, dealt by estimated cost: `shardOf`). No two processes write
+ * the same file, so they never clobber each other; `mergeReproduction` (or a rerun without a
+ * shard) reads every record and writes the report a single process would.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ensureDir } from '@normlab/models';
 import { AnalysisError } from './errors.js';
-import { getProfile, planRuns, withWindowAblation, type PlannedRun, type Profile } from './profiles.js';
+import { getProfile, plannedSteps, withWindowAblation, type PlannedRun, type Profile } from './profiles.js';
 import { ProgressBar } from './progress.js';
-import { writeReport, type Report } from './report.js';
+import { writeReport, type Report, type Scale } from './report.js';
 import {
   OUTPUT_FILES,
   isOutputFolder,
@@ -30,7 +33,8 @@ import {
   writeRunRecord,
   writeRunTiming,
 } from './results.js';
-import { PlannedRunSchema, type DatasetName, type Environment, type Plan, type RunRecord, type RunTiming } from './types.js';
+import { selectRuns } from './selection.js';
+import { PlannedRunSchema, RunRoleSchema, type DatasetName, type Environment, type Plan, type RunRecord, type RunSpec, type RunTiming, type Selection } from './types.js';
 
 /** Per-step callback an executor calls so the progress bar can move within a run. */
 export interface ExecuteContext {
@@ -68,6 +72,8 @@ export interface ReproduceOptions {
   backend?: string;
   /** Switch the profile's window ablation on or off (default: as the profile has it; quick off, smoke and full on). */
   windowAblation?: boolean;
+  /** Run a selection of the profile's plan (`selectRuns`); absent: all of it. */
+  selection?: Selection;
 }
 
 export interface ReproduceResult {
@@ -115,21 +121,52 @@ export function environment(plan: Pick<Plan, 'profile' | 'dataset'>, wallSeconds
   };
 }
 
-/** The profile (with the window ablation switched as asked) and its plan. */
-export function reproductionPlan(options: Pick<ReproduceOptions, 'profile' | 'dataset' | 'windowAblation'>): { profile: Profile; plan: Plan } {
+/** The profile (with the window ablation switched as asked) and its plan: all of it, or the selection asked for (which the plan records). */
+export function reproductionPlan(options: Pick<ReproduceOptions, 'profile' | 'dataset' | 'windowAblation' | 'selection'>): { profile: Profile; plan: Plan } {
   const named = typeof options.profile === 'string' ? getProfile(options.profile, options.dataset) : options.profile;
   const profile = options.windowAblation === undefined ? named : withWindowAblation(named, options.windowAblation);
-  return { profile, plan: { profile: profile.name, dataset: profile.dataset, periods: profile.periods, runs: planRuns(profile) } };
+  const { selection, runs } = selectRuns(profile, options.selection);
+  return { profile, plan: { profile: profile.name, dataset: profile.dataset, ...(selection ? { selection } : {}), periods: profile.periods, runs } };
 }
 
 /**
- * The runs of one shard: every `count`-th run of the plan from `index`. Dealt round-robin, each
- * group of similar runs in the plan (a norm's seeds, a sweep's batch sizes) is spread evenly over
- * the shards, and the first k runs of every shard together are the plan's first k·count runs.
+ * Fixed work of a training step, in images' worth, for `runCostEstimate`: a step's time grows
+ * as (batch size + this). Fitted to CPU time per step on the default (wasm) backend, 1 thread,
+ * the standard profile's half-width CNN on Fashion-MNIST (`estimateProfileCost`, 12 steps in 2
+ * rounds, the mean over BN, GN, GNPlus and HybridNorm: 5.6 ms at batch 2, 13.5 at 8, 37.8 at 32,
+ * 153 at 128): about 3.4 ms per step plus 1.15 ms per image. The pure-TypeScript backend's
+ * measurements in the analysis README fit about 5.
  */
-export function shardOf<T>(runs: readonly T[], shard: Shard): T[] {
+export const STEP_OVERHEAD_IMAGES = 3;
+
+/**
+ * A run's cost relative to other runs of its plan, for dealing shards: training steps × (batch
+ * size + `STEP_OVERHEAD_IMAGES`), an integer (so sums are exact on every machine). It leaves out
+ * what varies less between runs of one plan — norm, evaluations, landscape probes (about 2%) —
+ * and is no time estimate (`estimateProfileCost` measures one).
+ */
+export function runCostEstimate(spec: RunSpec): number {
+  return plannedSteps(spec) * (spec.batchSize + STEP_OVERHEAD_IMAGES);
+}
+
+/**
+ * The runs of one shard, in plan order. The plan is dealt as if `count` workers took its runs in
+ * order, each taking the next run when it has the least work by `runCostEstimate` (the lowest
+ * index on a tie): the shards get about equal work — a batch-2 run costs several batch-128 runs,
+ * so dealing by position alone could give one shard the small batches and another the large —
+ * and, as the work goes, the runs done at any time are about the plan's first runs. With equal
+ * costs this is round-robin (runs index, index + count, …). A pure function of the plan and the
+ * shard count, so every shard deals the same.
+ */
+export function shardOf(runs: readonly PlannedRun[], shard: Shard): PlannedRun[] {
   checkShard(shard);
-  return runs.filter((_, j) => j % shard.count === shard.index);
+  const load = new Array<number>(shard.count).fill(0);
+  return runs.filter((run) => {
+    let to = 0;
+    for (let i = 1; i < load.length; i++) if (load[i]! < load[to]!) to = i;
+    load[to] += runCostEstimate(run.spec);
+    return to === shard.index;
+  });
 }
 
 function checkShard(shard: Shard): void {
@@ -139,8 +176,8 @@ function checkShard(shard: Shard): void {
   }
 }
 
-/** Planned steps use the train limit; a dataset smaller than it makes the ETA pessimistic, never optimistic. */
-const stepsOf = (p: PlannedRun) => p.spec.epochs * Math.max(1, Math.floor(p.spec.trainLimit / p.spec.batchSize));
+/** Planned steps for the ETA: the dataset's training split at its usual size (`TRAIN_EXAMPLES`), at least one. */
+const stepsOf = (p: PlannedRun) => Math.max(1, plannedSteps(p.spec));
 
 export async function reproduce(options: ReproduceOptions): Promise<ReproduceResult> {
   const { profile, plan } = reproductionPlan(options);
@@ -175,6 +212,7 @@ export async function reproduce(options: ReproduceOptions): Promise<ReproduceRes
     const label = `${run.id} (${run.roles.join(', ')})`;
     const startedAt = new Date().toISOString();
     const runStart = performance.now();
+    const cpuStart = process.cpuUsage();
     const ctx: ExecuteContext = {
       onStep: (step) => bar.update(progress(label, stepsDone + step)),
       ...(options.dataDir ? { dataDir: options.dataDir } : {}),
@@ -183,6 +221,7 @@ export async function reproduce(options: ReproduceOptions): Promise<ReproduceRes
     const record = await executor(run, ctx);
     if (record.id !== run.id) throw new AnalysisError('reproduce', `executor returned record ${record.id} for run ${run.id}`);
     const wall = (performance.now() - runStart) / 1000;
+    const cpu = process.cpuUsage(cpuStart);
     // The real step count replaces the planned one, so the ETA tracks reality.
     stepsTotal += record.steps.loss.length - stepsOf(run);
     stepsDone += record.steps.loss.length;
@@ -193,6 +232,7 @@ export async function reproduce(options: ReproduceOptions): Promise<ReproduceRes
       stepsPerSecond: record.steps.loss.length / Math.max(wall, 1e-9),
       startedAt,
       backend: options.backend ?? 'cpu',
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
     });
     ran.push(run.id);
     options.log?.(`${skipped.length + ran.length}/${share.length} ${run.id}: test acc ${(100 * record.final.testAccuracy).toFixed(2)}% in ${wall.toFixed(1)}s`);
@@ -253,23 +293,48 @@ export async function mergeReproduction(outDir: string, options: MergeOptions = 
   }
   if (records.length === 0) return { plan, records, missing, complete: false, report: null };
   const total = plan ? plan.runs.length : records.length;
+  const timings = readRunTimings(outDir);
   const report = await writeReport(records, options.reportDir ?? outDir, {
     periods: options.periods ?? plan?.periods ?? 3,
     // An older folder without a plan does not say which profile it ran.
-    ...(plan ? { environment: mergedEnvironment(outDir, plan, records, options.backend) } : {}),
+    ...(plan ? { environment: mergedEnvironment(timings, plan, records, options.backend), scale: scaleOf(plan, records, timings) } : {}),
     ...(options.figures === undefined ? {} : { figures: options.figures }),
-    ...(missing.length ? { title: `normlab reproduction — ${plan!.profile} profile, ${plan!.dataset} (partial: ${records.length} of ${total} runs)`, missing } : {}),
+    ...(missing.length ? { title: `normlab reproduction — ${plan!.profile} profile${plan!.selection ? ' (a selection)' : ''}, ${plan!.dataset} (partial: ${records.length} of ${total} runs)`, missing } : {}),
   });
   return { plan, records, missing, complete: missing.length === 0, report };
 }
 
 /** The environment of a merged report: this machine, the runs' summed wall time, the earliest start, their backends. */
-function mergedEnvironment(outDir: string, plan: Plan, records: readonly RunRecord[], backend = 'cpu'): Environment {
-  const timings = readRunTimings(outDir);
+function mergedEnvironment(timings: ReadonlyMap<string, RunTiming>, plan: Plan, records: readonly RunRecord[], backend = 'cpu'): Environment {
   const mine = records.map((r) => timings.get(r.id)).filter((t): t is RunTiming => t !== undefined);
   const starts = mine.map((t) => t.startedAt).filter((s): s is string => s !== undefined).sort();
   const backends = [...new Set(mine.map((t) => t.backend).filter((b): b is string => b !== undefined))];
   return environment(plan, mine.reduce((s, t) => s + t.wallSeconds, 0), starts[0] ?? new Date().toISOString(), records.length, backends.length ? backends.join(', ') : backend);
+}
+
+/** What the plan's recorded runs are and took (the report's "Scale" section). */
+export function scaleOf(plan: Plan, records: readonly RunRecord[], timings: ReadonlyMap<string, RunTiming>): Scale {
+  const sorted = (xs: Iterable<number>) => [...new Set(xs)].sort((a, b) => a - b);
+  const timed = records.map((r) => timings.get(r.id)).filter((t): t is RunTiming => t !== undefined);
+  const withCpu = timed.filter((t) => t.cpuSeconds !== undefined);
+  const spans = timed.flatMap((t) => (t.startedAt ? [{ start: Date.parse(t.startedAt), end: Date.parse(t.startedAt) + 1000 * t.wallSeconds }] : []));
+  return {
+    profile: plan.profile,
+    dataset: plan.dataset,
+    selection: plan.selection ?? null,
+    planned: plan.runs.length,
+    recorded: records.length,
+    byRole: RunRoleSchema.options.map((role) => ({ role, runs: records.filter((r) => r.roles.includes(role)).length })).filter((r) => r.runs > 0),
+    seeds: sorted(records.map((r) => r.spec.seed)),
+    epochs: sorted(records.map((r) => r.spec.epochs)),
+    steps: records.reduce((n, r) => n + r.steps.loss.length, 0),
+    timed: timed.length,
+    cpuTimed: withCpu.length,
+    cpuSeconds: withCpu.reduce((s, t) => s + t.cpuSeconds!, 0),
+    wallSeconds: timed.reduce((s, t) => s + t.wallSeconds, 0),
+    elapsedSeconds: spans.length ? (Math.max(...spans.map((x) => x.end)) - Math.min(...spans.map((x) => x.start))) / 1000 : null,
+    backends: [...new Set(timed.map((t) => t.backend).filter((b): b is string => b !== undefined))],
+  };
 }
 
 // The plan's declared schema and the profiles' PlannedRun cannot drift apart: this stops compiling if they do.

@@ -149,6 +149,8 @@ export const RunTimingSchema = z.strictObject({
   startedAt: z.iso.datetime().optional(),
   /** The compute backend it ran on. */
   backend: z.string().optional(),
+  /** CPU time of the process while it trained the run (user + system, all threads); absent in older timings. */
+  cpuSeconds: z.number().min(0).optional(),
 });
 export type RunTiming = z.infer<typeof RunTimingSchema>;
 
@@ -156,13 +158,30 @@ export type RunTiming = z.infer<typeof RunTimingSchema>;
 export const PlannedRunSchema = z.strictObject({ id: RunIdSchema, spec: RunSpecSchema, roles: z.array(RunRoleSchema).min(1) });
 
 /**
+ * A selection of a profile's plan (`selectRuns`; `normlab reproduce --roles … --norms …
+ * --batch-sizes … --seeds … --epochs …`): each filter keeps the runs it names, an absent one
+ * keeps all. Norms are spelled as `variantName` spells them (`bn`, `gnplus:bn-first`);
+ * `batchSizes` filters the sweep's runs only; `epochs` overrides the profile's epochs before the
+ * plan is made, so its runs are other runs than the profile's (other specs, other ids).
+ */
+export const SelectionSchema = z.strictObject({
+  roles: z.array(RunRoleSchema).min(1).optional(),
+  norms: z.array(z.string().min(1)).min(1).optional(),
+  batchSizes: z.array(positiveInt).min(1).optional(),
+  seeds: z.array(z.number().int()).min(1).optional(),
+  epochs: positiveInt.optional(),
+});
+export type Selection = z.infer<typeof SelectionSchema>;
+
+/**
  * A reproduction's plan (`plan.json` of its output folder, `normlab reproduce --plan`): the
- * profile it came from, the periods its report uses, and the runs in plan order (the order
- * shards are dealt from).
+ * profile it came from, the selection of it that was asked for (absent: the whole profile), the
+ * periods its report uses, and the runs in plan order (the order shards are dealt from).
  */
 export const PlanSchema = z.strictObject({
   profile: z.string().min(1),
   dataset: DatasetNameSchema,
+  selection: SelectionSchema.optional(),
   periods: positiveInt,
   runs: z.array(PlannedRunSchema),
 });

@@ -183,11 +183,24 @@ function tally(evidence: readonly Evidence[], level: number | null): string {
   return s;
 }
 
-function finding(id: string, subject: string, claim: string, cells: readonly Cell[], extra = ''): Finding {
+/** A finding from its cells; `absent` says why there are none (which runs it compares are not among the records). */
+function finding(id: string, subject: string, claim: string, cells: readonly Cell[], absent: string): Finding {
   const { evidence, level } = judge(cells);
   const verdict = verdictOf(evidence);
-  const summary = evidence.length ? `${verdict[0].toUpperCase()}${verdict.slice(1)}: ${tally(evidence, level)}.${extra}` : `No runs in this results file test it.${extra}`;
+  const summary = evidence.length ? `${verdict[0].toUpperCase()}${verdict.slice(1)}: ${tally(evidence, level)}.` : `Insufficient data: ${absent}.`;
   return { id, subject, claim, verdict, summary, evidence, level, seeds: seedRange(evidence) };
+}
+
+/**
+ * Why a comparison of `norms` in a table has no cells: `no stability runs in this selection`,
+ * `no sweep runs of GN in this selection`, or that their runs share no `common` (batch size,
+ * perturbation).
+ */
+function absentRuns(role: string, rows: ReadonlyArray<{ norm: string }>, norms: readonly string[], common: string, scope: string): string {
+  if (!rows.length) return `no ${role} runs ${scope}`;
+  const missing = norms.filter((n) => !rows.some((r) => r.norm === n)).map((n) => (n === 'none' ? 'the unnormalized network (none)' : n));
+  if (missing.length) return `no ${role} runs of ${missing.join(' or ')} ${scope}`;
+  return `the ${role} runs of ${norms.join(' and ')} ${scope} share no ${common}`;
 }
 
 export interface Tables {
@@ -234,7 +247,7 @@ const METRIC_LABELS: Record<PeriodMetric, string> = {
   santurkarBetaSmoothness: 'effective β-smoothness',
 };
 
-function periodFinding(rows: readonly PeriodRow[], protocol: Protocol): Finding {
+function periodFinding(rows: readonly PeriodRow[], protocol: Protocol, scope: string): Finding {
   const name = protocol === 'paper' ? "the paper's protocol" : "Santurkar et al.'s protocol";
   const id = `gn-helps-in-a-period-${protocol}`;
   const claim = `GN helps optimization only in some period of training, BN throughout (${name})`;
@@ -244,7 +257,8 @@ function periodFinding(rows: readonly PeriodRow[], protocol: Protocol): Finding 
   const base = { id, subject: 'GN', claim };
   const hasNone = rows.some((r) => r.norm === 'none');
   if (!bn.length || !gn.length || !hasNone) {
-    return { ...base, verdict: 'insufficient data', summary: 'The landscape runs for BN, GN and the unnormalized network are not all in this results file.', evidence: [], level: null, seeds: { min: 0, max: 0 } };
+    const absent = absentRuns('landscape', rows, ['BN', 'GN', 'none'], 'period', scope);
+    return { ...base, verdict: 'insufficient data', summary: `Insufficient data: ${absent}; the claim compares BN's and GN's landscapes with the unnormalized network's.`, evidence: [], level: null, seeds: { min: 0, max: 0 } };
   }
   const k = bn.length;
   // The cells: each metric of each period, norm − none paired by seed, as the landscape table decided them.
@@ -292,10 +306,13 @@ function periodFinding(rows: readonly PeriodRow[], protocol: Protocol): Finding 
   return { ...base, verdict, summary, evidence, level, seeds, parts };
 }
 
-/** Every finding, in the report's order. */
-export function computeFindings(t: Tables): Finding[] {
+/**
+ * Every finding, in the report's order. `scope` ends the reason a finding without runs gives
+ * (`no stability runs in this selection`): where the runs were looked for.
+ */
+export function computeFindings(t: Tables, scope = 'in these records'): Finding[] {
   const out: Finding[] = [];
-  out.push(finding('gn-less-stable', 'GN', 'GN trains less stably than BN', stabilityCells(t.stability, 'GN', 'BN', 'positive')));
+  out.push(finding('gn-less-stable', 'GN', 'GN trains less stably than BN', stabilityCells(t.stability, 'GN', 'BN', 'positive'), absentRuns('stability', t.stability, ['GN', 'BN'], 'batch size', scope)));
 
   const sens: Cell[] = [];
   for (const g of t.sensitivity.filter((r) => r.norm === 'GN')) {
@@ -304,10 +321,10 @@ export function computeFindings(t: Tables): Finding[] {
     const arm = (r: SensitivityRow) => r.perSeed.map((p) => ({ seed: p.seed, value: p.deltaAccuracy }));
     sens.push({ what: `accuracy change under ${g.perturbation}`, a: { name: 'GN', values: arm(g) }, b: { name: 'BN', values: arm(b) }, claimed: 'negative', kind: 'accuracy' });
   }
-  out.push(finding('gn-more-sensitive', 'GN', 'GN is more sensitive to distortion than BN (it loses more accuracy against its clean run of the same seed)', sens));
+  out.push(finding('gn-more-sensitive', 'GN', 'GN is more sensitive to distortion than BN (it loses more accuracy against its clean run of the same seed)', sens, absentRuns('sensitivity', t.sensitivity, ['GN', 'BN'], 'perturbation', scope)));
 
-  out.push(periodFinding(t.periods, 'paper'));
-  out.push(periodFinding(t.periods, 'santurkar'));
+  out.push(periodFinding(t.periods, 'paper', scope));
+  out.push(periodFinding(t.periods, 'santurkar', scope));
 
   for (const h of hybridNorms(t)) {
     const cells: Cell[] = [];
@@ -317,8 +334,8 @@ export function computeFindings(t: Tables): Finding[] {
       const arm = (r: SweepCell) => r.perSeed.map((p) => ({ seed: p.seed, value: p.best }));
       cells.push({ what: `best test accuracy at batch ${c.batchSize}`, a: { name: h, values: arm(c) }, b: { name: 'GN', values: arm(g) }, claimed: 'positive', kind: 'accuracy' });
     }
-    out.push(finding(`${h}-beats-gn`, h, `${h} beats GN at every batch size`, cells));
-    out.push(finding(`${h}-more-stable`, h, `${h} trains more stably than GN`, stabilityCells(t.stability, h, 'GN', 'negative')));
+    out.push(finding(`${h}-beats-gn`, h, `${h} beats GN at every batch size`, cells, absentRuns('sweep', t.sweep, [h, 'GN'], 'batch size', scope)));
+    out.push(finding(`${h}-more-stable`, h, `${h} trains more stably than GN`, stabilityCells(t.stability, h, 'GN', 'negative'), absentRuns('stability', t.stability, [h, 'GN'], 'batch size', scope)));
   }
   return out;
 }

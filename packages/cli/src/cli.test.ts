@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
+import { reproductionPlan, shardOf } from '@normlab/analysis';
 import { buildModel, loadSafetensors, saveCheckpoint, saveSafetensors } from '@normlab/models';
 import { tensor } from '@normlab/tensor';
 import { CHILD_TIMEOUT_MS } from '../../../vitest.shared.js';
@@ -159,6 +160,14 @@ describe('normlab: help and user errors, in this process', () => {
     // A folder cannot say whether it holds MNIST or Fashion-MNIST: their files have the same names.
     [['reproduce', '--plan', '--data-dir', '/some/idx/files'], /--data-dir needs --dataset \(one of mnist, fashion-mnist, cifar10\) to say what the folder holds: MNIST and Fashion-MNIST files have the same names/],
     [['reproduce', '--profile', 'smoke', '--data-dir', '/some/idx/files'], /--data-dir needs --dataset/],
+    // A selection the profile cannot satisfy names what it has.
+    [['reproduce', '--profile', 'smoke', '--plan', '--norms', 'bn,bgn'], /^normlab: error: selectRuns: norms: the smoke profile on synthetic has no bgn runs; it has bn, gn, gnplus:gn-first, hybrid, none$/],
+    [['reproduce', '--profile', 'smoke', '--plan', '--batch-sizes', '8,16'], /batchSizes: the sweep of the smoke profile on synthetic has no batch size 16; it has 8, 32$/],
+    [['reproduce', '--profile', 'smoke', '--plan', '--seeds', '0-2'], /seeds: the smoke profile on synthetic has no runs of seed 2; its seeds are 0,1$/],
+    [['reproduce', '--profile', 'smoke', '--plan', '--roles', 'sweep,tuning'], /--roles takes sweep, stability, sensitivity, landscape, window, got "tuning"/],
+    [['reproduce', '--profile', 'smoke', '--plan', '--seeds', '3-1'], /--seeds must be a comma-separated list of integers >= 0 or ranges LO-HI, got "3-1"/],
+    [['reproduce', '--profile', 'smoke', '--plan', '--batch-sizes', '8,'], /--batch-sizes must be a comma-separated list without empty items, got "8,"/],
+    [['reproduce', '--profile', 'smoke', '--plan', '--epochs', '0'], /--epochs must be a positive integer, got "0"/],
   ];
   for (const [args, message, env] of errors) {
     it(`${args.join(' ')}: one line on stderr, exit code 2`, async () => {
@@ -215,8 +224,50 @@ describe('normlab: help and user errors, in this process', () => {
       expect(r.code, r.stderr).toBe(0);
       const share = JSON.parse(r.stdout) as typeof plan & { shard: unknown };
       expect(share.shard).toEqual({ index: 1, count: 3 });
-      expect(share.runs.map((x) => x.id)).toEqual(plan.runs.filter((_, j) => j % 3 === 1).map((x) => x.id));
+      expect(share.runs.map((x) => x.id)).toEqual(shardOf(reproductionPlan({ profile: 'smoke' }).plan.runs, { index: 1, count: 3 }).map((x) => x.id));
     }
+  });
+
+  it('reproduce --plan with a selection prints the selected runs and the selection; its shards split the batch sizes evenly', async () => {
+    const select = ['--roles', 'sweep', '--norms', 'bn,gn,gnplus:gn-first,hybrid', '--batch-sizes', '2,8,32,128', '--seeds', '0-4', '--epochs', '3'];
+    const args = ['reproduce', '--profile', 'standard', '--dataset', 'fashion-mnist', '--data-dir', '/some/fashion-mnist/files', '--plan', ...select];
+    const all = await inProcess(args);
+    expect(all.code, all.stderr).toBe(0);
+    type Plan = { selection: unknown; runs: Array<{ id: string; spec: { norm: string; order?: string; batchSize: number; seed: number; epochs: number }; roles: string[] }> };
+    const plan = JSON.parse(all.stdout) as Plan;
+    expect(plan.selection).toEqual({ roles: ['sweep'], norms: ['bn', 'gn', 'gnplus:gn-first', 'hybrid'], batchSizes: [2, 8, 32, 128], seeds: [0, 1, 2, 3, 4], epochs: 3 });
+    expect(plan.runs.length).toBe(80);
+    for (const r of plan.runs) {
+      expect(r.roles).toEqual(['sweep']);
+      expect(r.spec.epochs).toBe(3);
+      expect(r.spec.order ?? 'gn-first').toBe('gn-first');
+    }
+    const shares = [];
+    for (const i of [0, 1]) {
+      const r = await inProcess([...args, '--shard', `${i}/2`]);
+      expect(r.code, r.stderr).toBe(0);
+      shares.push((JSON.parse(r.stdout) as Plan).runs);
+    }
+    expect(shares.flat().map((r) => r.id).sort()).toEqual(plan.runs.map((r) => r.id).sort());
+    for (const share of shares) for (const b of [2, 8, 32, 128]) expect(share.filter((r) => r.spec.batchSize === b).length).toBe(10);
+  });
+
+  it('reproduce a selection in two shards, then analyze --results: the report states the scale', async () => {
+    const out = join(dir(), 'selected');
+    const args = ['reproduce', '--profile', 'smoke', '--roles', 'sweep', '--norms', 'bn,gn', '--batch-sizes', '32', '--out', out, '--json'];
+    for (const i of [0, 1]) {
+      const r = await inProcess([...args, '--shard', `${i}/2`]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ selection: { roles: ['sweep'], norms: ['bn', 'gn'], batchSizes: [32] }, shard: { index: i, count: 2 }, planned: 2, ran: 1 });
+    }
+    const merged = await inProcess(['analyze', '--results', out, '--json']);
+    expect(merged.code, merged.stderr).toBe(0);
+    expect(JSON.parse(merged.stdout)).toMatchObject({ runs: 2, complete: true });
+    const md = readFileSync(join(out, 'report.md'), 'utf8');
+    expect(md).toContain('What was run: a selection of the smoke profile on synthetic, `--roles sweep --norms bn,gn --batch-sizes 32`.');
+    expect(md).toContain('| runs | 2 of 2 planned (sweep 2) |');
+    expect(md).toContain('| backend | wasm |');
+    expect(md).toContain('Verdict: **insufficient data**. Insufficient data: no stability runs in this selection.');
   });
 
   it('reproduce without --dataset says which dataset it chose and why; with --dataset it says nothing', async () => {

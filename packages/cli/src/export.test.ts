@@ -12,9 +12,12 @@ import { describe, expect, it } from 'vitest';
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'bin.js');
 const TINY = ['--dataset', 'synthetic', '--train-limit', '64', '--test-limit', '40', '--width', '0.25', '--groups', '4', '--batch-size', '16'];
 
+/** The suite runs on cpu (vitest.shared.ts); the CLI is run with its default backend, as a user runs it. */
+const CLEAN_ENV = { NORMLAB_DEBUG: '', NORMLAB_BACKEND: '' };
+
 function normlab(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { timeout: 60_000, env: { ...process.env, NORMLAB_DEBUG: '' } }, (err, stdout, stderr) => {
+    execFile(process.execPath, [BIN, ...args], { timeout: 60_000, env: { ...process.env, ...CLEAN_ENV } }, (err, stdout, stderr) => {
       const code = err ? ((err as { code?: number }).code ?? 1) : 0;
       resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
     });
@@ -46,6 +49,10 @@ describe('normlab export / eval --onnx', { timeout: 120_000 }, () => {
       const ex = await normlab(['export', '--checkpoint', ckpt, '--onnx', onnx, '--json']);
       expect(ex.code, ex.stderr).toBe(0);
       expect(JSON.parse(ex.stdout)).toMatchObject({ onnx, dataset: 'synthetic', model: 'cnn', norm, opset: 21, inputShape: [1, 28, 28] });
+      expect(JSON.parse(ex.stdout).groupNormOp).toBe(norm === 'hybrid' ? 'GroupNormalization' : null);
+      // The standard GroupNormalization, written for the hybrid layers: one line naming the way out.
+      if (norm === 'hybrid') expect(ex.stderr).toMatch(/^normlab: the model's hybrid layers are written as ONNX GroupNormalization, .*NaN.*--group-norm-op LayerNormalization[^\n]*\n$/);
+      else expect(ex.stderr).toBe('');
       const a = await normlab(['eval', '--checkpoint', ckpt, '--test-limit', '40', '--json']);
       expect(a.code, a.stderr).toBe(0);
       const c = JSON.parse(a.stdout);
@@ -63,6 +70,26 @@ describe('normlab export / eval --onnx', { timeout: 120_000 }, () => {
     });
   }
 
+  it('gn: --group-norm-op LayerNormalization writes a file that eval --onnx scores as the checkpoint; no warning then, none with --quiet', async () => {
+    const ckpt = await trained('gn');
+    const onnx = join(dirname(ckpt), 'composed.onnx');
+    const ex = await normlab(['export', '--checkpoint', ckpt, '--onnx', onnx, '--group-norm-op', 'LayerNormalization']);
+    expect(ex.code, ex.stderr).toBe(0);
+    expect(ex.stderr).toBe('');
+    expect(ex.stdout).toMatch(/^cnn gn \(synthetic\) exported to .*composed\.onnx: opset 21, input \(batch, 1, 28, 28\), gn as LayerNormalization, \d+ KiB\n$/);
+    const quiet = await normlab(['export', '--checkpoint', ckpt, '--onnx', join(dirname(ckpt), 'standard.onnx'), '--quiet']);
+    expect(quiet.code, quiet.stderr).toBe(0);
+    expect(quiet.stdout + quiet.stderr).toBe('');
+    const a = await normlab(['eval', '--checkpoint', ckpt, '--test-limit', '40', '--json']);
+    expect(a.code, a.stderr).toBe(0);
+    const c = JSON.parse(a.stdout);
+    const b = await normlab(['eval', '--onnx', onnx, '--test-limit', '40', '--batch-size', '1', '--json']);
+    expect(b.code, b.stderr).toBe(0);
+    const o = JSON.parse(b.stdout);
+    expect(o).toMatchObject({ onnx, norm: 'gn', examples: 40, testAccuracy: c.testAccuracy });
+    expect(Math.abs(o.testLoss - c.testLoss)).toBeLessThan(1e-5);
+  });
+
   it('refuses GN+ with the reason and the way out, writing nothing', async () => {
     const ckpt = await trained('gnplus');
     const onnx = join(dirname(ckpt), 'model.onnx');
@@ -76,12 +103,16 @@ describe('normlab export / eval --onnx', { timeout: 120_000 }, () => {
     writeFileSync(junk, 'not a model');
     expectUserError(await normlab(['export', '--onnx', join(d, 'x.onnx')]), /export needs --checkpoint FILE/);
     expectUserError(await normlab(['export', '--checkpoint', join(d, 'missing.safetensors')]), /export needs --onnx FILE/);
+    expectUserError(
+      await normlab(['export', '--checkpoint', join(d, 'missing.safetensors'), '--onnx', join(d, 'x.onnx'), '--group-norm-op', 'GroupNorm']),
+      /--group-norm-op must be one of GroupNormalization, LayerNormalization, got "GroupNorm"/,
+    );
     expectUserError(await normlab(['eval', '--onnx', join(d, 'missing.onnx')]), /missing.onnx: cannot read the ONNX file \(ENOENT\)/);
     expectUserError(await normlab(['eval', '--onnx', junk]), /junk.onnx is not an ONNX model/);
     expectUserError(await normlab(['eval', '--onnx', junk, '--checkpoint', junk]), /give --checkpoint or --onnx, not both/);
     expectUserError(await normlab(['eval', '--onnx', junk, '--backend', 'gpu']), /--backend and --gpu-mode apply to --checkpoint/);
     const help = await normlab(['export', '--help']);
     expect(help.code).toBe(0);
-    expect(help.stdout).toMatch(/--checkpoint <file>[\s\S]*--onnx <file>/);
+    expect(help.stdout).toMatch(/--checkpoint <file>[\s\S]*--onnx <file>[\s\S]*--group-norm-op <op>[\s\S]*\(default:\s+"GroupNormalization"\)/);
   });
 });

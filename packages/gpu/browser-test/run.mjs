@@ -19,7 +19,7 @@ const require = createRequire(import.meta.url);
 const { chromium } = require('playwright-core');
 const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
-for (const pkg of ['tensor', 'autograd', 'nn', 'norm-layers', 'gpu']) {
+for (const pkg of ['tensor', 'autograd', 'wasm', 'nn', 'norm-layers', 'gpu']) {
   if (!existsSync(path.join(repo, 'packages', pkg, 'dist', 'index.js'))) {
     console.error(`packages/${pkg}/dist is missing: run \`npm run build\` first`);
     process.exit(2);
@@ -46,6 +46,7 @@ const importMap = {
   imports: {
     '@normlab/tensor': '/packages/tensor/dist/index.js',
     '@normlab/autograd': '/packages/autograd/dist/index.js',
+    '@normlab/wasm': '/packages/wasm/dist/index.js',
     '@normlab/nn': '/packages/nn/dist/index.js',
     '@normlab/norm-layers': '/packages/norm-layers/dist/index.js',
     '@normlab/gpu': '/packages/gpu/dist/index.js',

@@ -1,3 +1,5 @@
+import { fromBinary } from '@bufbuild/protobuf';
+import { ModelProtoSchema } from 'onnx-buf';
 import { describe, expect, it } from 'vitest';
 import { F, Variable, noGrad } from '@normlab/autograd';
 import { buildModel } from '@normlab/models';
@@ -15,8 +17,9 @@ import {
 } from '@normlab/norm-layers';
 import { TensorError, add, randn } from '@normlab/tensor';
 import { OnnxExportError, OnnxRuntimeError } from './errors.js';
-import { exportOnnx } from './export.js';
+import { type OnnxExportOptions, exportOnnx } from './export.js';
 import { readOnnxMetadata } from './metadata.js';
+import { GROUP_NORM_OPS, isGroupNormFamily } from './norms.js';
 import { OnnxModel, importRuntime } from './runtime.js';
 import { ROUNDTRIP_TOLERANCE, compareWithOnnx } from './test-utils/compare.js';
 
@@ -28,8 +31,8 @@ function warmUp(model: Module, shape: number[]): void {
   });
 }
 
-async function expectRoundTrip(model: Module, inputShape: number[]): Promise<void> {
-  const r = await compareWithOnnx(model, inputShape, [1, 3]);
+async function expectRoundTrip(model: Module, inputShape: number[], options: OnnxExportOptions = {}): Promise<void> {
+  const r = await compareWithOnnx(model, inputShape, [1, 3], options);
   expect(r.maxAbsDiff).toBeLessThanOrEqual(ROUNDTRIP_TOLERANCE * Math.max(1, r.maxAbsOutput));
 }
 
@@ -51,7 +54,9 @@ describe('exportOnnx: layers and ops', () => {
       // Learned ρ, γ and β away from their initial values.
       for (const p of model.parameters()) p.data = add(p.data, randn(p.data.shape, { seed: p.data.size, std: 0.5 }));
       warmUp(model, [4, 3, 6, 6]);
-      await expectRoundTrip(model, [3, 6, 6]);
+      for (const groupNorm of isGroupNormFamily(norm) ? GROUP_NORM_OPS : (['GroupNormalization'] as const)) {
+        await expectRoundTrip(model, [3, 6, 6], { groupNorm });
+      }
       setNormalizationLive(model, false); // y = γ·x + β
       await expectRoundTrip(model, [3, 6, 6]);
     }
@@ -109,6 +114,50 @@ describe('exportOnnx: layers and ops', () => {
   });
 });
 
+/** The graph of a serialized model: its nodes' op types, attributes and the int64 initializers (Reshape targets). */
+function graphOf(bytes: Uint8Array) {
+  const graph = fromBinary(ModelProtoSchema, bytes).graph!;
+  const int64 = new Map(
+    graph.initializer
+      .filter((t) => t.dataType === 7)
+      .map((t) => [t.name, Array.from({ length: t.rawData.length / 8 }, (_, i) => Number(new DataView(t.rawData.buffer, t.rawData.byteOffset).getBigInt64(i * 8, true)))]),
+  );
+  return { ops: graph.node.map((n) => n.opType), nodes: graph.node, initializers: graph.initializer, int64 };
+}
+
+describe("exportOnnx: groupNorm: 'LayerNormalization'", () => {
+  it('writes GN as Reshape (N, G, C/G·H·W), LayerNormalization over the last axis (scale [1], no bias, the layer eps), Reshape back, Mul, Add (C, 1, 1)', () => {
+    const gn = new GroupNorm(2, 8, { eps: 1e-3 });
+    const model = new Sequential(gn);
+    expect(graphOf(exportOnnx(model, { inputShape: [8, 5, 3] })).ops).toEqual(['GroupNormalization', 'Identity']);
+    const g = graphOf(exportOnnx(model, { inputShape: [8, 5, 3], groupNorm: 'LayerNormalization' }));
+    expect(g.ops).toEqual(['Reshape', 'LayerNormalization', 'Reshape', 'Mul', 'Add', 'Identity']);
+    const [grouped, ln, back, mul, add] = g.nodes;
+    expect(g.int64.get(grouped!.input[1]!)).toEqual([0, 2, -1]); // 0: the batch size copied
+    expect(g.int64.get(back!.input[1]!)).toEqual([0, 8, 5, 3]);
+    expect(ln!.input).toHaveLength(2); // no bias
+    expect(Object.fromEntries(ln!.attribute.map((a) => [a.name, a.name === 'axis' ? Number(a.i) : a.f]))).toEqual({ axis: -1, epsilon: Math.fround(1e-3) });
+    const dims = (name: string) => g.initializers.find((t) => t.name === name)!.dims.map(Number);
+    expect(dims(ln!.input[1]!)).toEqual([1]);
+    expect(dims(mul!.input[1]!)).toEqual([8, 1, 1]);
+    expect(dims(add!.input[1]!)).toEqual([8, 1, 1]);
+  });
+
+  it('every GN and HybridNorm of a model is composed; the scale of 1 is one initializer; models without them do not change', () => {
+    const hybrid = buildModel({ name: 'resnet8', norm: 'hybrid', width: 0.5, groups: 4, imageSize: 8, inChannels: 3 });
+    const g = graphOf(exportOnnx(hybrid, { groupNorm: 'LayerNormalization' }));
+    const layers = hybrid.modules().filter(isGroupNormFamily).length;
+    expect(layers).toBeGreaterThan(4);
+    expect(g.ops.filter((op) => op === 'LayerNormalization')).toHaveLength(layers);
+    expect(g.ops).not.toContain('GroupNormalization');
+    expect(g.initializers.filter((t) => t.dims.length === 1 && Number(t.dims[0]) === 1 && t.dataType === 1)).toHaveLength(1);
+    for (const norm of ['bn', 'ln', 'in', 'bgn', 'none'] as const) {
+      const model = buildModel({ name: 'resnet8', norm, width: 0.5, groups: 4, imageSize: 8, inChannels: 3 });
+      expect(exportOnnx(model, { groupNorm: 'LayerNormalization' }), norm).toEqual(exportOnnx(model));
+    }
+  });
+});
+
 describe('exportOnnx: refusals say why', () => {
   it('refuses GN+, naming the layer, saying why, and pointing to HybridNorm', () => {
     const model = buildModel({ name: 'resnet8', norm: 'gnplus', width: 0.5, groups: 4, imageSize: 8, inChannels: 3 });
@@ -144,6 +193,9 @@ describe('exportOnnx: refusals say why', () => {
     const model = buildModel({ name: 'cnn', width: 0.125 });
     expect(() => exportOnnx(model)).toThrow(/give inputShape.*does not record its imageSize/);
     expect(() => exportOnnx(model, { inputShape: [1, 0, 4] })).toThrow(/inputShape must be a non-empty array of positive integers/);
+    expect(() => exportOnnx(model, { inputShape: [1, 8, 8], groupNorm: 'InstanceNormalization' as never })).toThrow(
+      /groupNorm must be one of GroupNormalization, LayerNormalization, got "InstanceNormalization"/,
+    );
     expect(() => exportOnnx({} as Module)).toThrow(/model must be a Module/);
     expect(() => noGrad(() => exportOnnx(model, { inputShape: [1, 8, 8] }))).toThrow(/call it outside noGrad/);
     expect(() => exportOnnx(model)).toThrow(TensorError); // the CLI's user errors

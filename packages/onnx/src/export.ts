@@ -29,7 +29,7 @@ import { isNormLayer } from '@normlab/norm-layers';
 import { type Shape, fmtShape, randn } from '@normlab/tensor';
 import { OnnxExportError } from './errors.js';
 import { type NormlabOnnxMetadata, metadataProps } from './metadata.js';
-import { emitNorm, exportRefusal } from './norms.js';
+import { GROUP_NORM_OPS, type GroupNormOp, emitNorm, exportRefusal } from './norms.js';
 import { type Attr, GraphBuilder, encodeModel, valueInfo } from './proto.js';
 
 export const INPUT_NAME = 'input';
@@ -53,6 +53,14 @@ export interface OnnxExportOptions {
   normalization?: { mean: readonly number[]; std: readonly number[] };
   /** Seed of the random example batch the model is traced with (its values do not matter). */
   seed?: number;
+  /**
+   * The op GroupNorm and HybridNorm are written with (`GROUP_NORM_OPS`). `'GroupNormalization'`
+   * (default): the standard op, one node. `'LayerNormalization'`: Reshape (N, G, C/G·H·W) →
+   * LayerNormalization over the last axis → Reshape back → Mul, Add per channel, the same
+   * function in ops onnxruntime computes accurately; onnxruntime 1.30's GroupNormalization loses
+   * the variance (NaN at mean/std = 10⁴) when a group's mean is large against its spread.
+   */
+  groupNorm?: GroupNormOp;
 }
 
 /** The ops between modules that have an ONNX translation. */
@@ -175,6 +183,7 @@ class Translator {
     model: Module,
     private readonly input: Variable,
     private readonly calls: Map<Variable, NormCall>,
+    private readonly groupNormOp: GroupNormOp,
   ) {
     this.paramNames = new Map(model.namedParameters().map(([name, p]) => [p as Variable, name]));
     this.names.set(input, this.g.name(INPUT_NAME));
@@ -187,7 +196,7 @@ class Translator {
       const deps = v === this.input || (call ? this.dependsOnInput.get(call.input)! : v.parents.some((p) => this.dependsOnInput.get(p)));
       this.dependsOnInput.set(v, deps);
       if (!deps || v === this.input) continue;
-      const name = call ? emitNorm(this.g, call.module, call.path, this.nameOf(call.input), call.input.shape) : this.emitOp(v);
+      const name = call ? emitNorm(this.g, call.module, call.path, this.nameOf(call.input), call.input.shape, this.groupNormOp) : this.emitOp(v);
       this.names.set(v, name);
     }
     if (!this.dependsOnInput.get(output)) throw new OnnxExportError("the model's output does not depend on its input");
@@ -320,6 +329,10 @@ export function exportOnnx(model: Module, options: OnnxExportOptions = {}): Uint
   if (!(model instanceof Module)) throw new OnnxExportError(`model must be a Module, got ${model === null ? 'null' : typeof model}`);
   if (!isGradEnabled()) throw new OnnxExportError('the export traces the autograd graph: call it outside noGrad()');
   const inputShape = resolveInputShape(model, options);
+  const groupNormOp = options.groupNorm ?? 'GroupNormalization';
+  if (!GROUP_NORM_OPS.includes(groupNormOp)) {
+    throw new OnnxExportError(`groupNorm must be one of ${GROUP_NORM_OPS.join(', ')}, got ${JSON.stringify(options.groupNorm)}`);
+  }
   checkExportable(model);
   const input = new Variable(randn([TRACE_BATCH, ...inputShape], { seed: options.seed ?? 0 }), { requiresGrad: true });
   const { output, calls } = trace(model, input);
@@ -327,7 +340,7 @@ export function exportOnnx(model: Module, options: OnnxExportOptions = {}): Uint
   if (output.shape[0] !== TRACE_BATCH) {
     throw new OnnxExportError(`the output's first axis must be the batch axis: a batch of ${TRACE_BATCH} gave an output of shape ${fmtShape(output.shape)}`);
   }
-  const t = new Translator(model, input, calls);
+  const t = new Translator(model, input, calls, groupNormOp);
   // The graph's output is named OUTPUT_NAME whichever node produced it.
   t.g.node('Identity', [t.run(output)], {}, OUTPUT_NAME, { exact: true });
   const config = (model as { config?: ModelConfig }).config;

@@ -5,12 +5,19 @@
  * | layer | eval | ONNX |
  * | --- | --- | --- |
  * | BatchNorm2d/1d | running statistics per channel | BatchNormalization |
- * | GroupNorm | per (sample, group) statistics | GroupNormalization (opset 21: per-channel scale, bias) |
+ * | GroupNorm | per (sample, group) statistics | GroupNormalization (opset 21: per-channel scale, bias), or the LayerNormalization composition |
  * | LayerNorm2d | per sample over (C, H, W) | LayerNormalization, axis 1, scale/bias (C, 1, 1) |
  * | InstanceNorm2d | per (sample, channel); running statistics when tracked | InstanceNormalization; BatchNormalization |
  * | BatchGroupNorm | running statistics per group | BatchNormalization, each channel its group's statistics |
- * | HybridNorm | GN, then a BN stage with running statistics, blended | GroupNormalization with the BN stage and blend folded into scale and bias |
+ * | HybridNorm | GN, then a BN stage with running statistics, blended | as GroupNorm, with the BN stage and blend folded into scale and bias |
  * | any, `normalize = false` | y = γ·x + β | Mul, Add |
+ *
+ * The GroupNorm family (GroupNorm, HybridNorm) is written with the op `GroupNormOp` names: the
+ * standard `GroupNormalization`, or the same function composed of ops that onnxruntime computes
+ * accurately, Reshape (N, G, C/G·H·W) → LayerNormalization over the last axis → Reshape back →
+ * Mul, Add per channel. onnxruntime 1.30's CPU GroupNormalization takes the variance as
+ * E[x²] − E[x]² in float32, which fails (NaN at mean/std = 10⁴) when a group's mean is large
+ * against its spread; its LayerNormalization does not (see the README's measurements).
  *
  * GN+ (`GNPlus`) has no such form: its batch stage standardizes every (c, h, w) position over the
  * evaluated batch, with no running statistics. `exportRefusal` says so before anything is traced.
@@ -30,6 +37,18 @@ import {
 import type { Shape, Tensor } from '@normlab/tensor';
 import { OnnxExportError } from './errors.js';
 import type { GraphBuilder } from './proto.js';
+
+/** The ONNX ops the GroupNorm family can be written with (`OnnxExportOptions.groupNorm`). */
+export const GROUP_NORM_OPS = ['GroupNormalization', 'LayerNormalization'] as const;
+export type GroupNormOp = (typeof GROUP_NORM_OPS)[number];
+
+/**
+ * Whether the export writes `m` with the op `OnnxExportOptions.groupNorm` chooses: a GroupNorm
+ * (not LayerNorm2d, its subclass, which is LayerNormalization) or a HybridNorm that normalizes.
+ */
+export function isGroupNormFamily(m: Module): boolean {
+  return ((m instanceof GroupNorm && !(m instanceof LayerNorm2d)) || m instanceof HybridNorm) && m.normalize;
+}
 
 /** Why the layer `m` (at `path`) cannot be exported in eval mode, or null when it can. */
 export function exportRefusal(m: Module, path: string): string | null {
@@ -83,10 +102,27 @@ function batchNormalization(g: GraphBuilder, path: string, x: string, a: Affine,
   return g.node('BatchNormalization', inputs, { epsilon: { f: eps } }, path);
 }
 
-function groupNormalization(g: GraphBuilder, path: string, x: string, groups: number, scale: Float64Array, bias: Float64Array, eps: number): string {
+/**
+ * GN over `groups` of the value `x` of shape `shape` (the batch axis first), then y = scale_c·u +
+ * bias_c per channel, written with the op `op`.
+ */
+function groupNorm(g: GraphBuilder, op: GroupNormOp, path: string, x: string, shape: Shape, groups: number, scale: Float64Array, bias: Float64Array, eps: number): string {
   const c = scale.length;
-  const inputs = [x, g.float(`${path}.scale`, [c], scale), g.float(`${path}.bias`, [c], bias)];
-  return g.node('GroupNormalization', inputs, { num_groups: { i: groups }, epsilon: { f: eps } }, path);
+  if (op === 'GroupNormalization') {
+    const inputs = [x, g.float(`${path}.scale`, [c], scale), g.float(`${path}.bias`, [c], bias)];
+    return g.node('GroupNormalization', inputs, { num_groups: { i: groups }, epsilon: { f: eps } }, path);
+  }
+  // Each (sample, group) is a row of (N, G, C/G·H·W), standardized by LayerNormalization over the
+  // last axis without bias. Its scale, 1, has shape [1] (ONNX lets Scale broadcast): onnxruntime
+  // 1.30 computes the statistics of a LayerNormalization whose scale broadcasts in float64, while
+  // one whose scale has the row's shape subtracts a float32 mean (an error of about ulp(mean)/std,
+  // 5e-4 at mean/std = 10⁴). 0 in the Reshape targets copies the batch size.
+  const rows = g.node('Reshape', [x, g.int64(`${path}.group_shape`, [0, groups, -1])], {}, `${path}.groups`);
+  const standardized = g.node('LayerNormalization', [rows, g.one()], { axis: { i: -1 }, epsilon: { f: eps } }, `${path}.standardize`);
+  const u = g.node('Reshape', [standardized, g.int64(`${path}.shape`, [0, ...shape.slice(1)])], {}, `${path}.ungroup`);
+  const dims = channelDims(c, shape.length);
+  const scaled = g.node('Mul', [u, g.float(`${path}.scale`, dims, scale)], {}, `${path}.mul`);
+  return g.node('Add', [scaled, g.float(`${path}.bias`, dims, bias)], {}, path);
 }
 
 /**
@@ -113,9 +149,10 @@ function hybridScaleBias(m: HybridNorm, c: number): { scale: Float64Array; bias:
 
 /**
  * Add the nodes of norm layer `m` (module path `path`) applied to the value `x` of shape
- * `shape` (as traced: the batch axis first); returns the output's name.
+ * `shape` (as traced: the batch axis first), the GroupNorm family with the op `groupNormOp`;
+ * returns the output's name.
  */
-export function emitNorm(g: GraphBuilder, m: Module, path: string, x: string, shape: Shape): string {
+export function emitNorm(g: GraphBuilder, m: Module, path: string, x: string, shape: Shape, groupNormOp: GroupNormOp): string {
   const refusal = exportRefusal(m, path);
   if (refusal) throw new OnnxExportError(refusal);
   if (!isNormLayer(m)) throw new OnnxExportError(`${path} (${m.constructor.name}) is not a normalization layer`);
@@ -139,7 +176,7 @@ export function emitNorm(g: GraphBuilder, m: Module, path: string, x: string, sh
     const inputs = [x, g.float(`${path}.scale`, dims, a.gamma), g.float(`${path}.bias`, dims, a.beta)];
     return g.node('LayerNormalization', inputs, { axis: { i: 1 }, epsilon: { f: eps } }, path);
   }
-  if (m instanceof GroupNorm) return groupNormalization(g, path, x, m.numGroups, a.gamma, a.beta, eps);
+  if (m instanceof GroupNorm) return groupNorm(g, groupNormOp, path, x, shape, m.numGroups, a.gamma, a.beta, eps);
   if (m instanceof InstanceNorm2d) {
     if (m.trackRunningStats) {
       return batchNormalization(g, path, x, a, values(m.getBuffer('running_mean')!), values(m.getBuffer('running_var')!), eps);
@@ -158,7 +195,7 @@ export function emitNorm(g: GraphBuilder, m: Module, path: string, x: string, sh
   }
   if (m instanceof HybridNorm) {
     const { scale, bias } = hybridScaleBias(m, c);
-    return groupNormalization(g, path, x, m.numGroups, scale, bias, eps);
+    return groupNorm(g, groupNormOp, path, x, shape, m.numGroups, scale, bias, eps);
   }
   throw new OnnxExportError(`${path}: no ONNX form for ${m.constructor.name}`);
 }

@@ -75,6 +75,7 @@ export class GraphBuilder {
   readonly nodes: NodeProto[] = [];
   readonly initializers: TensorProto[] = [];
   private readonly used = new Set<string>();
+  private oneName: string | null = null;
 
   /** `hint`, or `hint_2`, `hint_3`, … when taken. Reserved names (the graph's input) count as taken. */
   name(hint: string): string {
@@ -91,6 +92,12 @@ export class GraphBuilder {
       create(TensorProtoSchema, { name, dims: dims.map((d) => BigInt(d)), dataType: TensorProto_DataType.FLOAT, rawData: float32Bytes(values) }),
     );
     return name;
+  }
+
+  /** The float32 initializer [1] holding 1 (a scale that broadcasts), added once and shared. */
+  one(): string {
+    this.oneName ??= this.float('one', [1], [1]);
+    return this.oneName;
   }
 
   /** An int64 initializer (shapes for Reshape); returns its name. */

@@ -2,7 +2,8 @@
  * Every model × norm round-trips: normlab in eval mode and onnxruntime give the same outputs on
  * the same inputs (batch 1 and an odd batch), for a freshly initialized model and one trained
  * for a few steps (running statistics, weights and blends moved away from their initial
- * values). NORMLAB_ONNX_REPORT=1 prints the measured table (the README's).
+ * values); GN, HybridNorm and LN once more with `groupNorm: 'LayerNormalization'` (LN's graph
+ * does not change). NORMLAB_ONNX_REPORT=1 prints the measured table (the README's).
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { F, Variable, noGrad } from '@normlab/autograd';
@@ -10,7 +11,8 @@ import { type ClassifierModel, type ModelConfig, buildModel } from '@normlab/mod
 import { SGD } from '@normlab/nn';
 import type { NormKind } from '@normlab/norm-layers';
 import { randn } from '@normlab/tensor';
-import { exportOnnx } from './export.js';
+import { type OnnxExportOptions, exportOnnx } from './export.js';
+import { GROUP_NORM_OPS } from './norms.js';
 import { OnnxModel } from './runtime.js';
 import { ROUNDTRIP_TOLERANCE, compareWithOnnx } from './test-utils/compare.js';
 
@@ -24,6 +26,8 @@ const MODELS: Array<{ config: ModelConfig; channels: number; size: number }> = [
   { config: { name: 'resnet50', width: 0.0625 }, channels: 3, size: 16 },
 ];
 const NORMS: NormKind[] = ['bn', 'gn', 'ln', 'in', 'bgn', 'hybrid', 'none'];
+/** The norms exported once more with the GroupNorm family as the LayerNormalization composition. */
+const COMPOSED: NormKind[] = ['gn', 'ln', 'hybrid'];
 
 /** Two SGD steps in training mode: running statistics (momentum 0.5), weights and ρ all move. */
 function trainBriefly(model: ClassifierModel, channels: number, size: number): void {
@@ -48,18 +52,21 @@ describe('onnx round trip: normlab (eval) and onnxruntime agree', () => {
     for (const norm of NORMS) {
       // Instance norm of (N, C, 1, 1) features has one value per statistic (training refuses it).
       if (config.name === 'mlp' && norm === 'in') continue;
-      it(`${config.name} with ${norm}, fresh and briefly trained, batches 1 and 3`, async () => {
-        const cells: string[] = [];
-        for (const trained of [false, true]) {
-          const model = buildModel({ ...config, norm, groups: 4, inChannels: channels, imageSize: size, numClasses: 10, seed: 7, normOptions: { momentum: 0.5 } });
-          if (trained) trainBriefly(model, channels, size);
-          const r = await compareWithOnnx(model, [channels, size, size], [1, 3]);
-          const label = `${config.name} ${norm} ${trained ? 'trained' : 'fresh'}`;
-          expect(r.maxAbsDiff, label).toBeLessThanOrEqual(ROUNDTRIP_TOLERANCE * Math.max(1, r.maxAbsOutput));
-          cells.push(`${r.maxAbsDiff.toExponential(1)} (${r.maxAbsOutput.toPrecision(2)})`);
-        }
-        measured.push(`| ${config.name} | ${norm} | ${cells[0]} | ${cells[1]} |`);
-      });
+      const variants: Array<{ label: string; options: OnnxExportOptions }> = [{ label: norm, options: {} }];
+      if (COMPOSED.includes(norm)) variants.push({ label: `${norm} (LayerNormalization)`, options: { groupNorm: 'LayerNormalization' } });
+      for (const { label, options } of variants) {
+        it(`${config.name} with ${label}, fresh and briefly trained, batches 1 and 3`, async () => {
+          const cells: string[] = [];
+          for (const trained of [false, true]) {
+            const model = buildModel({ ...config, norm, groups: 4, inChannels: channels, imageSize: size, numClasses: 10, seed: 7, normOptions: { momentum: 0.5 } });
+            if (trained) trainBriefly(model, channels, size);
+            const r = await compareWithOnnx(model, [channels, size, size], [1, 3], options);
+            expect(r.maxAbsDiff, `${config.name} ${label} ${trained ? 'trained' : 'fresh'}`).toBeLessThanOrEqual(ROUNDTRIP_TOLERANCE * Math.max(1, r.maxAbsOutput));
+            cells.push(`${r.maxAbsDiff.toExponential(1)} (${r.maxAbsOutput.toPrecision(2)})`);
+          }
+          measured.push(`| ${config.name} | ${label} | ${cells[0]} | ${cells[1]} |`);
+        });
+      }
     }
   }
 
@@ -73,21 +80,23 @@ describe('onnx round trip: normlab (eval) and onnxruntime agree', () => {
     for (const [k, t] of Object.entries(before)) expect(Array.from(after[k]!.toTypedArray()), k).toEqual(Array.from(t.toTypedArray()));
   });
 
-  it('runs the exported graph at batch sizes it was not traced with, including batch 1', async () => {
+  it('runs the exported graph at batch sizes it was not traced with, including batch 1, with either GroupNorm op', async () => {
     const model = buildModel({ name: 'cnn', norm: 'hybrid', width: 0.25, groups: 4, imageSize: 12 });
-    const onnx = await OnnxModel.load(exportOnnx(model));
-    try {
-      model.eval();
-      for (const n of [1, 2, 3, 16]) {
-        const x = randn([n, 1, 12, 12], { seed: n });
-        const out = await onnx.run(x);
-        expect(out.shape).toEqual([n, 10]);
-        // Each sample on its own: the first sample's logits do not depend on the rest of the batch.
-        const alone = noGrad(() => model.forward(new Variable(x.slice([[0, 1]]).contiguous()))).data;
-        for (let k = 0; k < 10; k++) expect(Math.abs(out.data[k]! - alone.data[k]!)).toBeLessThanOrEqual(ROUNDTRIP_TOLERANCE);
+    for (const groupNorm of GROUP_NORM_OPS) {
+      const onnx = await OnnxModel.load(exportOnnx(model, { groupNorm }));
+      try {
+        model.eval();
+        for (const n of [1, 2, 3, 16]) {
+          const x = randn([n, 1, 12, 12], { seed: n });
+          const out = await onnx.run(x);
+          expect(out.shape).toEqual([n, 10]);
+          // Each sample on its own: the first sample's logits do not depend on the rest of the batch.
+          const alone = noGrad(() => model.forward(new Variable(x.slice([[0, 1]]).contiguous()))).data;
+          for (let k = 0; k < 10; k++) expect(Math.abs(out.data[k]! - alone.data[k]!), groupNorm).toBeLessThanOrEqual(ROUNDTRIP_TOLERANCE);
+        }
+      } finally {
+        await onnx.close();
       }
-    } finally {
-      await onnx.close();
     }
   });
 });

@@ -11,9 +11,22 @@ import { conv2dBackwardInputWasm, conv2dBackwardWeightWasm, conv2dWasm } from '.
 import { reluBackwardWasm, reluWasm } from './kernels/elementwise.js';
 import { matmulWasm } from './kernels/matmul.js';
 import { NORM_KERNELS, registerNormKernels } from './kernels/norm/index.js';
-import { initWasm as initRuntime, initWasmSync, memoryShared, runtimeInfo, simdSupported, wasmInitError, wasmReady } from './runtime.js';
+import * as runtime from './runtime.js';
+import { initWasm as initRuntime, initWasmSync, memoryShared, runtimeInfo, wasmInitError } from './runtime.js';
 
-export { simdSupported, wasmReady } from './runtime.js';
+// The public API is declared here rather than re-exported from runtime.js: runtime's declarations
+// name WebAssembly types, which a consumer compiling for Node without the DOM library lacks
+// (tools/consumer-check compiles with lib ES2022 + @types/node and skipLibCheck off).
+
+/** Whether this engine runs WebAssembly with 128-bit SIMD (Node ≥ 16.4, every current browser). */
+export function simdSupported(): boolean {
+  return runtime.simdSupported();
+}
+
+/** Whether the kernels module is compiled and instantiated, so backend `wasm` can run now. */
+export function wasmReady(): boolean {
+  return runtime.wasmReady();
+}
 
 /** The backend cannot start here (no WebAssembly SIMD, or not initialized yet). */
 export class WasmBackendError extends TensorError {

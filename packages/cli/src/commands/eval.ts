@@ -7,7 +7,7 @@
 import { Command } from 'commander';
 import { evaluate, loadCheckpoint, loadModel } from '@normlab/models';
 import { getNumThreads } from '@normlab/tensor';
-import { type CommonFlags, addCommonOptions, datasetStats, loadSplit, makeTransforms, positiveInt, testLoader, useBackend } from '../common.js';
+import { type CommonFlags, addCommonOptions, datasetStats, defaultBackend, loadSplit, makeTransforms, positiveInt, testLoader, useBackend } from '../common.js';
 import { CliError } from '../errors.js';
 import { Progress, formatDuration } from '../progress.js';
 
@@ -76,7 +76,8 @@ async function runEvalOnnx(flags: EvalFlags): Promise<void> {
   const t0 = performance.now();
   const file = flags.onnx!;
   if (flags.checkpoint) throw new CliError('give --checkpoint or --onnx, not both');
-  if (flags.backend !== 'cpu' || flags.gpuMode) throw new CliError('--backend and --gpu-mode apply to --checkpoint; --onnx runs in onnxruntime');
+  // --backend always has a value (its default: wasm where it runs, else cpu); only one asked for is refused.
+  if (flags.backend !== defaultBackend() || flags.gpuMode) throw new CliError('--backend and --gpu-mode apply to --checkpoint; --onnx runs in onnxruntime');
   // Loaded on use: its protobuf code costs every other command ~0.15 s of start-up.
   const { OnnxModel, evaluateOnnx, readOnnxMetadata } = await import('@normlab/onnx');
   const meta = readOnnxMetadata(file);

@@ -3,12 +3,14 @@
  * paper's experiments (`@normlab/analysis`), one record per run under `--out`/runs (resuming
  * unless `--force`), and writes `report.md`, `results.json` and `figures/*.svg` there.
  * `--plan` prints the run list; `--shard I/N` runs one share of it, for job arrays and many
- * processes writing one shared folder (docs/distributed.md).
+ * processes writing one shared folder (docs/distributed.md). `--roles`, `--norms`,
+ * `--batch-sizes`, `--seeds` and `--epochs` run a selection of the profile's plan (`selectRuns`),
+ * which plan.json records and the report states.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { PROFILE_NAMES, VERDICTS, getProfile, reproduce, reproductionPlan, shardOf, type Shard } from '@normlab/analysis';
+import { PROFILE_NAMES, RunRoleSchema, VERDICTS, getProfile, reproduce, reproductionPlan, shardOf, type RunRole, type Selection, type Shard } from '@normlab/analysis';
 import { FASHION_MNIST_DEFAULT_DIR } from '@normlab/datasets';
 import { type BackendName, DATA_DIR_HELP, addBackendOptions, defaultBackend, positiveInt, useBackend } from '../common.js';
 import { CliError } from '../errors.js';
@@ -51,6 +53,54 @@ export interface ReproduceFlags {
   /** Print the plan (the share with `shard`) as JSON and stop. */
   plan?: boolean;
   shard?: Shard;
+  /** The selection of the plan (`Selection`), one flag per filter. */
+  roles?: RunRole[];
+  norms?: string[];
+  batchSizes?: number[];
+  seeds?: number[];
+  epochs?: number;
+}
+
+/** A comma-separated list of `parse`d items: `--roles sweep,stability`, `--norms bn,gnplus:bn-first`. */
+function listOf<T>(flag: string, parse: (item: string) => T[]) {
+  return (value: string): T[] => {
+    const items = value.split(',').map((s) => s.trim());
+    if (items.some((s) => s === '')) throw new InvalidArgumentError(`${flag} must be a comma-separated list without empty items, got ${JSON.stringify(value)}`);
+    return items.flatMap(parse);
+  };
+}
+
+const ROLES = RunRoleSchema.options;
+const parseRoles = listOf<RunRole>('--roles', (s) => {
+  if (!(ROLES as readonly string[]).includes(s)) throw new InvalidArgumentError(`--roles takes ${ROLES.join(', ')}, got ${JSON.stringify(s)}`);
+  return [s as RunRole];
+});
+
+/** `2,8,32` (--batch-sizes) or, with ranges, `0-4` and `0-2,7` (--seeds): integers >= min. */
+function intList(flag: string, min: number, ranges: boolean) {
+  return listOf<number>(flag, (s) => {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(s);
+    const lo = Number(m?.[1]);
+    const hi = m?.[2] === undefined ? lo : Number(m[2]);
+    if (!m || (!ranges && m[2] !== undefined) || !Number.isSafeInteger(hi) || lo < min || hi < lo) {
+      throw new InvalidArgumentError(`${flag} must be a comma-separated list of integers >= ${min}${ranges ? ' or ranges LO-HI' : ''}, got ${JSON.stringify(s)}`);
+    }
+    // A profile has a handful of seeds: a range of millions is a typo, not a list to build.
+    if (hi - lo >= 10000) throw new InvalidArgumentError(`${flag}: the range ${s} has more than 10000 values`);
+    return Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
+  });
+}
+
+/** The selection the flags ask for; undefined without any. */
+export function selectionOf(flags: Pick<ReproduceFlags, 'roles' | 'norms' | 'batchSizes' | 'seeds' | 'epochs'>): Selection | undefined {
+  const s: Selection = {
+    ...(flags.roles ? { roles: flags.roles } : {}),
+    ...(flags.norms ? { norms: flags.norms } : {}),
+    ...(flags.batchSizes ? { batchSizes: flags.batchSizes } : {}),
+    ...(flags.seeds ? { seeds: flags.seeds } : {}),
+    ...(flags.epochs !== undefined ? { epochs: flags.epochs } : {}),
+  };
+  return Object.keys(s).length ? s : undefined;
 }
 
 /**
@@ -97,7 +147,8 @@ export async function runReproduce(flags: ReproduceFlags): Promise<void> {
     dataset = guess.dataset;
     if (guess.why && !flags.quiet && !flags.json) process.stderr.write(`normlab reproduce: ${guess.why}\n`);
   }
-  const planOptions = { profile, ...(dataset ? { dataset } : {}), ...(flags.windowAblation === undefined ? {} : { windowAblation: flags.windowAblation }) };
+  const selection = selectionOf(flags);
+  const planOptions = { profile, ...(dataset ? { dataset } : {}), ...(flags.windowAblation === undefined ? {} : { windowAblation: flags.windowAblation }), ...(selection ? { selection } : {}) };
   if (flags.plan) {
     const { plan } = reproductionPlan(planOptions);
     // As plan.json has it; a shard's share says which shard it is.
@@ -124,6 +175,7 @@ export async function runReproduce(flags: ReproduceFlags): Promise<void> {
   const summary = {
     profile: res.profile.name,
     dataset: res.profile.dataset,
+    ...(res.plan.selection ? { selection: res.plan.selection } : {}),
     outDir,
     ...(flags.shard ? { shard: flags.shard } : {}),
     planned,
@@ -165,7 +217,12 @@ export function reproduceCommand(): Command {
     .option('--shard <I/N>', 'run share I (from 0) of N of the plan; auto/N takes I from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX; the report is written once every run is recorded', (v: string) => parseShard(v))
     .option('--window-ablation', 'also run the window ablation: normalization live in one period of training only (on in smoke and full)')
     .option('--no-window-ablation', 'skip the window ablation where the profile has it on')
-    .option('--max-runs <n>', 'stop after this many new runs (the report covers what is done; with --shard, of the share)', positiveInt('--max-runs'));
+    .option('--max-runs <n>', 'stop after this many new runs (the report covers what is done; with --shard, of the share)', positiveInt('--max-runs'))
+    .option('--roles <list>', `run only the plan's runs of these roles (${ROLES.join(', ')}); the selection is recorded in plan.json and stated in the report`, parseRoles)
+    .option('--norms <list>', 'run only the runs of these norms (bn, gn, gnplus:gn-first, gnplus:bn-first, gnplus:parallel, hybrid, bgn, none, …; gnplus is gnplus:gn-first)', listOf('--norms', (s) => [s]))
+    .option('--batch-sizes <list>', "run only the sweep's runs at these batch sizes (the other roles keep their one batch size)", intList('--batch-sizes', 1, false))
+    .option('--seeds <list>', 'run only the runs of these seeds: 0-4, or 0,1,2', intList('--seeds', 0, true))
+    .option('--epochs <n>', "train every run for n epochs instead of the profile's: other runs than the profile's (other specs and run ids)", positiveInt('--epochs'));
   return addBackendOptions(cmd)
     .option('--json', 'print one JSON summary on stdout')
     .option('--quiet', 'no progress output')

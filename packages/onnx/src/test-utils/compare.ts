@@ -2,7 +2,7 @@
 import { Variable, noGrad } from '@normlab/autograd';
 import type { Module } from '@normlab/nn';
 import { randn } from '@normlab/tensor';
-import { exportOnnx } from '../export.js';
+import { type OnnxExportOptions, exportOnnx } from '../export.js';
 import { OnnxModel } from '../runtime.js';
 
 /**
@@ -18,8 +18,9 @@ export async function compareWithOnnx(
   model: Module,
   inputShape: readonly number[],
   batchSizes: readonly number[],
+  exportOptions: OnnxExportOptions = {},
 ): Promise<{ maxAbsDiff: number; maxAbsOutput: number }> {
-  const bytes = exportOnnx(model, { inputShape });
+  const bytes = exportOnnx(model, { ...exportOptions, inputShape });
   const onnx = await OnnxModel.load(bytes); // session creation: onnxruntime's checker accepts the file
   const wasTraining = model.training;
   let maxAbsDiff = 0;
