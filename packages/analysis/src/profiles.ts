@@ -310,9 +310,13 @@ export function withWindowAblation(profile: Profile, enabled: boolean): Profile 
   return { ...profile, window: { ...profile.window, enabled } };
 }
 
+/** One run of a plan: its identity, what it trains, and what the report uses it for. */
 export interface PlannedRun {
+  /** The run's id, `runId(spec)`. */
   id: string;
+  /** Everything that changes the run's numbers. */
   spec: RunSpec;
+  /** What the plan runs it for (at least one role; one run can serve several). */
   roles: RunRole[];
 }
 

@@ -34,7 +34,7 @@ import {
   writeRunTiming,
 } from './results.js';
 import { selectRuns } from './selection.js';
-import { PlannedRunSchema, RunRoleSchema, type DatasetName, type Environment, type Plan, type RunRecord, type RunSpec, type RunTiming, type Selection } from './types.js';
+import { RunRoleSchema, type DatasetName, type Environment, type Plan, type RunRecord, type RunSpec, type RunTiming, type Selection } from './types.js';
 
 /** Per-step callback an executor calls so the progress bar can move within a run. */
 export interface ExecuteContext {
@@ -336,8 +336,3 @@ export function scaleOf(plan: Plan, records: readonly RunRecord[], timings: Read
     backends: [...new Set(timed.map((t) => t.backend).filter((b): b is string => b !== undefined))],
   };
 }
-
-// The plan's declared schema and the profiles' PlannedRun cannot drift apart: this stops compiling if they do.
-type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
-const plannedRunMatches: Same<ReturnType<typeof PlannedRunSchema.parse>, PlannedRun> = true;
-void plannedRunMatches;
