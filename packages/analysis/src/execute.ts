@@ -53,8 +53,8 @@ const datasetCache = new Map<string, ImageDataset>();
 
 /**
  * The train or test split of a spec's dataset (`synthetic`: generated 12×12 images), read from
- * `dataDir` (default: the datasets' own
- * lookup); cached per process, so the runs of a reproduction load each split once.
+ * `dataDir` (default: the datasets' own lookup); cached per process, so the runs of a reproduction
+ * load each split once.
  */
 export function loadSplit(spec: RunSpec, split: 'train' | 'test', dataDir?: string): ImageDataset {
   const key = `${spec.dataset}\u0000${split}\u0000${dataDir ?? ''}\u0000${spec.trainLimit}\u0000${spec.testLimit}`;
