@@ -101,7 +101,7 @@ export interface ReproduceResult {
   skipped: string[];
   /** Runs of the plan not recorded yet. */
   missing: string[];
-  /** Wall-clock seconds this call took. */
+  /** Wall-clock seconds this call spent training its runs. */
   wallSeconds: number;
   /** The report, when one was written (always without a shard; with one, once the plan is complete). */
   report: Report | null;
