@@ -5,9 +5,9 @@
  *
  * Each record type is declared twice, side by side: as an interface, which documents it and is
  * the name every function uses, and as a zod schema, which checks what is read back
- * (`parseRecord`). The `Same` checks at the end of this file stop compiling if the two ever
- * differ. Objects are strict: an unknown key (a typo, or `__proto__`) is an error naming it,
- * never dropped or copied onto a prototype.
+ * (`parseRecord`); `schemaOf` stops compiling if the two ever differ. Objects are strict: an
+ * unknown key (a typo, or `__proto__`) is an error naming it, never dropped or copied onto a
+ * prototype.
  */
 import { z } from 'zod';
 import type { PlannedRun } from './profiles.js';
