@@ -10,7 +10,7 @@
  */
 import { AnalysisError } from './errors.js';
 import { planRuns, type NormVariant, type PlannedRun, type Profile } from './profiles.js';
-import { GNPlusOrderSchema, NormNameSchema, RunRoleSchema, SelectionSchema, type GNPlusOrder, type NormName, type RunRole, type RunSpec, type Selection } from './types.js';
+import { GNPlusOrderSchema, NormNameSchema, RunRoleSchema, SelectionSchema, type GNPlusOrder, type NormName, type RunSpec, type Selection } from './types.js';
 
 const OP = 'selectRuns';
 
