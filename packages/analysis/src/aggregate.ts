@@ -8,19 +8,26 @@ import { lossBand, maxAcrossRuns } from './landscape.js';
 import { helpsPerPeriod, majorityPerPeriod, periodBounds, perPeriod } from './periods.js';
 import { cleanTrainingKey, normLabel, perturbationLabel } from './spec.js';
 import { mean, summarize, tInterval, type MeanInterval, type Summary } from './stats.js';
-import type { RunRecord } from './types.js';
+import type { RunStability } from './stability.js';
+import type { RunRecord, SanturkarPoint } from './types.js';
 
 /** One run's value of some quantity, tagged with its seed: what paired comparisons pair on. */
 export interface SeedValue {
+  /** The run's seed. */
   seed: number;
+  /** The run's value of the quantity. */
   value: number;
 }
 
 /** `a − b` for the seeds both arms have, in seed order. */
 export interface SeedPairs {
+  /** The seeds both arms have, ascending. */
   seeds: number[];
+  /** The first arm's value for each seed. */
   a: number[];
+  /** The second arm's value for each seed. */
   b: number[];
+  /** `a − b` for each seed. */
   differences: number[];
 }
 
@@ -51,8 +58,11 @@ export function intervalOrNull(xs: readonly number[], level = 0.95): MeanInterva
   return xs.length >= 2 ? tInterval(xs, level) : null;
 }
 
+/** One norm at one batch size of the batch-size sweep. */
 export interface SweepCell {
+  /** The norm, as `normLabel` names it. */
   norm: string;
+  /** The training batch size. */
   batchSize: number;
   /** Best test accuracy over the evaluations (the authors' measure), across seeds. */
   best: Summary;
@@ -61,7 +71,14 @@ export interface SweepCell {
   /** Test accuracy at the end of training, across seeds. */
   final: Summary;
   /** Per seed, for comparisons paired by seed. */
-  perSeed: Array<{ seed: number; best: number; final: number }>;
+  perSeed: Array<{
+    /** The run's seed. */
+    seed: number;
+    /** Its best test accuracy. */
+    best: number;
+    /** Its final test accuracy. */
+    final: number;
+  }>;
 }
 
 function groupBy<T>(xs: readonly T[], key: (x: T) => string): Map<string, T[]> {
@@ -77,12 +94,14 @@ function groupBy<T>(xs: readonly T[], key: (x: T) => string): Map<string, T[]> {
 
 /** Norms in the order the report lists them. */
 const NORM_ORDER = ['BN', 'GN', 'GNPlus', 'GNPlus(bn-first)', 'GNPlus(parallel)', 'HybridNorm', 'BGN', 'LN', 'IN', 'none'];
+/** Sort order of norm labels: the report's order (BN, GN, GNPlus…, none), unknown labels last by name. */
 export function compareNorms(a: string, b: string): number {
   const ia = NORM_ORDER.indexOf(a);
   const ib = NORM_ORDER.indexOf(b);
   return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib) || (a < b ? -1 : a > b ? 1 : 0);
 }
 
+/** The batch-size sweep table from the records' `sweep` runs: one cell per norm and batch size. */
 export function sweepTable(records: readonly RunRecord[]): SweepCell[] {
   const sweep = records.filter((r) => r.roles.includes('sweep'));
   const groups = groupBy(sweep, (r) => `${normLabel(r.spec)}\u0000${r.spec.batchSize}`);
@@ -102,20 +121,34 @@ export function sweepTable(records: readonly RunRecord[]): SweepCell[] {
   return out.sort((a, b) => compareNorms(a.norm, b.norm) || a.batchSize - b.batchSize);
 }
 
+/** One norm at one batch size of the stability analysis. */
 export interface StabilityRow {
+  /** The norm, as `normLabel` names it. */
   norm: string;
+  /** The training batch size. */
   batchSize: number;
+  /** Seeds (runs) in the row. */
   seeds: number;
+  /** Final test accuracy across seeds. */
   accuracy: Summary;
-  /** Means across seeds of the within-run metrics. */
+  /** Mean across seeds of `RunStability.lossStd`. */
   lossStd: number;
+  /** Mean across seeds of `RunStability.spikes`. */
   spikes: number;
+  /** Mean across seeds of `RunStability.gradNormVar`. */
   gradNormVar: number;
+  /** Mean across seeds of `RunStability.finalLoss`. */
   finalLoss: number;
   /** Per seed, for comparisons paired by seed. */
-  perSeed: Array<{ seed: number; accuracy: number; lossStd: number; spikes: number; gradNormVar: number; finalLoss: number }>;
+  perSeed: Array<RunStability & {
+    /** The run's seed. */
+    seed: number;
+    /** Its final test accuracy. */
+    accuracy: number;
+  }>;
 }
 
+/** The stability table from the records' `stability` runs: one row per norm and batch size. */
 export function stabilityTable(records: readonly RunRecord[]): StabilityRow[] {
   const runs = records.filter((r) => r.roles.includes('stability'));
   const groups = groupBy(runs, (r) => `${normLabel(r.spec)}\u0000${r.spec.batchSize}`);
@@ -137,14 +170,19 @@ export function stabilityTable(records: readonly RunRecord[]): StabilityRow[] {
   return out.sort((a, b) => compareNorms(a.norm, b.norm) || a.batchSize - b.batchSize);
 }
 
+/** One norm under one perturbation, against its clean runs of the same seeds. */
 export interface SensitivityRow {
+  /** The norm, as `normLabel` names it. */
   norm: string;
   /** `additive ×1`, `test noise σ=0.2`, `dropout p=0.3`, … */
   perturbation: string;
+  /** What kind of perturbation: a distortion in training, Gaussian pixel noise at test time, or a regularizer. */
   family: 'distortion' | 'test noise' | 'regularizer';
   /** Seeds with both a perturbed and a clean run. */
   pairs: number;
+  /** Mean final test accuracy of the clean runs. */
   cleanAccuracy: number;
+  /** Mean final test accuracy of the perturbed runs. */
   accuracy: number;
   /** Mean over seeds of (perturbed − clean) test accuracy. */
   deltaAccuracy: Summary;
@@ -153,9 +191,17 @@ export interface SensitivityRow {
   /** Mean over seeds of (perturbed − clean) loss std around the moving average (test noise: 0, training is the same). */
   deltaLossStd: number;
   /** Per seed, for comparisons between norms paired by seed. */
-  perSeed: Array<{ seed: number; deltaAccuracy: number; deltaLossStd: number }>;
+  perSeed: Array<{
+    /** The seed of the pair. */
+    seed: number;
+    /** Perturbed − clean final test accuracy. */
+    deltaAccuracy: number;
+    /** Perturbed − clean loss std around the moving average. */
+    deltaLossStd: number;
+  }>;
 }
 
+/** The sensitivity table: each perturbed run paired with its clean run of the same seed, one row per norm and perturbation. */
 export function sensitivityTable(records: readonly RunRecord[]): SensitivityRow[] {
   const clean = new Map<string, RunRecord>();
   for (const r of records) if (!r.spec.distortion && !r.spec.regularizer) clean.set(cleanTrainingKey(r.spec), r);
@@ -212,20 +258,26 @@ export function sensitivityTable(records: readonly RunRecord[]): SensitivityRow[
 
 /** Per-step landscape series of one norm and seed, from its runs at several learning rates. */
 export interface LandscapeSeries {
+  /** The norm, as `normLabel` names it. */
   norm: string;
+  /** The seed of the runs. */
   seed: number;
+  /** The learning rates of the runs, ascending. */
   lrs: number[];
+  /** Training steps every run has (the shortest run's). */
   steps: number;
-  /** The paper's protocol, per step. */
+  /** The paper's protocol, per step: lowest training loss across the LR runs. */
   bandMin: number[];
+  /** Highest training loss across the LR runs, per step. */
   bandMax: number[];
+  /** `bandMax − bandMin`, per step. */
   bandWidth: number[];
   /** Mean across LR runs of ‖g_t − g_{t−1}‖ (entry t for step t + 1). */
   gradPredictiveness: number[];
   /** Max across LR runs of ‖g_t − g_{t−1}‖. */
   betaSmoothness: number[];
   /** Santurkar et al.'s protocol at the probed steps, averaged over the LR runs. */
-  santurkar: Array<{ step: number; lossVariation: number; gradPredictiveness: number; betaSmoothness: number }>;
+  santurkar: SanturkarPoint[];
 }
 
 /** One series per norm and seed: the band and the maxima are taken across the learning rates of one seed. */
@@ -269,18 +321,29 @@ export function landscapeSeries(records: readonly RunRecord[]): LandscapeSeries[
 
 /** The three metrics of each protocol, as `PeriodRow` fields (lower is better for all six). */
 export const PERIOD_METRICS = {
+  /** The paper's: loss band width, gradient predictiveness, effective β-smoothness. */
   paper: ['bandWidth', 'gradPredictiveness', 'betaSmoothness'],
+  /** Santurkar et al.'s: loss variation, gradient predictiveness, effective β-smoothness of the probes. */
   santurkar: ['lossVariation', 'santurkarGradPredictiveness', 'santurkarBetaSmoothness'],
 } as const;
+/** A landscape protocol: the paper's (loss band, gradient change) or Santurkar et al.'s (line-search probes). */
 export type Protocol = keyof typeof PERIOD_METRICS;
+/** One of the six period metrics, a numeric field of `PeriodRow`. */
 export type PeriodMetric = (typeof PERIOD_METRICS)[Protocol][number];
 
+/** The six period metrics, each reduced within the period (lower is better for all). */
 interface PeriodValues {
+  /** Mean loss band width (`LandscapeSeries.bandWidth`). */
   bandWidth: number;
+  /** Mean gradient change across the LR runs (the paper's gradient predictiveness). */
   gradPredictiveness: number;
+  /** Max gradient change across the LR runs (the paper's effective β-smoothness). */
   betaSmoothness: number;
+  /** Mean Santurkar loss variation at the probed steps; null without a probe in the period. */
   lossVariation: number | null;
+  /** Mean Santurkar gradient predictiveness at the probed steps; null without a probe in the period. */
   santurkarGradPredictiveness: number | null;
+  /** Mean Santurkar effective β-smoothness at the probed steps; null without a probe in the period. */
   santurkarBetaSmoothness: number | null;
 }
 
@@ -291,23 +354,43 @@ interface PeriodValues {
  */
 export type PeriodOutcome = 'helps' | 'hurts' | 'not distinguishable' | 'insufficient data';
 
+/** Whether a norm helps in a period on one protocol, with intervals. */
 export interface PeriodTest {
   /** Per metric: norm − none paired by seed (`a`: the norm, `b`: none), with the Student-t interval at the table's level (null below two seeds). */
-  comparisons: Array<{ metric: PeriodMetric; interval: MeanInterval | null } & SeedPairs>;
+  comparisons: Array<
+    SeedPairs & {
+      /** The metric compared. */
+      metric: PeriodMetric;
+      /** Student-t interval of the mean difference; null below two seeds. */
+      interval: MeanInterval | null;
+    }
+  >;
+  /** What the three comparisons say together. */
   outcome: PeriodOutcome;
 }
 
+/** One norm in one period of training: the landscape metrics and whether the norm helps there. */
 export interface PeriodRow extends PeriodValues {
+  /** The norm, as `normLabel` names it. */
   norm: string;
+  /** The period, 1-based. */
   period: number;
   /** Seeds of the landscape runs; the metric fields are their means (a Santurkar field is null when a seed has no probe in the period). */
   seeds: number;
-  perSeed: Array<{ seed: number } & PeriodValues>;
+  /** The metrics of each seed's runs, for comparisons paired by seed. */
+  perSeed: Array<
+    PeriodValues & {
+      /** The seed. */
+      seed: number;
+    }
+  >;
   /** Point comparison of the seed means: beats the unnormalized network on a majority of the protocol's three metrics; null for `none` itself. */
   helpsPaper: boolean | null;
+  /** The same on Santurkar et al.'s three metrics (null also without probes). */
   helpsSanturkar: boolean | null;
   /** The same question with intervals, paired by seed with `none` (null for `none` itself or without `none`). */
   paper: PeriodTest | null;
+  /** The same on Santurkar et al.'s metrics. */
   santurkar: PeriodTest | null;
 }
 
@@ -416,10 +499,15 @@ export function periodTable(series: readonly LandscapeSeries[], k: number): Peri
   return out.sort((a, b) => compareNorms(a.norm, b.norm) || a.period - b.period);
 }
 
+/** One norm evaluated at one batch size (GNPlus's eval depends on the batch). */
 export interface EvalBatchRow {
+  /** The norm, as `normLabel` names it. */
   norm: string;
+  /** The batch size it was trained at. */
   trainBatchSize: number;
+  /** The batch size it was evaluated at. */
   evalBatchSize: number;
+  /** Test accuracy at that eval batch size, across seeds. */
   accuracy: Summary;
   /** Per seed (one run per seed, evaluated at each eval batch size): paired across eval batch sizes. */
   perSeed: SeedValue[];

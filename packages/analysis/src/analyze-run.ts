@@ -31,25 +31,40 @@ import { probeModel } from './execute.js';
 import { renderSvg } from './figures.js';
 import { movingAverage, runStability, type RunStability } from './stability.js';
 import { summarize } from './stats.js';
+import type { EvalBatchAccuracy, NoiseAccuracy, SanturkarPoint } from './types.js';
 import { fmtNum, fmtPct } from './verdicts.js';
 
+/** One training step of a run's metrics.jsonl. */
 export interface StepMetric {
+  /** The optimizer step, counted from 1. */
   step: number;
+  /** The epoch (from 0) it belongs to. */
   epoch: number;
+  /** Training loss of the step's batch. */
   loss: number;
+  /** Training accuracy of the step's batch, a fraction in [0, 1]. */
   accuracy: number;
+  /** Global L2 norm of the gradient (NaN when not recorded). */
   gradNorm: number;
+  /** Learning rate the step used. */
   lr: number;
 }
 
+/** One evaluation on the test set from a run's metrics.jsonl. */
 export interface EvalMetric {
+  /** Epochs completed when it was taken (from 1). */
   epoch: number;
+  /** Mean cross-entropy on the test set (NaN when not recorded). */
   testLoss: number;
+  /** Test accuracy, a fraction in [0, 1]. */
   testAccuracy: number;
 }
 
+/** The curves of a training run, from its metrics.jsonl. */
 export interface RunMetrics {
+  /** Per training step, diverged steps left out. */
   steps: StepMetric[];
+  /** Per evaluation on the test set. */
   evals: EvalMetric[];
 }
 
@@ -75,24 +90,45 @@ export function readRunMetrics(file: string): RunMetrics {
 
 /** A batch of the run's data for the model-based measurements. */
 export interface ProbeBatch {
+  /** The images, standardized as in training, [N, C, H, W]. */
   images: Tensor;
+  /** Class index of each image. */
   labels: Int32Array;
 }
 
-export interface TrainedModelAnalysis {
-  /** Santurkar et al.'s probe at the final weights, one per training batch. */
-  santurkar: Array<{ batch: number; loss: number; lossVariation: number; gradPredictiveness: number; betaSmoothness: number }>;
-  lr: number;
-  cleanAccuracy: number;
-  noise: Array<{ sigma: number; testAccuracy: number }>;
-  evalBatch: Array<{ batchSize: number; testAccuracy: number }>;
+/** Santurkar et al.'s probe of a trained model on one batch (`probeTrainedModel`). */
+export interface BatchProbe extends Omit<SanturkarPoint, 'step'> {
+  /** The batch's index among the probed batches. */
+  batch: number;
+  /** The loss on the batch at the final weights. */
+  loss: number;
 }
 
+/** The measurements of a trained model (`analyzeRunDir`). */
+export interface TrainedModelAnalysis {
+  /** Santurkar et al.'s probe at the final weights, one per training batch. */
+  santurkar: BatchProbe[];
+  /** The learning rate the probe's step sizes scale: the run's peak training lr. */
+  lr: number;
+  /** Test accuracy without noise, a fraction in [0, 1]. */
+  cleanAccuracy: number;
+  /** Test accuracy under each Gaussian pixel noise level. */
+  noise: NoiseAccuracy[];
+  /** Test accuracy at each eval batch size (GNPlus only; empty for other norms). */
+  evalBatch: EvalBatchAccuracy[];
+}
+
+/** The analysis of one trained run, as written to its analysis folder. */
 export interface RunAnalysis {
+  /** The run's curves. */
   metrics: RunMetrics;
+  /** Within-run stability of its training loss and gradient norm. */
   stability: RunStability;
+  /** The trained model's measurements; null when the folder has no checkpoint. */
   trained: TrainedModelAnalysis | null;
+  /** The text of report.md. */
   markdown: string;
+  /** Names of the figures written, `figures/<name>.svg`. */
   figures: string[];
 }
 
@@ -100,7 +136,7 @@ export interface RunAnalysis {
  * Santurkar probes of a trained model on `batches` (train mode, that batch's norm statistics;
  * parameters, gradients and buffers are restored after each).
  */
-export function probeTrainedModel(model: Module, batches: readonly ProbeBatch[], lr: number, multipliers = 4): TrainedModelAnalysis['santurkar'] {
+export function probeTrainedModel(model: Module, batches: readonly ProbeBatch[], lr: number, multipliers = 4): BatchProbe[] {
   const wasTraining = model.training;
   model.train();
   try {
@@ -209,11 +245,13 @@ export async function writeRunAnalysis(outDir: string, metrics: RunMetrics, trai
   return { metrics, stability, trained, markdown, figures };
 }
 
+/** Where `analyzeRunDir` writes, and what it measures. */
 export interface AnalyzeRunOptions {
   /** Output folder (default `<runDir>/analysis`). */
   outDir?: string;
   /** Dataset when the checkpoint does not record one (`extra.dataset`); default mnist. */
   dataset?: string;
+  /** Where the dataset is read from (default: the checkpoint's `extra.dataDir`, else the datasets' own lookup). */
   dataDir?: string;
   /** Test-time Gaussian pixel noise levels (default 0.1, 0.2, 0.3). */
   noise?: number[];

@@ -24,62 +24,110 @@ import type { RunRecord, RunRole, RunSpec } from './types.js';
 
 /** Measured rates of one class, one entry per round; seconds. */
 export interface CostRates {
+  /** Per training step. */
   perStep: number[];
   /** Per Santurkar probe (null: the class has no probes). */
   perProbe: number[] | null;
+  /** Per evaluated test image. */
   perEvalImage: number[];
 }
 
+/** Planned runs that cost the same per training step, and what one sample of them measured. */
 export interface CostClass {
   /** What the class's runs share, e.g. `cnn×0.5 bn b32 sgd`; `key` is the same as canonical JSON. */
   label: string;
+  /** The class's identity (`costClassKey`): what a step's cost depends on, as canonical JSON. */
   key: string;
   /** The spec the class was sampled with (the first planned run's, shortened). */
   sample: RunSpec;
+  /** Planned runs in the class. */
   runs: number;
-  /** Planned over all runs of the class: training steps, Santurkar probes, evaluated test images. */
+  /** Training steps planned over all runs of the class. */
   steps: number;
+  /** Santurkar probes planned over all runs of the class. */
   probes: number;
+  /** Test images evaluated over all runs of the class. */
   evalImages: number;
-  /** Rates on the wall clock and on the process's CPU clock. */
+  /** Rates on the wall clock. */
   wall: CostRates;
+  /** Rates on the process's CPU clock (all threads). */
   cpu: CostRates;
   /** Estimated bytes of the class's run records (runs/<id>.json). */
   recordBytes: number;
 }
 
+/** Hours of a set of runs over the measurement's rounds. */
 export interface Hours {
-  /** Over the rounds: each class at its fastest, median and slowest sample. */
+  /** Each class at its fastest sample. */
   min: number;
+  /** Each class at its median sample. */
   median: number;
+  /** Each class at its slowest sample. */
   max: number;
 }
 
-export interface ProfileCost {
-  profile: string;
-  dataset: string;
+/** Examples in a dataset's training and test splits. */
+export interface SplitSizes {
+  /** Training examples. */
+  train: number;
+  /** Test examples. */
+  test: number;
+}
+
+/** Planned runs and their median CPU hours. */
+export interface RunsCost {
+  /** Planned runs. */
   runs: number;
+  /** Their median CPU hours. */
+  cpuHours: number;
+}
+
+/** The sweep's runs at one batch size and their median CPU hours. */
+export interface BatchSizeCost extends RunsCost {
+  /** The training batch size. */
+  batchSize: number;
+}
+
+/** What a profile costs (`estimateProfileCost`), per class of runs and in all. */
+export interface ProfileCost {
+  /** The profile's name. */
+  profile: string;
+  /** The dataset's name. */
+  dataset: string;
+  /** Runs in the profile's plan. */
+  runs: number;
+  /** Training steps planned over all runs. */
   steps: number;
-  /** The compute backend (`getBackend()`), its intra-op threads (`getNumThreads()`), and the machine's cores. */
+  /** The compute backend (`getBackend()`). */
   backend: string;
+  /** Its intra-op threads (`getNumThreads()`). */
   threads: number;
+  /** The machine's logical CPU cores. */
   cores: number;
   /** One-minute load average before and after the measurement (context for the wall clock). */
-  load: { before: number; after: number };
+  load: {
+    /** Before the first sample. */
+    before: number;
+    /** After the last sample. */
+    after: number;
+  };
+  /** Times each class was sampled. */
   rounds: number;
   /** Hours of the whole profile run one run after another, on the wall clock at the measured load. */
   wallHours: Hours;
   /** The process's CPU time (all threads) for the whole profile. */
   cpuHours: Hours;
   /** Median CPU hours per role; a run serving several roles counts under its first. */
-  byRole: Partial<Record<RunRole, { runs: number; cpuHours: number }>>;
+  byRole: Partial<Record<RunRole, RunsCost>>;
   /** Median CPU hours per batch size of the sweep. */
-  sweepByBatch: Array<{ batchSize: number; runs: number; cpuHours: number }>;
+  sweepByBatch: BatchSizeCost[];
   /** Estimated size of the profile's run records (runs/*.json). */
   recordBytes: number;
+  /** The classes of the plan's runs, each with its sample's rates. */
   classes: CostClass[];
 }
 
+/** How `estimateProfileCost` samples the classes. */
 export interface CostOptions {
   /** Folder of the dataset files (as `--data-dir`). */
   dataDir?: string;
@@ -92,7 +140,7 @@ export interface CostOptions {
   /** Times each sample is repeated, all classes in turn per round. Default 1. */
   rounds?: number;
   /** Training and test set sizes; default: read from the dataset (`loadSplit`). */
-  sizes?: { train: number; test: number };
+  sizes?: SplitSizes;
   /** Trains a sample (default: the real `executeRun`). */
   executor?: Executor;
   /** Wall clock, milliseconds since some origin (default `performance.now`); tests pass a fake one. */
@@ -139,14 +187,14 @@ function evalImages(spec: RunSpec, testSize: number): number {
   return passes * Math.min(spec.testLimit, testSize);
 }
 
-type SplitSizes = (spec: RunSpec) => { train: number; test: number };
+type SizesOf = (spec: RunSpec) => SplitSizes;
 
 /** The splits a run sees: `sizes` when given, else read (a synthetic set is generated at the size its limits ask for). */
-async function splitSizes(options: { sizes?: { train: number; test: number }; dataDir?: string }): Promise<SplitSizes> {
+async function splitSizes(options: Pick<CostOptions, 'sizes' | 'dataDir'>): Promise<SizesOf> {
   const fixed = options.sizes;
   if (fixed) return () => fixed;
   const { loadSplit } = await import('./execute.js');
-  const cache = new Map<string, { train: number; test: number }>();
+  const cache = new Map<string, SplitSizes>();
   return (spec) => {
     const key = `${spec.dataset}\u0000${spec.trainLimit}\u0000${spec.testLimit}`;
     let s = cache.get(key);
@@ -156,7 +204,7 @@ async function splitSizes(options: { sizes?: { train: number; test: number }; da
 }
 
 /** Hours of one planned run at some rates (each rate picked from its rounds by `pick`). */
-function runHours(rates: CostRates, spec: RunSpec, sizesOf: SplitSizes, pick: (xs: number[]) => number): number {
+function runHours(rates: CostRates, spec: RunSpec, sizesOf: SizesOf, pick: (xs: number[]) => number): number {
   const steps = plannedSteps(spec, sizesOf(spec).train);
   const probes = spec.probes ? Math.floor(steps / spec.probes.santurkarEvery) : 0;
   if (probes && !rates.perProbe) throw new AnalysisError('estimateProfileCost', `no probe was timed for the class of ${runId(spec)}`);
@@ -165,7 +213,7 @@ function runHours(rates: CostRates, spec: RunSpec, sizesOf: SplitSizes, pick: (x
 }
 
 /** The hours of a plan, each class at its fastest, median and slowest round. */
-function priceRuns(plan: readonly PlannedRun[], ratesOf: (spec: RunSpec) => CostRates, sizesOf: SplitSizes): Hours {
+function priceRuns(plan: readonly PlannedRun[], ratesOf: (spec: RunSpec) => CostRates, sizesOf: SizesOf): Hours {
   const sum = (pick: (xs: number[]) => number) => plan.reduce((h, r) => h + runHours(ratesOf(r.spec), r.spec, sizesOf, pick), 0);
   return { min: sum((xs) => Math.min(...xs)), median: sum(median), max: sum((xs) => Math.max(...xs)) };
 }
@@ -175,7 +223,7 @@ function priceRuns(plan: readonly PlannedRun[], ratesOf: (spec: RunSpec) => Cost
  * (quick's runs are all classes of standard's, for one): compare with a measured run of that
  * profile to see how the load during the measurement distorted it.
  */
-export async function priceProfile(cost: ProfileCost, profile: Profile, options: { sizes?: { train: number; test: number }; dataDir?: string } = {}): Promise<{ runs: number; wallHours: Hours; cpuHours: Hours }> {
+export async function priceProfile(cost: ProfileCost, profile: Profile, options: Pick<CostOptions, 'sizes' | 'dataDir'> = {}): Promise<Pick<ProfileCost, 'runs' | 'wallHours' | 'cpuHours'>> {
   const byKey = new Map(cost.classes.map((c) => [c.key, c]));
   const plan = planRuns(profile);
   const classOf = (spec: RunSpec) => {
@@ -187,6 +235,7 @@ export async function priceProfile(cost: ProfileCost, profile: Profile, options:
   return { runs: plan.length, wallHours: priceRuns(plan, (s) => classOf(s).wall, sizesOf), cpuHours: priceRuns(plan, (s) => classOf(s).cpu, sizesOf) };
 }
 
+/** Measure what `profile` costs on this machine: one short sample run per class of its runs, `rounds` times (see the file comment). */
 export async function estimateProfileCost(profile: Profile, options: CostOptions = {}): Promise<ProfileCost> {
   const warmup = options.warmupSteps ?? 3;
   const timed = options.timedSteps ?? 20;

@@ -5,6 +5,7 @@ import { TensorError } from '@normlab/tensor';
  * expected and what it got (`lossBand: runs have lengths 10 and 12; expected equal lengths`).
  */
 export class AnalysisError extends TensorError {
+  /** `op`: the function that rejected its input; `message`: what was wrong and what was expected. */
   constructor(op: string, message: string) {
     super(op, message);
     this.name = 'AnalysisError';

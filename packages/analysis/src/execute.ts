@@ -24,7 +24,7 @@ import {
   type ImageDataset,
   type Transform,
 } from '@normlab/datasets';
-import { buildModel, evaluate, train } from '@normlab/models';
+import { buildModel, evaluate, train, type DistortionConfig } from '@normlab/models';
 import { Dropout, Linear, Module, type Parameter } from '@normlab/nn';
 import {
   BatchGroupNorm,
@@ -51,6 +51,11 @@ const SYNTHETIC_SIZE = 12;
 
 const datasetCache = new Map<string, ImageDataset>();
 
+/**
+ * The train or test split of a spec's dataset (`synthetic`: generated 12×12 images), read from
+ * `dataDir` (default: the datasets' own lookup); cached per process, so the runs of a reproduction
+ * load each split once.
+ */
 export function loadSplit(spec: RunSpec, split: 'train' | 'test', dataDir?: string): ImageDataset {
   const key = `${spec.dataset}\u0000${split}\u0000${dataDir ?? ''}\u0000${spec.trainLimit}\u0000${spec.testLimit}`;
   const have = datasetCache.get(key);
@@ -107,12 +112,18 @@ export function attachAfterNorms(model: Module, make: (channels: number, index: 
  * magnitude m scales the published settings, m = 1 being additive N(0.5, 1.25) per sample and
  * group of channels, and Santurkar et al.'s μ ~ U(−0.5, 0.5), σ ~ U(1, 1.25), jitter 0.1.
  */
-export function distortionConfig(d: DistortionSpec) {
+export function distortionConfig(d: DistortionSpec): DistortionConfig {
   const m = d.magnitude;
   if (!(m >= 0) || !Number.isFinite(m)) throw new AnalysisError('distortionConfig', `magnitude must be a finite number >= 0, got ${m}`);
   return d.kind === 'additive'
     ? { kind: d.kind, mean: 0.5 * m, std: 1.25 * m }
     : { kind: d.kind, muRange: 0.5 * m, sigmaLow: 1, sigmaHigh: 1 + 0.25 * m, meanJitter: 0.1 * m, scaleStd: 0.1 * m };
+}
+
+/** What `attachWindow` returns: the training loop tells it each step done. */
+export interface WindowSwitch {
+  /** Call after each training step with the number of steps completed (`onStep`'s `step`). */
+  stepDone(step: number): void;
 }
 
 /**
@@ -124,7 +135,7 @@ export function distortionConfig(d: DistortionSpec) {
  * step's mode. Evaluations (eval mode) keep the mode of the last trained step: the network is
  * tested as it was just trained, so the final test is in the last period's mode.
  */
-export function attachWindow(model: Module, window: WindowSpec, totalSteps: number): { stepDone(step: number): void } {
+export function attachWindow(model: Module, window: WindowSpec, totalSteps: number): WindowSwitch {
   const k = window?.periods;
   if (!Number.isInteger(k) || k < 1 || !Number.isInteger(window.live) || window.live < 1 || window.live > k) {
     throw new AnalysisError('attachWindow', `expected a live period in 1..periods, got ${JSON.stringify(window)}`);

@@ -16,8 +16,11 @@ import { checkFinite, geomspace } from './stats.js';
 
 /** One step of the loss band. */
 export interface BandPoint {
+  /** The 0-based training step. */
   step: number;
+  /** Lowest training loss across the runs at this step. */
   min: number;
+  /** Highest training loss across the runs at this step. */
   max: number;
   /** max − min: how much the loss at this step depends on the learning rate. */
   width: number;
@@ -63,6 +66,7 @@ export function l2Distance(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return Math.sqrt(s);
 }
 
+/** ‖a‖₂, accumulated in float64. */
 export function l2Norm(a: ArrayLike<number>): number {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += a[i] * a[i];
@@ -82,8 +86,10 @@ export function gradientChanges(grads: ReadonlyArray<ArrayLike<number>>): number
  */
 export class GradientChangeTracker {
   private prev: Float64Array | null = null;
+  /** ‖g_t − g_{t−1}‖₂ for every gradient pushed after the first, in order. */
   readonly changes: number[] = [];
 
+  /** Record the next gradient (same length as the previous one); returns its change, or null for the first. */
   push(grad: ArrayLike<number>): number | null {
     if (this.prev && this.prev.length !== grad.length) {
       throw new AnalysisError('GradientChangeTracker', `gradient has ${grad.length} elements; the previous one had ${this.prev.length}`);
@@ -113,15 +119,24 @@ export function maxAcrossRuns(runs: ReadonlyArray<ArrayLike<number>>): number[] 
 }
 
 /** The loss and its gradient at flat parameters `w` (on one fixed batch). */
-export type LossAndGrad = (w: Float64Array) => { loss: number; grad: ArrayLike<number> };
+export type LossAndGrad = (w: Float64Array) => {
+  /** The loss at `w`. */
+  loss: number;
+  /** ∇L(w), one entry per parameter of `w`. */
+  grad: ArrayLike<number>;
+};
 
+/** Santurkar et al.'s line search from one point (`santurkarProbe`). */
 export interface SanturkarProbe {
   /** The step sizes tried, η = multiplier · lr. */
   etas: number[];
   /** L(w − ηg) per η. */
   losses: number[];
+  /** max − min of `losses`. */
   lossVariation: number;
+  /** max ‖∇L(w) − ∇L(w − ηg)‖₂ over the step sizes. */
   gradPredictiveness: number;
+  /** Effective β-smoothness: max ‖∇L(w) − ∇L(w − ηg)‖₂ / ‖ηg‖₂ over the step sizes (0 for a zero gradient). */
   betaSmoothness: number;
   /** ‖g‖ at w. */
   gradNorm: number;

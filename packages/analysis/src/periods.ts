@@ -6,7 +6,9 @@
 import { AnalysisError } from './errors.js';
 import { checkFinite } from './stats.js';
 
+/** One period of training: steps [start, end). */
 export interface Period {
+  /** 0-based position of the period. */
   index: number;
   /** First step (inclusive). */
   start: number;
@@ -35,6 +37,7 @@ export function periodBounds(nSteps: number, k: number): Period[] {
   return out;
 }
 
+/** How `periodValues` reduces a metric within a period. */
 export type PeriodReduce = 'mean' | 'max' | 'median';
 
 /** One value per period: the mean (default), max or median of `series` within it. */

@@ -13,60 +13,125 @@ export const ALL_EXAMPLES = Number.MAX_SAFE_INTEGER;
 /** Examples in each dataset's training split (the synthetic set is generated with at most 20000, `loadSplit`). */
 export const TRAIN_EXAMPLES: Record<DatasetName, number> = { mnist: 60000, 'fashion-mnist': 60000, cifar10: 50000, synthetic: 20000 };
 
+/** A norm as a profile lists it: GNPlus with its order (`variantName` spells it `gnplus:bn-first`). */
 export interface NormVariant {
+  /** The normalization. */
   norm: NormName;
+  /** GNPlus only: where its batch stage sits (absent: `gn-first`). */
   order?: GNPlusOrder;
 }
 
+/** The training hyperparameters shared by the runs of one part of a profile (the `RunSpec` fields of the same names). */
 export interface TrainSetup {
+  /** The architecture (`buildModel` name). */
   model: string;
+  /** Width multiplier of the model (1 = as published). */
   width: number;
+  /** The optimizer. */
   optimizer: 'sgd' | 'adam';
+  /** SGD momentum. */
   momentum: number;
+  /** L2 weight decay. */
   weightDecay: number;
+  /** Passes over the (limited) training set. */
   epochs: number;
+  /** LR ×0.1 at these fractions of training; empty for constant LR. */
   milestones: number[];
+  /** Training examples used (`ALL_EXAMPLES`: all). */
   trainLimit: number;
+  /** Test examples evaluated (`ALL_EXAMPLES`: all). */
   testLimit: number;
   /** Training-set augmentation of every run of this setup (`RunSpec.augment`); absent: none. */
   augment?: RunSpec['augment'];
 }
 
+/** The batch-size sweep of a profile: each norm at each batch size and seed. */
+export interface SweepSetup extends TrainSetup {
+  /** The norms swept. */
+  norms: NormVariant[];
+  /** The training batch sizes. */
+  batchSizes: number[];
+  /** The seeds, one run each per norm and batch size. */
+  seeds: number[];
+  /** The learning rate at batch 128; batch b trains at lrAt128 · b/128 (the linear scaling rule). */
+  lrAt128: number;
+}
+
+/** The stability and sensitivity runs of a profile. */
+export interface AnalysisSetup extends TrainSetup {
+  /** The norms of the stability runs. */
+  norms: NormVariant[];
+  /** The training batch size. */
+  batchSize: number;
+  /** The learning rate. */
+  lr: number;
+  /** The seeds of the stability runs. */
+  seeds: number[];
+  /** Seeds of the distortion and regularizer runs (and their clean pairs): a prefix of `seeds` keeps the budget. */
+  sensitivitySeeds: number[];
+  /** The distortions, each a run per sensitivity norm and seed. */
+  distortions: DistortionSpec[];
+  /** Norms that get the distortion and regularizer runs (the claim compares GN with BN). */
+  sensitivityNorms: NormVariant[];
+  /** The regularizers, each a run per sensitivity norm and seed. */
+  regularizers: RegularizerSpec[];
+  /** Test-time Gaussian pixel noise levels (σ in [0, 1] pixel units) evaluated after training on every analysis run. */
+  testNoise: number[];
+  /** Eval batch sizes for the norms whose eval depends on the batch (GNPlus), and HybridNorm to compare. */
+  evalBatchSizes: number[];
+}
+
+/**
+ * The paper's landscape protocol: the same model at several learning rates, plus Santurkar
+ * probes, for each seed (two seeds or more give the period claim its intervals).
+ */
+export interface LandscapeSetup extends TrainSetup {
+  /** The norms compared (with `none`, the unnormalized reference). */
+  norms: NormVariant[];
+  /** The training batch size. */
+  batchSize: number;
+  /** The learning rates, one run each per norm and seed. */
+  lrs: number[];
+  /** The seeds. */
+  seeds: number[];
+  /** Santurkar probe every this many steps (`RunSpec.probes`). */
+  santurkarEvery: number;
+  /** Step sizes each probe tries (`RunSpec.probes`). */
+  multipliers: number;
+}
+
+/**
+ * The window ablation (DESIGN.md, analysis §4), in the analysis setup: for each norm and each of
+ * the `periods` periods, a run with normalization live in that period only; references are the
+ * analysis run of the same seed (always on) and the unnormalized network (`none`, never on).
+ */
+export interface WindowSetup {
+  /** Whether the profile runs it (`--window-ablation` switches it). */
+  enabled: boolean;
+  /** The norms ablated. */
+  norms: NormVariant[];
+  /** The seeds. */
+  seeds: number[];
+}
+
+/** A reproduction profile: the paper's experiments at some scale, on one dataset. */
 export interface Profile {
+  /** Its name (`PROFILE_NAMES`). */
   name: string;
+  /** The dataset every run trains on. */
   dataset: DatasetName;
+  /** Groups of the group-based norms. */
   groups: number;
   /** Periods the landscape is cut into. */
   periods: number;
   /** The batch-size sweep (the authors': SGD, momentum 0.9, wd 1e-4, lr = 0.1·b/128, ×0.1 at 1/2 and 3/4). */
-  sweep: TrainSetup & { norms: NormVariant[]; batchSizes: number[]; seeds: number[]; lrAt128: number };
+  sweep: SweepSetup;
   /** Stability and sensitivity (the authors' analysis setup: Adam). */
-  analysis: TrainSetup & {
-    norms: NormVariant[];
-    batchSize: number;
-    lr: number;
-    seeds: number[];
-    /** Seeds of the distortion and regularizer runs (and their clean pairs): a prefix of `seeds` keeps the budget. */
-    sensitivitySeeds: number[];
-    distortions: DistortionSpec[];
-    /** Norms that get the distortion and regularizer runs (the claim compares GN with BN). */
-    sensitivityNorms: NormVariant[];
-    regularizers: RegularizerSpec[];
-    testNoise: number[];
-    /** Eval batch sizes for the norms whose eval depends on the batch (GNPlus), and HybridNorm to compare. */
-    evalBatchSizes: number[];
-  };
-  /**
-   * The paper's landscape protocol: the same model at several learning rates, plus Santurkar
-   * probes, for each seed (two seeds or more give the period claim its intervals).
-   */
-  landscape: TrainSetup & { norms: NormVariant[]; batchSize: number; lrs: number[]; seeds: number[]; santurkarEvery: number; multipliers: number };
-  /**
-   * The window ablation (DESIGN.md, analysis §4), in the analysis setup: for each norm and each of
-   * the `periods` periods, a run with normalization live in that period only; references are the
-   * analysis run of the same seed (always on) and the unnormalized network (`none`, never on).
-   */
-  window: { enabled: boolean; norms: NormVariant[]; seeds: number[] };
+  analysis: AnalysisSetup;
+  /** The landscape runs. */
+  landscape: LandscapeSetup;
+  /** The window ablation. */
+  window: WindowSetup;
 }
 
 const ALL_SWEEP: NormVariant[] = [
@@ -283,7 +348,9 @@ function standard(dataset: DatasetName): Profile {
   };
 }
 
+/** The built-in profiles (`getProfile`), smallest first. */
 export const PROFILE_NAMES = ['smoke', 'quick', 'standard', 'full'] as const;
+/** The name of a built-in profile. */
 export type ProfileName = (typeof PROFILE_NAMES)[number];
 
 /** A named profile; `dataset` overrides the profile's (quick and standard default to MNIST, full to CIFAR-10). */
@@ -310,9 +377,13 @@ export function withWindowAblation(profile: Profile, enabled: boolean): Profile 
   return { ...profile, window: { ...profile.window, enabled } };
 }
 
+/** One run of a plan: its identity, what it trains, and what the report uses it for. */
 export interface PlannedRun {
+  /** The run's id, `runId(spec)`. */
   id: string;
+  /** Everything that changes the run's numbers. */
   spec: RunSpec;
+  /** What the plan runs it for (at least one role; one run can serve several). */
   roles: RunRole[];
 }
 

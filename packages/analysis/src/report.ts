@@ -31,35 +31,50 @@ import type { TopLevelSpec } from 'vega-lite';
  * the plan, the records and the timings).
  */
 export interface Scale {
+  /** The profile's name. */
   profile: string;
+  /** The dataset's name. */
   dataset: string;
   /** The selection of the profile's plan; null: all of it. */
   selection: Selection | null;
-  /** Runs in the plan, and recorded. */
+  /** Runs in the plan. */
   planned: number;
+  /** Runs of the plan recorded. */
   recorded: number;
   /** Recorded runs per role (a run serving two roles counts in both). */
-  byRole: Array<{ role: RunRole; runs: number }>;
-  /** Seeds and epochs of the recorded runs. */
+  byRole: Array<{
+    /** The role. */
+    role: RunRole;
+    /** Recorded runs serving it. */
+    runs: number;
+  }>;
+  /** Seeds of the recorded runs, ascending. */
   seeds: number[];
+  /** Epoch counts of the recorded runs, ascending. */
   epochs: number[];
   /** Training steps of the recorded runs. */
   steps: number;
-  /** Recorded runs with a timing, and of those, with their CPU time (timings of older normlab versions have none). */
+  /** Recorded runs with a timing. */
   timed: number;
+  /** Of those, runs with their CPU time (timings of older normlab versions have none). */
   cpuTimed: number;
-  /** Sums over those runs: CPU time of the process that trained each (all threads), and wall time. */
+  /** Summed over the `cpuTimed` runs: CPU seconds of the process that trained each (all threads). */
   cpuSeconds: number;
+  /** Summed over the `timed` runs: wall-clock seconds, one run after another. */
   wallSeconds: number;
   /** From the earliest start to the latest finish: less than `wallSeconds` when shards ran at once; null without start times. */
   elapsedSeconds: number | null;
+  /** The compute backends the timed runs ran on. */
   backends: string[];
 }
 
+/** What `writeReport` adds to the records. */
 export interface ReportOptions {
   /** Number of periods training is cut into for the landscape (default 3). */
   periods?: number;
+  /** The report's heading (default: `normlab reproduction — <profile> profile, <dataset>`). */
   title?: string;
+  /** The machine and reproduction: the report's "Environment" section (none without it). */
   environment?: Environment;
   /** What was run: the report's "Scale" section (none without it). */
   scale?: Scale;
@@ -69,10 +84,29 @@ export interface ReportOptions {
   missing?: readonly string[];
 }
 
-export interface Report {
-  markdown: string;
-  tables: Tables & { landscape: LandscapeSeries[]; window: WindowRow[] };
+/** Every table of a report: the findings' tables and the landscape's and window ablation's. */
+export interface ReportTables extends Tables {
+  /** Per-step landscape series per norm and seed (`landscapeSeries`). */
+  landscape: LandscapeSeries[];
+  /** The window ablation (`windowTable`). */
+  window: WindowRow[];
+}
+
+/** The report's tables and findings, as `analyzeRecords` computes them. */
+export interface RecordsAnalysis extends ReportTables {
+  /** The paper's claims with their verdicts. */
   findings: Finding[];
+}
+
+/** A written report. */
+export interface Report {
+  /** The text of report.md. */
+  markdown: string;
+  /** The tables (also in results.json). */
+  tables: ReportTables;
+  /** The paper's claims with their verdicts. */
+  findings: Finding[];
+  /** Names of the figures written, `figures/<name>.svg`. */
   figures: string[];
 }
 
@@ -90,7 +124,7 @@ function table(header: string[], rows: string[][]): string {
  * Build the tables and findings from records (pure; no files). `scope` says where a claim
  * without runs looked for them (`in this selection`; default `in these records`).
  */
-export function analyzeRecords(records: readonly RunRecord[], k = 3, scope?: string): Report['tables'] & { findings: Finding[] } {
+export function analyzeRecords(records: readonly RunRecord[], k = 3, scope?: string): RecordsAnalysis {
   const landscape = landscapeSeries(records);
   const tables = {
     sweep: sweepTable(records),

@@ -56,13 +56,19 @@ export function readResults(file: string): RunRecord[] {
 
 /** Where a reproduction keeps what (see the file comment). */
 export const OUTPUT_FILES = {
+  /** Folder of run records, `runs/<id>.json`. */
   runs: 'runs',
+  /** Folder of run timings, `timings/<id>.json`. */
   timings: 'timings',
+  /** The plan the output folder runs. */
   plan: 'plan.json',
+  /** Run records of older output folders, one per line (read, never written). */
   legacyResults: 'results.jsonl',
+  /** Run timings of older output folders, one per line (read, never written). */
   legacyTimings: 'timings.jsonl',
 } as const;
 
+/** Where the record of run `id` lives in the output folder `outDir`: `runs/<id>.json`. */
 export function runRecordPath(outDir: string, id: string): string {
   return path.join(outDir, OUTPUT_FILES.runs, `${id}.json`);
 }
@@ -82,6 +88,7 @@ export function writeRunRecord(outDir: string, record: RunRecord): void {
   writeFileAtomic(runRecordPath(outDir, record.id), text, 'writeRunRecord');
 }
 
+/** Record a finished run's timing: `timings/<id>.json`, atomically. */
 export function writeRunTiming(outDir: string, timing: RunTiming): void {
   writeFileAtomic(runTimingPath(outDir, timing.id), JSON.stringify(timing) + '\n', 'writeRunTiming');
 }

@@ -34,11 +34,13 @@ import {
   writeRunTiming,
 } from './results.js';
 import { selectRuns } from './selection.js';
-import { PlannedRunSchema, RunRoleSchema, type DatasetName, type Environment, type Plan, type RunRecord, type RunSpec, type RunTiming, type Selection } from './types.js';
+import { RunRoleSchema, type DatasetName, type Environment, type Plan, type RunRecord, type RunSpec, type RunTiming, type Selection } from './types.js';
 
 /** Per-step callback an executor calls so the progress bar can move within a run. */
 export interface ExecuteContext {
+  /** Call after each training step: steps done in this run so far, of `totalSteps` planned. */
   onStep(step: number, totalSteps: number): void;
+  /** Where the datasets are read from (default: the datasets' own lookup). */
   dataDir?: string;
 }
 
@@ -47,14 +49,21 @@ export type Executor = (run: PlannedRun, ctx: ExecuteContext) => Promise<RunReco
 
 /** One share of a plan: shard `index` (from 0) of `count`. */
 export interface Shard {
+  /** This shard, 0..count − 1. */
   index: number;
+  /** How many shards the plan is dealt to, ≥ 1. */
   count: number;
 }
 
+/** What `reproduce` runs, and where. */
 export interface ReproduceOptions {
+  /** The profile: its name (`PROFILE_NAMES`) or the profile itself. */
   profile: string | Profile;
+  /** The output folder: records, timings, plan and report go there (runs already recorded there are skipped). */
   outDir: string;
+  /** Run the profile on this dataset instead of its own. */
   dataset?: DatasetName;
+  /** Where the datasets are read from (default: the datasets' own lookup). */
   dataDir?: string;
   /** Remove the folder's records first (not with `shard`: the other shards' records would go too). */
   force?: boolean;
@@ -64,11 +73,13 @@ export interface ReproduceOptions {
   progress?: boolean;
   /** One line per finished run (default: nothing). */
   log?: (line: string) => void;
+  /** Trains a run (default: `executeRun`); tests pass a fake. */
   executor?: Executor;
   /** Stop after this many new runs (for tests of resume); the report is still written. */
   maxRuns?: number;
   /** Skip rendering the SVG figures. */
   figures?: boolean;
+  /** The compute backend the runs use, recorded in their timings (default `cpu`). */
   backend?: string;
   /** Switch the profile's window ablation on or off (default: as the profile has it; quick off, smoke and full on). */
   windowAblation?: boolean;
@@ -76,10 +87,13 @@ export interface ReproduceOptions {
   selection?: Selection;
 }
 
+/** What `reproduce` did and what the output folder holds afterwards. */
 export interface ReproduceResult {
+  /** The profile as run (window ablation switched as asked). */
   profile: Profile;
+  /** The plan the folder runs. */
   plan: Plan;
-  /** The plan's runs recorded in the folder (by any process), in plan order, with this plan's roles. */
+  /** The plan's runs recorded in the folder (by any process), in plan order, with this plan's roles; empty for a shard of an incomplete plan. */
   records: RunRecord[];
   /** Runs this call trained. */
   ran: string[];
@@ -87,9 +101,11 @@ export interface ReproduceResult {
   skipped: string[];
   /** Runs of the plan not recorded yet. */
   missing: string[];
+  /** Wall-clock seconds this call spent training its runs. */
   wallSeconds: number;
   /** The report, when one was written (always without a shard; with one, once the plan is complete). */
   report: Report | null;
+  /** Whether every run of the plan is recorded. */
   complete: boolean;
 }
 
@@ -121,8 +137,16 @@ export function environment(plan: Pick<Plan, 'profile' | 'dataset'>, wallSeconds
   };
 }
 
+/** What `reproductionPlan` returns. */
+export interface PlannedReproduction {
+  /** The profile, its window ablation switched as asked. */
+  profile: Profile;
+  /** Its plan: all of it, or the selection asked for. */
+  plan: Plan;
+}
+
 /** The profile (with the window ablation switched as asked) and its plan: all of it, or the selection asked for (which the plan records). */
-export function reproductionPlan(options: Pick<ReproduceOptions, 'profile' | 'dataset' | 'windowAblation' | 'selection'>): { profile: Profile; plan: Plan } {
+export function reproductionPlan(options: Pick<ReproduceOptions, 'profile' | 'dataset' | 'windowAblation' | 'selection'>): PlannedReproduction {
   const named = typeof options.profile === 'string' ? getProfile(options.profile, options.dataset) : options.profile;
   const profile = options.windowAblation === undefined ? named : withWindowAblation(named, options.windowAblation);
   const { selection, runs } = selectRuns(profile, options.selection);
@@ -179,6 +203,10 @@ function checkShard(shard: Shard): void {
 /** Planned steps for the ETA: the dataset's training split at its usual size (`TRAIN_EXAMPLES`), at least one. */
 const stepsOf = (p: PlannedRun) => Math.max(1, plannedSteps(p.spec));
 
+/**
+ * Run a profile's plan (or this shard's share of it) into `outDir`, skipping the runs recorded
+ * there, and write the report once the plan is complete.
+ */
 export async function reproduce(options: ReproduceOptions): Promise<ReproduceResult> {
   const { profile, plan } = reproductionPlan(options);
   const { outDir, shard } = options;
@@ -247,6 +275,7 @@ export async function reproduce(options: ReproduceOptions): Promise<ReproduceRes
   return { profile, plan, records: merged.records, ran, skipped, missing: merged.missing, wallSeconds, report: merged.report, complete: merged.complete };
 }
 
+/** How `mergeReproduction` reads an output folder and where it writes the report. */
 export interface MergeOptions {
   /** Where to write the report (default: the output folder itself). */
   reportDir?: string;
@@ -254,16 +283,23 @@ export interface MergeOptions {
   plan?: Plan;
   /** Periods for the landscape (default: the plan's, else 3). */
   periods?: number;
+  /** Skip rendering the SVG figures when false. */
   figures?: boolean;
   /** Backend named in the environment when the timings do not say (default cpu). */
   backend?: string;
 }
 
+/** What an output folder holds, and the report made from it. */
 export interface MergeResult {
+  /** The plan merged (the folder's, or the one passed); null for an older folder without one. */
   plan: Plan | null;
+  /** The plan's runs recorded in the folder, in plan order (without a plan: every record). */
   records: RunRecord[];
+  /** Ids of the plan's runs not recorded yet. */
   missing: string[];
+  /** Whether every run of the plan is recorded. */
   complete: boolean;
+  /** The report written; null when the folder has no records. */
   report: Report | null;
 }
 
@@ -336,8 +372,3 @@ export function scaleOf(plan: Plan, records: readonly RunRecord[], timings: Read
     backends: [...new Set(timed.map((t) => t.backend).filter((b): b is string => b !== undefined))],
   };
 }
-
-// The plan's declared schema and the profiles' PlannedRun cannot drift apart: this stops compiling if they do.
-type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
-const plannedRunMatches: Same<ReturnType<typeof PlannedRunSchema.parse>, PlannedRun> = true;
-void plannedRunMatches;

@@ -10,7 +10,7 @@
  */
 import { AnalysisError } from './errors.js';
 import { planRuns, type NormVariant, type PlannedRun, type Profile } from './profiles.js';
-import { GNPlusOrderSchema, NormNameSchema, RunRoleSchema, SelectionSchema, type GNPlusOrder, type NormName, type RunRole, type RunSpec, type Selection } from './types.js';
+import { GNPlusOrderSchema, NormNameSchema, RunRoleSchema, SelectionSchema, type GNPlusOrder, type NormName, type RunSpec, type Selection } from './types.js';
 
 const OP = 'selectRuns';
 
@@ -81,7 +81,7 @@ export function selectionFlags(selection: Selection): string {
 }
 
 /** What a plan offers a selection: its roles, norm variants, sweep batch sizes and seeds, each in canonical order. */
-export function planOfferings(runs: readonly PlannedRun[]): { roles: RunRole[]; norms: string[]; batchSizes: number[]; seeds: number[] } {
+export function planOfferings(runs: readonly PlannedRun[]): Required<Omit<Selection, 'epochs'>> {
   const roles = new Set(runs.flatMap((r) => r.roles));
   return {
     roles: RunRoleSchema.options.filter((r) => roles.has(r)),
@@ -129,6 +129,14 @@ function canonicalSelection(profile: Profile, runs: readonly PlannedRun[], selec
   return Object.keys(out).length ? out : undefined;
 }
 
+/** What `selectRuns` selected. */
+export interface SelectedRuns {
+  /** The selection in canonical form (filters sorted and deduplicated); undefined: the whole profile. */
+  selection: Selection | undefined;
+  /** The selected runs, in plan order, their roles cut to the selected ones. */
+  runs: PlannedRun[];
+}
+
 /**
  * The runs of a selection of the profile's plan, in plan order, and the selection in canonical
  * form (undefined: the whole profile). A run is kept when its norm variant and seed are
@@ -136,7 +144,7 @@ function canonicalSelection(profile: Profile, runs: readonly PlannedRun[], selec
  * at a selected batch size (`batchSizes` leaves the other roles, each at its one batch size,
  * alone). With `epochs`, the profile is planned with that many epochs in every setup first.
  */
-export function selectRuns(profile: Profile, selection: Selection = {}): { selection: Selection | undefined; runs: PlannedRun[] } {
+export function selectRuns(profile: Profile, selection: Selection = {}): SelectedRuns {
   const planned = selection.epochs === undefined ? profile : withEpochs(profile, selection.epochs);
   const runs = planRuns(planned);
   const s = canonicalSelection(profile, runs, selection);

@@ -113,6 +113,7 @@ export interface RunStability {
   finalLoss: number;
 }
 
+/** The within-run stability of a run from its per-step losses and gradient norms (equal lengths), over moving windows of `window` steps. */
 export function runStability(steps: { loss: ArrayLike<number>; gradNorm: ArrayLike<number> }, window = DEFAULT_WINDOW): RunStability {
   if (steps.loss.length !== steps.gradNorm.length) {
     throw new AnalysisError('runStability', `loss has ${steps.loss.length} steps but gradNorm has ${steps.gradNorm.length}`);

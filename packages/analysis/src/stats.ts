@@ -4,6 +4,10 @@
  */
 import { AnalysisError } from './errors.js';
 
+/**
+ * Throw an `AnalysisError` of `op` unless every value of `xs` is finite (and, unless `allowEmpty`,
+ * there is at least one); `what` names the values in the message.
+ */
 export function checkFinite(op: string, xs: ArrayLike<number>, what = 'values', allowEmpty = false): void {
   if (!allowEmpty && xs.length === 0) throw new AnalysisError(op, `expected at least one of ${what}, got an empty array`);
   for (let i = 0; i < xs.length; i++) {
@@ -11,6 +15,7 @@ export function checkFinite(op: string, xs: ArrayLike<number>, what = 'values', 
   }
 }
 
+/** Arithmetic mean. */
 export function mean(xs: ArrayLike<number>): number {
   checkFinite('mean', xs);
   let s = 0;
@@ -35,10 +40,12 @@ export function variance(xs: ArrayLike<number>, options: { unbiased?: boolean } 
   return s / (unbiased ? n - 1 : n);
 }
 
+/** Standard deviation: the square root of `variance` (unbiased by default). */
 export function std(xs: ArrayLike<number>, options: { unbiased?: boolean } = {}): number {
   return Math.sqrt(variance(xs, options));
 }
 
+/** Median: the middle value, or the mean of the two middle values of an even count. */
 export function median(xs: ArrayLike<number>): number {
   checkFinite('median', xs);
   const s = Float64Array.from(xs as ArrayLike<number>).sort();
@@ -46,6 +53,7 @@ export function median(xs: ArrayLike<number>): number {
   return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
 }
 
+/** Smallest value. */
 export function min(xs: ArrayLike<number>): number {
   checkFinite('min', xs);
   let m = Infinity;
@@ -53,6 +61,7 @@ export function min(xs: ArrayLike<number>): number {
   return m;
 }
 
+/** Largest value. */
 export function max(xs: ArrayLike<number>): number {
   checkFinite('max', xs);
   let m = -Infinity;
@@ -62,13 +71,19 @@ export function max(xs: ArrayLike<number>): number {
 
 /** Mean ± std (unbiased) and range of one quantity across seeds. */
 export interface Summary {
+  /** Mean across seeds. */
   mean: number;
+  /** Unbiased standard deviation across seeds (0 for one seed). */
   std: number;
+  /** Smallest value. */
   min: number;
+  /** Largest value. */
   max: number;
+  /** Number of values (seeds). */
   n: number;
 }
 
+/** Mean, unbiased std, min, max and count of `xs` (at least one finite value). */
 export function summarize(xs: ArrayLike<number>): Summary {
   return { mean: mean(xs), std: std(xs), min: min(xs), max: max(xs), n: xs.length };
 }
@@ -190,8 +205,11 @@ export function studentTQuantile(p: number, df: number): number {
 
 /** The mean of some values with its Student-t confidence interval. */
 export interface MeanInterval {
+  /** The mean. */
   mean: number;
+  /** Lower end of the interval. */
   lo: number;
+  /** Upper end of the interval. */
   hi: number;
   /** Number of values (seeds). */
   n: number;

@@ -16,6 +16,7 @@ import { mean, type MeanInterval } from './stats.js';
 
 /** Every verdict a finding can carry, from strongest support to no evidence. */
 export const VERDICTS = ['supported', 'partly supported', 'mixed', 'contradicted', 'not distinguishable at this scale', 'insufficient data'] as const;
+/** How a finding's cells, taken together, bear on its claim (`VERDICT_RULE`). */
 export type Verdict = (typeof VERDICTS)[number];
 
 /** What one cell says about its claim. */
@@ -28,11 +29,13 @@ export const FAMILY_LEVEL = 0.95;
 export const VERDICT_RULE =
   'supported: every cell with data is for the claim; partly supported: some cells for, none against, the rest not distinguishable; mixed: cells on both sides; contradicted: some cells against, none for; not distinguishable at this scale: every interval contains zero; insufficient data: no cell has two paired seeds';
 
+/** One cell of a finding: a paired-by-seed difference `a − b` and what it says about the claim. */
 export interface Evidence {
   /** What is compared, e.g. `best test accuracy at batch 8`. */
   what: string;
   /** The difference is `a − b`; `a` is the claim's subject. */
   a: string;
+  /** The other arm of the comparison. */
   b: string;
   /** Means over the paired seeds, `a` then `b` (empty when no seed is paired). */
   values: Record<string, number>;
@@ -46,30 +49,48 @@ export interface Evidence {
   kind: 'accuracy' | 'value';
   /** The seeds both arms have, and `a − b` for each. */
   seeds: number[];
+  /** `a − b` for each seed of `seeds`, in that order. */
   differences: number[];
   /** The mean paired difference with its Student-t interval at the finding's per-cell level; null below two seeds. */
   interval: MeanInterval | null;
+  /** Which side of zero the interval lies on, against the claimed side. */
   outcome: Outcome;
 }
 
+/** One of the paper's claims, checked against the records: its cells and its verdict. */
 export interface Finding {
+  /** Stable identifier of the claim (`gn-less-stable`, `gn-more-sensitive`, …). */
   id: string;
+  /** The norm the claim is about (`GN`, `GNPlus`, …). */
   subject: string;
+  /** The claim in words, as the report states it. */
   claim: string;
+  /** What the cells say about the claim, together. */
   verdict: Verdict;
+  /** One sentence for the report: the verdict and the tally of the cells (or what data is missing). */
   summary: string;
   /** The cells, each a paired difference with its interval. */
   evidence: Evidence[];
   /** Level of each cell's interval (1 − 0.05/m over the m cells with intervals); null when no cell has one. */
   level: number | null;
   /** Paired seeds per cell, fewest and most (0 when there are no cells). */
-  seeds: { min: number; max: number };
+  seeds: {
+    /** Fewest paired seeds of a cell. */
+    min: number;
+    /** Most paired seeds of a cell. */
+    max: number;
+  };
   /**
    * Claims judged on derived parts rather than directly on cells (the period claim: "BN helps in
    * every period", "GN helps in some period, not all"): each part's outcome. The verdict follows
    * from the parts then.
    */
-  parts?: Array<{ what: string; outcome: Outcome }>;
+  parts?: Array<{
+    /** The part of the claim, in words. */
+    what: string;
+    /** What the cells say about that part. */
+    outcome: Outcome;
+  }>;
 }
 
 /** The verdict from the cells' outcomes (`VERDICT_RULE`). */
@@ -130,6 +151,7 @@ function judge(cells: readonly Cell[]): { evidence: Evidence[]; level: number | 
   return { evidence, level };
 }
 
+/** A number for tables: integers as they are, others to about 3 significant digits (exponential when very large or small). */
 export function fmtNum(x: number): string {
   if (Number.isInteger(x) && Math.abs(x) < 1e6) return String(x);
   const a = Math.abs(x);
@@ -139,6 +161,7 @@ export function fmtNum(x: number): string {
   return x.toPrecision(3);
 }
 
+/** A fraction as a percentage with 2 decimals: `0.9123` → `91.23%`. */
 export function fmtPct(x: number): string {
   return `${(100 * x).toFixed(2)}%`;
 }
@@ -203,11 +226,17 @@ function absentRuns(role: string, rows: ReadonlyArray<{ norm: string }>, norms: 
   return `the ${role} runs of ${norms.join(' and ')} ${scope} share no ${common}`;
 }
 
+/** The aggregated tables the findings are judged on. */
 export interface Tables {
+  /** The batch-size sweep (`sweepTable`). */
   sweep: SweepCell[];
+  /** Within-run stability per norm and batch size (`stabilityTable`). */
   stability: StabilityRow[];
+  /** Accuracy change under each distortion and regularizer (`sensitivityTable`). */
   sensitivity: SensitivityRow[];
+  /** Landscape metrics per norm and period (`periodTable`). */
   periods: PeriodRow[];
+  /** Accuracy at each eval batch size (`evalBatchTable`). */
   evalBatch: EvalBatchRow[];
 }
 

@@ -9,8 +9,21 @@ import { mean, summarize, type MeanInterval, type Summary } from './stats.js';
 import type { RunRecord, RunSpec } from './types.js';
 import { fmtInterval, fmtPct } from './verdicts.js';
 
+/** A difference paired by seed: its mean with its 95% Student-t interval. */
+export interface PairedDifference {
+  /** Mean of the per-seed differences (0 when no seed is paired). */
+  mean: number;
+  /** Seeds paired. */
+  seeds: number;
+  /** The 95% Student-t interval of the mean; null below two paired seeds. */
+  interval: MeanInterval | null;
+}
+
+/** One norm's row of the window ablation table. */
 export interface WindowRow {
+  /** The norm, as `normLabel` names it. */
   norm: string;
+  /** Periods training was cut into. */
   periods: number;
   /** Seeds of the window runs. */
   seeds: number;
@@ -30,11 +43,11 @@ export interface WindowRow {
    * Entry k − 1: live in period k − never on, paired by seed, with its 95% Student-t interval
    * (null below two paired seeds); null without the never-on reference.
    */
-  vsNone: Array<{ mean: number; seeds: number; interval: MeanInterval | null }> | null;
+  vsNone: PairedDifference[] | null;
   /** Periods (1-based) whose window beats the never-on network: interval above zero (with one seed: the mean above). */
   beatsNone: number[] | null;
   /** The best window − the runner-up, paired by seed, with its 95% interval (null below two seeds). */
-  margin: { mean: number; seeds: number; interval: MeanInterval | null };
+  margin: PairedDifference;
   /** Per period, per seed: final test accuracy (entry k − 1), for pairing by seed. */
   perSeed: SeedValue[][];
 }
@@ -50,6 +63,7 @@ function noneKey(spec: RunSpec): string {
   return cleanTrainingKey({ ...rest, norm: 'none' });
 }
 
+/** The window ablation's rows from the records: one per norm and period count, sorted by norm. */
 export function windowTable(records: readonly RunRecord[]): WindowRow[] {
   // References by what training sees (post-training evals and probes don't change it); unperturbed only.
   const byKey = new Map<string, RunRecord>();

@@ -20,11 +20,17 @@ export type Operand = Variable | number;
 export type Axes = T.Axes;
 type Grad = (g: Tensor) => Tensor;
 
+/** Options of `conv2d`: the tensor op's (stride, padding, dilation, groups). */
 export type Conv2dOptions = NonNullable<Parameters<typeof T.conv2d>[3]>;
+/** Options of `maxPool2d`: kernel size, stride, padding. */
 export type MaxPool2dOptions = Parameters<typeof T.maxPool2d>[1];
+/** Options of `avgPool2d`: kernel size, stride, padding, whether padding counts in the mean. */
 export type AvgPool2dOptions = Parameters<typeof T.avgPool2d>[1];
+/** Options of `matmul`: whether to transpose either operand's last two axes. */
 export type MatmulOptions = NonNullable<Parameters<typeof T.matmul>[2]>;
+/** One `[start, end]` or `[start, end, step]` (or null for the whole axis) per axis, as `Tensor.slice`. */
 export type SliceRanges = Parameters<typeof T.slice>[1];
+/** How a loss reduces its per-example values: their mean (default), their sum, or none (one per example). */
 export type Reduction = 'mean' | 'sum' | 'none';
 
 // ---------------------------------------------------------------------------------------------
@@ -315,9 +321,11 @@ export function mean(x: Variable, axes?: Axes, keepDims = false): Variable {
   return unary('mean', x, T.mean(x.data, ax, keepDims), (g) => T.div(spread(g, x.shape, ax), n), { axes: ax, keepDims }); // 1/n each
 }
 
+/** Options of `variance`. */
 export interface VarianceOptions {
   /** Divide by n − 1 (Bessel's correction) instead of n. Default false (biased). */
   unbiased?: boolean;
+  /** Keep each reduced axis with size 1 (default false). */
   keepDims?: boolean;
 }
 
@@ -429,16 +437,19 @@ export function expand(x: Variable, shape: readonly number[]): Variable {
   return unary('expand', x, T.expand(x.data, shape), (g) => T.sumToShape(g, x.shape), { shape: [...shape] });
 }
 
+/** `x` without `axis` (which must have size 1), or without every size-1 axis; the gradient is reshaped back. */
 export function squeeze(x: Variable, axis?: number): Variable {
   checkVar('squeeze', 'x', x);
   return unary('squeeze', x, T.squeeze(x.data, axis), (g) => T.reshape(g, x.shape), { axis });
 }
 
+/** `x` with a size-1 axis inserted at `axis`. */
 export function unsqueeze(x: Variable, axis: number): Variable {
   checkVar('unsqueeze', 'x', x);
   return unary('unsqueeze', x, T.unsqueeze(x.data, axis), (g) => T.reshape(g, x.shape), { axis });
 }
 
+/** Axes `startDim`..`endDim` (inclusive) merged into one, as `torch.flatten`. */
 export function flatten(x: Variable, startDim = 0, endDim = -1): Variable {
   checkVar('flatten', 'x', x);
   return unary('flatten', x, T.flatten(x.data, startDim, endDim), (g) => T.reshape(g, x.shape), { startDim, endDim });
@@ -628,6 +639,7 @@ export function globalAvgPool2d(x: Variable): Variable {
 // ---------------------------------------------------------------------------------------------
 // Dropout
 
+/** Options of `dropout`. */
 export interface DropoutOptions {
   /** Drop only in training (default true, as `torch.nn.functional.dropout`). */
   training?: boolean;
@@ -659,7 +671,9 @@ export function dropout(x: Variable, p: number, options: DropoutOptions = {}): V
 // ---------------------------------------------------------------------------------------------
 // Losses
 
+/** Options of `crossEntropy`. */
 export interface CrossEntropyOptions {
+  /** How the per-example losses are combined (default `mean`). */
   reduction?: Reduction;
   /** ε in [0, 1]: the target becomes (1 − ε)·one-hot + ε/C (as PyTorch's `label_smoothing`). */
   labelSmoothing?: number;
@@ -742,7 +756,9 @@ export function crossEntropy(
   }, { targets: tgt, reduction, labelSmoothing: eps });
 }
 
+/** Options of `mseLoss`. */
 export interface MseLossOptions {
+  /** How the per-element squared errors are combined (default `mean`). */
   reduction?: Reduction;
 }
 

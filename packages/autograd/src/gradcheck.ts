@@ -9,6 +9,7 @@
 import { Rng, type Tensor, fmtShape, shapesEqual, zeros } from '@normlab/tensor';
 import { AutogradError, Variable, noGrad } from './variable.js';
 
+/** Options of `gradCheck`: the step, the tolerances and the output gradient. */
 export interface GradCheckOptions {
   /** Finite-difference step (default 1e-6). */
   eps?: number;
@@ -20,18 +21,23 @@ export interface GradCheckOptions {
   gradOutput?: Tensor;
 }
 
+/** One input element's two gradients. */
 export interface GradCheckElement {
   /** Which input (position in `inputs`). */
   input: number;
   /** Flat row-major index within that input. */
   index: number;
+  /** ∂L/∂x from `backward()`. */
   analytic: number;
+  /** ∂L/∂x from central differences. */
   numeric: number;
 }
 
+/** What `gradCheck` found: pass or fail, the largest errors and where the worst one is. */
 export interface GradCheckResult {
   /** Every element satisfies |analytic − numeric| ≤ atol + rtol·|numeric|. */
   ok: boolean;
+  /** max |analytic − numeric| over all elements. */
   maxAbsError: number;
   /** max |analytic − numeric| / |numeric| over elements with a non-zero numeric gradient. */
   maxRelError: number;

@@ -19,7 +19,12 @@ export type OpAttrs = Readonly<Record<string, unknown>>;
 
 const NO_ATTRS: OpAttrs = Object.freeze({});
 
+/**
+ * A misuse of the graph: a non-Variable where a Variable is needed, `backward()` on a variable
+ * that needs no gradient or with a `gradOutput` of the wrong shape.
+ */
 export class AutogradError extends TensorError {
+  /** `op` names the op that failed; the message reads `op: message`. */
   constructor(op: string, message: string) {
     super(op, message);
     this.name = 'AutogradError';
@@ -44,19 +49,30 @@ export function isGradEnabled(): boolean {
   return gradEnabled;
 }
 
+/**
+ * A tensor in the computation graph (PyTorch's autograd tensor): ops on variables record their
+ * parents and a backward function, and `backward()` sends gradients to the leaves that have
+ * `requiresGrad`.
+ */
 export class Variable {
   /** The value. Optimizers replace it in place of the old one (`data` is reassignable). */
   data: Tensor;
   /** The accumulated gradient of a leaf, or null. */
   grad: Tensor | null = null;
+  /**
+   * Whether gradients flow to this variable: set on leaves by the user, and on op results when any
+   * parent has it (outside `noGrad`).
+   */
   requiresGrad: boolean;
   /** The op that made this variable (`leaf` for user-made ones). */
   readonly op: string;
+  /** The op's Variable inputs, in argument order (empty for leaves and constants). */
   readonly parents: readonly Variable[];
   /** The op's non-Variable arguments (see `OpAttrs`); empty for leaves. */
   readonly attrs: OpAttrs;
   private readonly backwardFn: BackwardFn | undefined;
 
+  /** A leaf holding `data` (not copied); it collects `grad` when `requiresGrad` is set. */
   constructor(data: Tensor, options: { requiresGrad?: boolean } = {}) {
     if (!(data instanceof Tensor)) throw new AutogradError('Variable', `data must be a Tensor, got ${typeof data}`);
     this.data = data;
@@ -85,22 +101,27 @@ export class Variable {
     return v;
   }
 
+  /** The shape of `data`. */
   get shape(): Shape {
     return this.data.shape;
   }
 
+  /** The dtype of `data`. */
   get dtype(): DType {
     return this.data.dtype;
   }
 
+  /** The number of elements of `data`. */
   get size(): number {
     return this.data.size;
   }
 
+  /** True for variables made by the user (or by an op outside grad mode): the ones that keep `grad`. */
   get isLeaf(): boolean {
     return this.backwardFn === undefined;
   }
 
+  /** The single value of a one-element variable (a loss); ShapeError otherwise. */
   item(): number {
     return this.data.item();
   }
@@ -110,6 +131,7 @@ export class Variable {
     return new Variable(this.data);
   }
 
+  /** Clear the accumulated gradient (`grad` becomes null). */
   zeroGrad(): void {
     this.grad = null;
   }
@@ -169,6 +191,7 @@ export class Variable {
     }
   }
 
+  /** `Variable(shape=[2,3], dtype=float32, requiresGrad=true)`. */
   toString(): string {
     return `Variable(shape=${fmtShape(this.shape)}, dtype=${this.dtype}, requiresGrad=${this.requiresGrad})`;
   }

@@ -8,5 +8,6 @@ export * from './losses.js';
 export * from './optim.js';
 export * from './schedule.js';
 export * from './clip.js';
+/** Weight initializers (`init.kaimingUniform`, `init.xavierNormal`, …), as `torch.nn.init`. */
 export * as init from './init.js';
 export type { RngOptions } from './util.js';

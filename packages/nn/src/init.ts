@@ -8,8 +8,10 @@ import { Variable } from '@normlab/autograd';
 import { type Shape, Tensor, TensorError, allocate, fmtShape } from '@normlab/tensor';
 import { type RngOptions, checkNumber, describe, resolveRng } from './util.js';
 
+/** What an initializer fills: a `Variable` (a parameter; given a new tensor) or a contiguous `Tensor` (overwritten). */
 export type InitTarget = Tensor | Variable;
 
+/** The activations `calculateGain` knows, with PyTorch's names. */
 export type Nonlinearity =
   | 'linear'
   | 'conv1d'
@@ -50,7 +52,12 @@ export function calculateGain(nonlinearity: Nonlinearity, param?: number): numbe
  * (fanIn, fanOut) of a weight shape, as PyTorch: dim 1 and dim 0 times the receptive field
  * (the product of the remaining dims). Needs at least 2 dims.
  */
-export function calculateFanInAndFanOut(shape: Shape): { fanIn: number; fanOut: number } {
+export function calculateFanInAndFanOut(shape: Shape): {
+  /** shape[1] · receptive field: the inputs feeding each output. */
+  fanIn: number;
+  /** shape[0] · receptive field: the outputs each input feeds. */
+  fanOut: number;
+} {
   if (shape.length < 2) {
     throw new TensorError('calculateFanInAndFanOut', `fan in and fan out need a tensor with at least 2 dims, got shape ${fmtShape(shape)}`);
   }
@@ -122,14 +129,17 @@ export function constant(target: InitTarget, value: number): InitTarget {
   return write('constant', target, (out) => out.fill(value));
 }
 
+/** Every element 0, as `nn.init.zeros_`. */
 export function zeros(target: InitTarget): InitTarget {
   return constant(target, 0);
 }
 
+/** Every element 1, as `nn.init.ones_`. */
 export function ones(target: InitTarget): InitTarget {
   return constant(target, 1);
 }
 
+/** Options of `kaimingUniform` and `kaimingNormal`, as PyTorch's. */
 export interface KaimingOptions extends RngOptions {
   /** Negative slope of the rectifier after this layer (leaky_relu only). Default 0. */
   a?: number;
@@ -161,7 +171,9 @@ export function kaimingNormal(target: InitTarget, options: KaimingOptions = {}):
   return fillNormal('kaimingNormal', target, 0, std, options);
 }
 
+/** Options of `xavierUniform` and `xavierNormal`. */
 export interface XavierOptions extends RngOptions {
+  /** Scale factor (default 1; `calculateGain` gives the usual ones). */
   gain?: number;
 }
 

@@ -24,6 +24,7 @@ function check4d(layer: string, x: Variable, channels?: number): void {
 export class Sequential extends Module {
   private readonly layers: Module[] = [];
 
+  /** The modules in order, as arguments or as one array. */
   constructor(...modules: Module[] | [Module[]]) {
     super();
     const list = (modules.length === 1 && Array.isArray(modules[0]) ? modules[0] : modules) as Module[];
@@ -40,6 +41,7 @@ export class Sequential extends Module {
     return this;
   }
 
+  /** Number of modules. */
   get length(): number {
     return this.layers.length;
   }
@@ -53,10 +55,12 @@ export class Sequential extends Module {
     return this.layers[index < 0 ? index + n : index]!;
   }
 
+  /** The modules in order. */
   [Symbol.iterator](): Iterator<Module> {
     return this.layers[Symbol.iterator]();
   }
 
+  /** Each module applied to the previous one's output. */
   forward(x: Variable): Variable {
     let y = x;
     for (const m of this.layers) y = m.forward(y);
@@ -64,6 +68,7 @@ export class Sequential extends Module {
   }
 }
 
+/** Options of `Linear`: the bias, and the generator of the initial weights. */
 export interface LinearOptions extends RngOptions {
   /** Learn an additive bias (default true). */
   bias?: boolean;
@@ -74,11 +79,16 @@ export interface LinearOptions extends RngOptions {
  * kaiming_uniform with a = √5, which is U(−1/√in, 1/√in), and b from the same range.
  */
 export class Linear extends Module {
+  /** Size of the input's last axis. */
   readonly inFeatures: number;
+  /** Size of the output's last axis. */
   readonly outFeatures: number;
+  /** (outFeatures, inFeatures). */
   weight: Parameter;
+  /** (outFeatures), or null with `bias: false`. */
   bias: Parameter | null;
 
+  /** Both sizes positive integers (TensorError otherwise); `options.seed`/`rng` make the init reproducible. */
   constructor(inFeatures: number, outFeatures: number, options: LinearOptions = {}) {
     super();
     this.inFeatures = checkPositiveInt('Linear', 'inFeatures', inFeatures);
@@ -90,6 +100,7 @@ export class Linear extends Module {
     this.bias = options.bias === false ? null : (init.uniform(new Parameter(zeros([outFeatures])), -bound, bound, { rng }) as Parameter);
   }
 
+  /** x (…, inFeatures) → (…, outFeatures); ShapeError when the last axis does not match. */
   forward(x: Variable): Variable {
     checkInput('Linear', x);
     if (x.shape.length < 1 || x.shape[x.shape.length - 1] !== this.inFeatures) {
@@ -99,11 +110,17 @@ export class Linear extends Module {
   }
 }
 
+/** Options of `Conv2d`, as `nn.Conv2d`'s, plus weight standardization and the init generator. */
 export interface Conv2dOptions extends RngOptions {
+  /** Step between output positions, one number or `[h, w]` (default 1). */
   stride?: number | [number, number];
+  /** Zero padding on both sides of each spatial axis (default 0). */
   padding?: number | [number, number];
+  /** Spacing between kernel taps (default 1). */
   dilation?: number | [number, number];
+  /** Channel groups convolved separately (default 1); both channel counts must divide by it. */
   groups?: number;
+  /** Learn a per-output-channel bias (default true). */
   bias?: boolean;
   /**
    * Standardize each output filter over (in, kh, kw) before the convolution: ŵ = (w − mean) /
@@ -121,18 +138,33 @@ export interface Conv2dOptions extends RngOptions {
  * where fanIn = in/groups · kh · kw.
  */
 export class Conv2d extends Module {
+  /** Input channels C_in. */
   readonly inChannels: number;
+  /** Output channels C_out. */
   readonly outChannels: number;
+  /** Kernel [kh, kw]. */
   readonly kernelSize: [number, number];
+  /** Stride [h, w]. */
   readonly stride: [number, number];
+  /** Zero padding [h, w]. */
   readonly padding: [number, number];
+  /** Dilation [h, w]. */
   readonly dilation: [number, number];
+  /** Channel groups. */
   readonly groups: number;
+  /** Whether the weight is standardized per output filter before each convolution. */
   readonly weightStandardization: boolean;
+  /** ε of the weight standardization. */
   readonly wsEps: number;
+  /** (outChannels, inChannels/groups, kh, kw). */
   weight: Parameter;
+  /** (outChannels), or null with `bias: false`. */
   bias: Parameter | null;
 
+  /**
+   * Channel counts and kernel size positive integers, both channel counts divisible by `groups`
+   * (TensorError otherwise).
+   */
   constructor(inChannels: number, outChannels: number, kernelSize: number | [number, number], options: Conv2dOptions = {}) {
     super();
     this.inChannels = checkPositiveInt('Conv2d', 'inChannels', inChannels);
@@ -165,6 +197,7 @@ export class Conv2d extends Module {
     return F.mul(centered, F.rsqrt(F.add(variance, this.wsEps)));
   }
 
+  /** x (N, inChannels, H, W) → (N, outChannels, Ho, Wo); ShapeError for another rank or channel count. */
   forward(x: Variable): Variable {
     checkInput('Conv2d', x);
     check4d('Conv2d', x, this.inChannels);
@@ -177,7 +210,9 @@ export class Conv2d extends Module {
   }
 }
 
+/** max(x, 0) elementwise, as `nn.ReLU`. */
 export class ReLU extends Module {
+  /** max(x, 0), any shape. */
   forward(x: Variable): Variable {
     checkInput('ReLU', x);
     return F.relu(x);
@@ -186,15 +221,18 @@ export class ReLU extends Module {
 
 /** The identity (a placeholder where a layer is switched off, e.g. `norm: 'none'`). */
 export class Identity extends Module {
+  /** `x` itself. */
   forward(x: Variable): Variable {
     checkInput('Identity', x);
     return x;
   }
 }
 
+/** Options of `MaxPool2d` (and, extended, of `AvgPool2d`). */
 export interface PoolOptions {
   /** Default: the kernel size. */
   stride?: number | [number, number];
+  /** Implicit padding on both sides, at most half the kernel (default 0); padding is never a maximum. */
   padding?: number | [number, number];
 }
 
@@ -208,16 +246,22 @@ function poolOptions(layer: string, kernelSize: number | [number, number], optio
   return { kernelSize: k, stride, padding };
 }
 
+/** Maximum over each window of NCHW input, as `nn.MaxPool2d` (floor mode). */
 export class MaxPool2d extends Module {
+  /** Window [kh, kw]. */
   readonly kernelSize: [number, number];
+  /** Step between windows [h, w]. */
   readonly stride: [number, number];
+  /** Padding [h, w]. */
   readonly padding: [number, number];
 
+  /** Window size as one number or `[kh, kw]`; TensorError for padding over half the kernel. */
   constructor(kernelSize: number | [number, number], options: PoolOptions = {}) {
     super();
     ({ kernelSize: this.kernelSize, stride: this.stride, padding: this.padding } = poolOptions('MaxPool2d', kernelSize, options));
   }
 
+  /** x (N, C, H, W) → (N, C, Ho, Wo); ShapeError for another rank. */
   forward(x: Variable): Variable {
     checkInput('MaxPool2d', x);
     check4d('MaxPool2d', x);
@@ -225,23 +269,31 @@ export class MaxPool2d extends Module {
   }
 }
 
+/** Options of `AvgPool2d`. */
 export interface AvgPoolOptions extends PoolOptions {
   /** Count padded zeros in the average (PyTorch's default, true). */
   countIncludePad?: boolean;
 }
 
+/** Mean over each window of NCHW input, as `nn.AvgPool2d` (floor mode). */
 export class AvgPool2d extends Module {
+  /** Window [kh, kw]. */
   readonly kernelSize: [number, number];
+  /** Step between windows [h, w]. */
   readonly stride: [number, number];
+  /** Zero padding [h, w]. */
   readonly padding: [number, number];
+  /** Whether padded zeros count in the divisor. */
   readonly countIncludePad: boolean;
 
+  /** Window size as one number or `[kh, kw]`; TensorError for padding over half the kernel. */
   constructor(kernelSize: number | [number, number], options: AvgPoolOptions = {}) {
     super();
     ({ kernelSize: this.kernelSize, stride: this.stride, padding: this.padding } = poolOptions('AvgPool2d', kernelSize, options));
     this.countIncludePad = options.countIncludePad ?? true;
   }
 
+  /** x (N, C, H, W) → (N, C, Ho, Wo); ShapeError for another rank. */
   forward(x: Variable): Variable {
     checkInput('AvgPool2d', x);
     check4d('AvgPool2d', x);
@@ -256,6 +308,7 @@ export class AvgPool2d extends Module {
 
 /** Mean over H and W: (N, C, H, W) → (N, C, 1, 1), as `nn.AdaptiveAvgPool2d(1)`. */
 export class GlobalAvgPool2d extends Module {
+  /** x (N, C, H, W) → (N, C, 1, 1). */
   forward(x: Variable): Variable {
     checkInput('GlobalAvgPool2d', x);
     check4d('GlobalAvgPool2d', x);
@@ -265,9 +318,12 @@ export class GlobalAvgPool2d extends Module {
 
 /** Merge dims startDim..endDim into one (default: all but the batch dim), as `nn.Flatten`. */
 export class Flatten extends Module {
+  /** First axis merged (negative counts from the end). */
   readonly startDim: number;
+  /** Last axis merged, inclusive. */
   readonly endDim: number;
 
+  /** Merge axes `startDim`..`endDim` (default: everything after the batch axis). */
   constructor(startDim = 1, endDim = -1) {
     super();
     if (!Number.isInteger(startDim) || !Number.isInteger(endDim)) {
@@ -277,6 +333,7 @@ export class Flatten extends Module {
     this.endDim = endDim;
   }
 
+  /** `x` with the axes merged, e.g. (N, C, H, W) → (N, C·H·W). */
   forward(x: Variable): Variable {
     checkInput('Flatten', x);
     return F.flatten(x, this.startDim, this.endDim);
@@ -289,9 +346,11 @@ export class Flatten extends Module {
  * one), so a seeded run drops the same units every time.
  */
 export class Dropout extends Module {
+  /** Probability of zeroing an element, in [0, 1). */
   readonly p: number;
   private readonly rng: Rng;
 
+  /** `p` in [0, 1) (TensorError otherwise); `options.seed` or `rng` fix the masks. */
   constructor(p = 0.5, options: RngOptions = {}) {
     super();
     this.p = checkNumber('Dropout', 'p', p, 0, 1);
@@ -299,6 +358,7 @@ export class Dropout extends Module {
     this.rng = resolveRng('Dropout', options);
   }
 
+  /** In training, `x` with the dropped elements zeroed and the rest scaled by 1/(1−p); in eval, `x`. */
   forward(x: Variable): Variable {
     checkInput('Dropout', x);
     if (!this.training || this.p === 0) return x;

@@ -11,19 +11,30 @@ import { Variable } from '@normlab/autograd';
 import { ShapeError, Tensor, TensorError, fmtShape, shapesEqual } from '@normlab/tensor';
 import { describe } from './util.js';
 
+/**
+ * A trainable tensor: a `Variable` that a `Module` finds among its properties and reports in
+ * `parameters()`. It requires a gradient unless told otherwise.
+ */
 export class Parameter extends Variable {
+  /** Wrap `data` (not copied); `requiresGrad` defaults to true. */
   constructor(data: Tensor, options: { requiresGrad?: boolean } = {}) {
     super(data, { requiresGrad: options.requiresGrad ?? true });
   }
 }
 
+/**
+ * A state dict that does not fit the module: a missing or unexpected key (strict mode), a shape
+ * mismatch, a value that is not a tensor or not an integer for an int64 buffer.
+ */
 export class StateDictError extends TensorError {
+  /** The message reads `loadStateDict: message`. */
   constructor(message: string) {
     super('loadStateDict', message);
     this.name = 'StateDictError';
   }
 }
 
+/** Tensors by dotted name (`layer1.0.conv1.weight`, `bn.running_mean`), as PyTorch's `state_dict()`. */
 export type StateDict = Record<string, Tensor>;
 
 /** How a buffer is saved (`registerBuffer`'s options). */
@@ -47,6 +58,11 @@ function int64ValueProblem(t: Tensor): string | null {
   return null;
 }
 
+/**
+ * The base of every layer and model, as PyTorch's `nn.Module`: subclasses assign parameters and
+ * child modules as properties and implement `forward`; the base finds them for `parameters()`,
+ * `stateDict()`, `train()`/`eval()` and the rest.
+ */
 export abstract class Module {
   /** True in training mode (the default), false after `eval()`. */
   training = true;
@@ -54,6 +70,7 @@ export abstract class Module {
   private readonly _int64Buffers = new Set<string>();
   private readonly _extraModules = new Map<string, Module>();
 
+  /** Compute the module's output; subclasses define the inputs (usually one `Variable`). */
   abstract forward(...inputs: any[]): any;
 
   /**
@@ -118,6 +135,7 @@ export abstract class Module {
     return out;
   }
 
+  /** Direct children, in registration order. */
   children(): Module[] {
     return this.namedChildren().map(([, m]) => m);
   }
@@ -138,6 +156,7 @@ export abstract class Module {
     return out;
   }
 
+  /** This module and every descendant (see `namedModules`). */
   modules(): Module[] {
     return this.namedModules().map(([, m]) => m);
   }
@@ -161,6 +180,7 @@ export abstract class Module {
     return out;
   }
 
+  /** Every parameter of this module and its descendants, each once (see `namedParameters`). */
   parameters(): Parameter[] {
     return this.namedParameters().map(([, p]) => p);
   }
@@ -176,6 +196,7 @@ export abstract class Module {
     return out;
   }
 
+  /** Every non-null buffer of this module and its descendants. */
   buffers(): Tensor[] {
     return this.namedBuffers().map(([, b]) => b);
   }
@@ -231,7 +252,15 @@ export abstract class Module {
    * default) every key must match both ways; shapes must always match. Nothing is changed
    * unless every check passes. Returns the missing and unexpected keys (non-strict mode).
    */
-  loadStateDict(state: StateDict, options: { strict?: boolean } = {}): { missing: string[]; unexpected: string[] } {
+  loadStateDict(
+    state: StateDict,
+    options: { strict?: boolean } = {},
+  ): {
+    /** This module's keys that `state` lacks. */
+    missing: string[];
+    /** Keys of `state` that this module does not have. */
+    unexpected: string[];
+  } {
     const strict = options.strict ?? true;
     const targets = new Map<string, { set: (t: Tensor) => void; shape: readonly number[]; int64: boolean }>();
     for (const [prefix, m] of this.namedModules()) {

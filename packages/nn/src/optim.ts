@@ -12,7 +12,12 @@ import { Variable } from '@normlab/autograd';
 import { Tensor, TensorError, allocate, fmtShape, shapesEqual } from '@normlab/tensor';
 import { checkNumber, describe } from './util.js';
 
+/**
+ * Bad optimizer options or parameters, a gradient whose shape does not match its parameter, or a
+ * state dict that does not fit.
+ */
 export class OptimizerError extends TensorError {
+  /** `op` names the optimizer (and method); the message reads `op: message`. */
   constructor(op: string, message: string) {
     super(op, message);
     this.name = 'OptimizerError';
@@ -21,13 +26,19 @@ export class OptimizerError extends TensorError {
 
 /** A group's hyper-parameters (numbers and flags), plus its parameters. */
 export interface ParamGroup<O> {
+  /** The parameters the group updates. */
   params: Variable[];
+  /** Its hyper-parameters: the optimizer's defaults with the group's overrides. */
   options: O;
 }
 
 /** Groups as given by the user: each `{params, ...overrides}`. */
-export type ParamGroupSpec<O> = { params: Iterable<Variable> } & Partial<O>;
+export type ParamGroupSpec<O> = {
+  /** The group's parameters. */
+  params: Iterable<Variable>;
+} & Partial<O>;
 
+/** What an optimizer takes: the parameters (one group with the defaults), or a list of groups. */
 export type ParamsArg<O> = Iterable<Variable> | Array<ParamGroupSpec<O>>;
 
 /** Serializable optimizer state: per-parameter tensors and counters, and the groups' options. */
@@ -38,12 +49,29 @@ export interface OptimizerState {
   paramGroups: Array<Record<string, number | boolean | number[]>>;
 }
 
-export abstract class Optimizer<O extends { lr: number }> {
+/**
+ * The base of `SGD` and `AdamW`: param groups, `step()`, `zeroGrad()`, the learning rate and a
+ * state dict. A subclass supplies `validate` and `update` and keeps its state through `buffer`
+ * and `counter`.
+ */
+export abstract class Optimizer<
+  O extends {
+    /** Learning rate. */
+    lr: number;
+  },
+> {
+  /** The groups with their parameters and options; a schedule changes `options.lr` here. */
   readonly paramGroups: Array<ParamGroup<O>>;
   /** Per-parameter state (momentum buffers, moments, step counts). */
   protected readonly state = new Map<Variable, Record<string, Tensor | number>>();
+  /** The optimizer's name in errors (`SGD`, `AdamW`). */
   protected readonly name: string;
 
+  /**
+   * Build the groups from `params`, each group's options being `defaults` with its overrides.
+   * Throws `OptimizerError` for an empty list, a parameter given twice, an unknown option or an
+   * invalid value.
+   */
   protected constructor(name: string, params: ParamsArg<O>, defaults: O) {
     this.name = name;
     this.validate(defaults);
@@ -85,6 +113,7 @@ export abstract class Optimizer<O extends { lr: number }> {
     return this.paramGroups[0]!.options.lr;
   }
 
+  /** Set every group's learning rate (a non-negative number). */
   set lr(value: number) {
     checkNumber(this.name, 'lr', value, 0);
     for (const g of this.paramGroups) g.options.lr = value;
@@ -184,7 +213,15 @@ export abstract class Optimizer<O extends { lr: number }> {
   }
 
   /** A state buffer of `p` (created zero-filled on first use), as a writable typed array. */
-  protected buffer(p: Variable, name: string): { data: Float32Array | Float64Array; fresh: boolean } {
+  protected buffer(
+    p: Variable,
+    name: string,
+  ): {
+    /** The buffer's elements, in `p`'s dtype and layout; writes go into the saved state. */
+    data: Float32Array | Float64Array;
+    /** True when this call created it (zero-filled). */
+    fresh: boolean;
+  } {
     let s = this.state.get(p);
     if (!s) this.state.set(p, (s = stateEntries()));
     const t = s[name];
@@ -194,11 +231,13 @@ export abstract class Optimizer<O extends { lr: number }> {
     return { data, fresh: true };
   }
 
+  /** A numeric state entry of `p` (e.g. the step count), 0 when not set yet. */
   protected counter(p: Variable, name: string): number {
     const v = this.state.get(p)?.[name];
     return typeof v === 'number' ? v : 0;
   }
 
+  /** Set a numeric state entry of `p`; saved in the state dict. */
   protected setCounter(p: Variable, name: string, value: number): void {
     let s = this.state.get(p);
     if (!s) this.state.set(p, (s = stateEntries()));
@@ -223,11 +262,17 @@ function freshCopy(p: Variable): Float32Array | Float64Array {
   return src.slice(0, p.data.size);
 }
 
+/** Options of `SGD`, PyTorch's names and defaults (`lr` required, the rest 0/false). */
 export interface SGDOptions {
+  /** Learning rate (≥ 0). */
   lr: number;
+  /** Momentum factor μ (default 0: plain SGD). */
   momentum: number;
+  /** Dampening τ of the momentum (default 0). */
   dampening: number;
+  /** Nesterov momentum (needs momentum > 0 and dampening 0). */
   nesterov: boolean;
+  /** L2 penalty λ added to the gradient (coupled, default 0). */
   weightDecay: number;
   /** Ascend instead of descend (PyTorch's `maximize`). */
   maximize: boolean;
@@ -241,6 +286,7 @@ export interface SGDOptions {
  *   p ← p − lr·g.
  */
 export class SGD extends Optimizer<SGDOptions> {
+  /** `lr` is required; OptimizerError for an invalid option. */
   constructor(params: ParamsArg<SGDOptions>, options: Partial<SGDOptions> & { lr: number }) {
     super('SGD', params, {
       lr: options?.lr,
@@ -286,12 +332,19 @@ export class SGD extends Optimizer<SGDOptions> {
   }
 }
 
+/** Options of `AdamW`, PyTorch's names. */
 export interface AdamWOptions {
+  /** Learning rate (default 1e-3). */
   lr: number;
+  /** Decay rates (β₁, β₂) of the first and second moment estimates, each in [0, 1) (default [0.9, 0.999]). */
   betas: [number, number];
+  /** ε added to the denominator (default 1e-8). */
   eps: number;
+  /** Decoupled weight decay λ: p ← p·(1 − lr·λ) each step (default 1e-2). */
   weightDecay: number;
+  /** Use the maximum of all second-moment estimates (AMSGrad; default false). */
   amsgrad: boolean;
+  /** Ascend instead of descend (default false). */
   maximize: boolean;
 }
 
@@ -302,6 +355,7 @@ export interface AdamWOptions {
  * Defaults as PyTorch: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight decay 1e-2.
  */
 export class AdamW extends Optimizer<AdamWOptions> {
+  /** Every option defaults as PyTorch's; OptimizerError for an invalid one. */
   constructor(params: ParamsArg<AdamWOptions>, options: Partial<AdamWOptions> = {}) {
     super('AdamW', params, {
       lr: options.lr ?? 1e-3,

@@ -9,28 +9,43 @@ import { TensorError } from '@normlab/tensor';
 import type { Optimizer } from './optim.js';
 import { checkNonNegInt, checkNumber, checkPositiveInt, describe } from './util.js';
 
+/**
+ * A bad schedule argument (not an optimizer, a non-positive step size, a negative γ) or a state
+ * dict that does not fit.
+ */
 export class ScheduleError extends TensorError {
+  /** `op` names the schedule (and method); the message reads `op: message`. */
   constructor(op: string, message: string) {
     super(op, message);
     this.name = 'ScheduleError';
   }
 }
 
+/** A schedule's saved state (`stateDict()`): enough to resume at the same lr. */
 export interface ScheduleState {
+  /** The epoch (or iteration) reached. */
   lastEpoch: number;
+  /** Each group's initial lr. */
   baseLrs: number[];
 }
 
 type AnyOptimizer = Optimizer<{ lr: number }>;
 
+/**
+ * The base of the lr schedules: it sets each group's lr to `lrAt(epoch, baseLr)`, a closed form in
+ * the epoch, at construction and at every `step()`.
+ */
 export abstract class LRScheduler {
+  /** The optimizer whose groups' lr this schedule sets. */
   readonly optimizer: AnyOptimizer;
   /** Each group's lr when the schedule was made. */
   baseLrs: number[];
   /** The epoch (or iteration) the current lr belongs to; 0 after construction. */
   lastEpoch = 0;
+  /** The schedule's name in errors. */
   protected readonly name: string;
 
+  /** Record each group's lr of `optimizer` as its base lr; ScheduleError when it is not an optimizer. */
   protected constructor(name: string, optimizer: AnyOptimizer) {
     this.name = name;
     if (!optimizer || typeof optimizer !== 'object' || !Array.isArray((optimizer as AnyOptimizer).paramGroups)) {
@@ -64,6 +79,7 @@ export abstract class LRScheduler {
     return this.optimizer.paramGroups.map((g) => g.options.lr);
   }
 
+  /** A copy of the epoch and the base lrs. */
   stateDict(): ScheduleState {
     return { lastEpoch: this.lastEpoch, baseLrs: [...this.baseLrs] };
   }
@@ -85,9 +101,12 @@ export abstract class LRScheduler {
 
 /** lr = base · γ^⌊epoch / stepSize⌋, as `StepLR`. */
 export class StepLR extends LRScheduler {
+  /** Epochs between decays. */
   readonly stepSize: number;
+  /** The factor applied at each decay. */
   readonly gamma: number;
 
+  /** Decay every `stepSize` epochs (a positive integer) by `gamma` (default 0.1). */
   constructor(optimizer: AnyOptimizer, stepSize: number, options: { gamma?: number } = {}) {
     super('StepLR', optimizer);
     this.stepSize = checkPositiveInt('StepLR', 'stepSize', stepSize);
@@ -102,9 +121,12 @@ export class StepLR extends LRScheduler {
 
 /** lr = base · γ^(number of milestones ≤ epoch), as `MultiStepLR`. */
 export class MultiStepLR extends LRScheduler {
+  /** The epochs at which the lr decays, sorted. */
   readonly milestones: number[];
+  /** The factor applied at each milestone. */
   readonly gamma: number;
 
+  /** Decay by `gamma` (default 0.1) at each of `milestones` (non-negative integers, any order). */
   constructor(optimizer: AnyOptimizer, milestones: number[], options: { gamma?: number } = {}) {
     super('MultiStepLR', optimizer);
     if (!Array.isArray(milestones)) throw new ScheduleError('MultiStepLR', `milestones must be an array, got ${describe(milestones)}`);
@@ -127,9 +149,12 @@ export class MultiStepLR extends LRScheduler {
  * restarts; PyTorch's closed form). Past tMax the cosine continues, as PyTorch.
  */
 export class CosineAnnealingLR extends LRScheduler {
+  /** Epochs of the half cosine period, from base to ηmin. */
   readonly tMax: number;
+  /** The minimum lr ηmin. */
   readonly etaMin: number;
 
+  /** Anneal over `tMax` epochs (a positive integer) down to `etaMin` (default 0). */
   constructor(optimizer: AnyOptimizer, tMax: number, options: { etaMin?: number } = {}) {
     super('CosineAnnealingLR', optimizer);
     this.tMax = checkPositiveInt('CosineAnnealingLR', 'tMax', tMax);
@@ -142,6 +167,7 @@ export class CosineAnnealingLR extends LRScheduler {
   }
 }
 
+/** Options of `LinearWarmup`. */
 export interface LinearWarmupOptions {
   /** Epochs (or iterations) of warmup; from then on the factor is 1. */
   warmupSteps: number;
@@ -162,10 +188,14 @@ export interface LinearWarmupOptions {
  * step only the warmup.
  */
 export class LinearWarmup extends LRScheduler {
+  /** Epochs (or iterations) of warmup, W. */
   readonly warmupSteps: number;
+  /** The factor at epoch 0, s. */
   readonly startFactor: number;
+  /** The wrapped schedule, or null for a constant lr after warmup. */
   readonly after: LRScheduler | null;
 
+  /** Warm up `optimizer`'s lr; `options.after` must be a schedule of the same optimizer. */
   constructor(optimizer: AnyOptimizer, options: LinearWarmupOptions) {
     super('LinearWarmup', optimizer);
     this.warmupSteps = checkPositiveInt('LinearWarmup', 'warmupSteps', options?.warmupSteps);
@@ -181,6 +211,7 @@ export class LinearWarmup extends LRScheduler {
     this.apply();
   }
 
+  /** The warmup factor at `epoch`: from `startFactor` at 0 linearly up to 1 at `warmupSteps`, then 1. */
   factor(epoch: number): number {
     return this.startFactor + ((1 - this.startFactor) * Math.min(epoch, this.warmupSteps)) / this.warmupSteps;
   }

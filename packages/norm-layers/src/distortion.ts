@@ -13,10 +13,14 @@ import { Module } from '@normlab/nn';
 import { Rng, Tensor, allocate, fmtShape } from '@normlab/tensor';
 import { NormLayerError } from './errors.js';
 
+/** The distortions: the paper's additive noise, or Santurkar et al.'s noisy BN. */
 export type DistortionKind = 'additive' | 'santurkar';
+/** Every distortion kind. */
 export const DISTORTION_KINDS: readonly DistortionKind[] = ['additive', 'santurkar'];
 
+/** Options of `Distortion`: the generator, and each kind's noise parameters (the others are ignored). */
 export interface DistortionOptions {
+  /** Seed of the layer's own generator (default 0). */
   seed?: number;
   /** Use (and advance) this generator instead of one seeded from `seed`. */
   rng?: Rng;
@@ -30,6 +34,7 @@ export interface DistortionOptions {
   muRange?: number;
   /** santurkar: σ ~ U(sigmaLow, sigmaHigh) (default 1, 1.25). */
   sigmaLow?: number;
+  /** santurkar: upper end of σ's range (default 1.25; must be ≥ sigmaLow). */
   sigmaHigh?: number;
   /** santurkar: per-sample m ~ U(μ − meanJitter, μ + meanJitter) (default 0.1). */
   meanJitter?: number;
@@ -42,18 +47,32 @@ function finite(name: string, v: number, what: string): number {
   return v;
 }
 
+/**
+ * Noise injected after a norm layer in training (the identity in eval): `additive` or `santurkar`,
+ * see the module notes above. Gradients flow through it (1 for additive, s for santurkar).
+ */
 export class Distortion extends Module {
+  /** Which distortion. */
   readonly kind: DistortionKind;
+  /** additive: noise mean. */
   readonly mean: number;
+  /** additive: noise standard deviation. */
   readonly std: number;
+  /** additive: channel groups sharing one noise value (capped at C). */
   readonly groups: number;
+  /** santurkar: μ ~ U(−muRange, muRange) per channel per step. */
   readonly muRange: number;
+  /** santurkar: σ ~ U(sigmaLow, sigmaHigh) per channel per step. */
   readonly sigmaLow: number;
+  /** santurkar: upper end of σ's range. */
   readonly sigmaHigh: number;
+  /** santurkar: per-sample shift m ~ U(μ − meanJitter, μ + meanJitter). */
   readonly meanJitter: number;
+  /** santurkar: per-sample scale s ~ N(σ, scaleStd). */
   readonly scaleStd: number;
   private readonly rng: Rng;
 
+  /** A `kind` distortion with its noise parameters; NormLayerError for an unknown kind or a bad parameter. */
   constructor(kind: DistortionKind, options: DistortionOptions = {}) {
     super();
     const name = 'Distortion';
@@ -78,6 +97,7 @@ export class Distortion extends Module {
     this.rng = options.rng ?? new Rng(options.seed ?? 0);
   }
 
+  /** x (N, C, …) → the same shape, distorted in training, unchanged in eval. */
   forward(x: Variable): Variable {
     const name = `Distortion(${this.kind})`;
     if (!(x instanceof Variable)) throw new NormLayerError(name, `input must be a Variable, got ${typeof x}`);

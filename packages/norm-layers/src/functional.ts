@@ -11,7 +11,9 @@ import './kernels/index.js';
 
 /** Per-slot statistics that `groupedNorm` normalizes with. */
 export interface SlotStats {
+  /** Which slot each element belongs to. */
   layout: GroupedLayout;
+  /** Mean per slot. */
   mean: Float64Array;
   /** The multiplier r of `x̂ = (x − μ)·r`. */
   rstd: Float64Array;

@@ -145,6 +145,10 @@ function runningNorm(
 
 /** What folding a batch into the running statistics needs of a layer. */
 interface RunningStatsLayer extends Module {
+  /**
+   * Whether inputs are checked for non-finite values, and unstorable batch statistics are an error (see
+   * `CommonNormOptions.checkFinite`).
+   */
   readonly checkFinite: boolean;
   skippedStatisticsUpdates: number;
 }
@@ -276,8 +280,14 @@ function identityAffine(x: Variable, weight: Parameter | null, bias: Parameter |
   return y;
 }
 
+/** Options every normalization layer takes. */
 export interface CommonNormOptions {
+  /**
+   * ε for numerical stability (default 1e-5; must be > 0): added to the variance inside the square
+   * root, 1/√(var + ε), or, in `GNPlus`, to the unbiased standard deviation, 1/(s + ε).
+   */
   eps?: number;
+  /** Learn a per-channel scale γ and shift β (default true; false for `InstanceNorm2d`, as PyTorch). */
   affine?: boolean;
   /**
    * Check every input value is finite before normalizing (a pass over the input), and make a
@@ -292,20 +302,33 @@ export interface CommonNormOptions {
 // ---------------------------------------------------------------------------------------------
 // Batch normalization
 
+/** Options of `BatchNorm2d` and `BatchNorm1d`. */
 export interface BatchNormOptions extends CommonNormOptions {
   /** Running-statistics momentum in [0, 1]; null for a cumulative average. Default 0.1. */
   momentum?: number | null;
+  /** Keep running statistics and normalize with them in eval (default true); false: batch statistics in eval too. */
   trackRunningStats?: boolean;
 }
 
 abstract class BatchNormBase extends Module {
+  /** Per-channel scale γ (C), initialized to ones; null without `affine`. */
   weight: Parameter | null;
+  /** Per-channel shift β (C), initialized to zeros; null without `affine`. */
   bias: Parameter | null;
+  /** Channels C: dim 1 of the input. */
   readonly numFeatures: number;
+  /** ε added to the variance inside the square root: 1/√(var + ε). */
   readonly eps: number;
+  /** Running-statistics momentum; null for a cumulative average. */
   readonly momentum: number | null;
+  /** Whether the layer learns `weight` and `bias`. */
   readonly affine: boolean;
+  /** Whether the layer keeps running statistics (and normalizes with them in eval). */
   readonly trackRunningStats: boolean;
+  /**
+   * Whether inputs are checked for non-finite values, and unstorable batch statistics are an error (see
+   * `CommonNormOptions.checkFinite`).
+   */
   readonly checkFinite: boolean;
   /** false: identity plus affine, running statistics untouched (see `setNormalizationLive`). */
   normalize = true;
@@ -315,9 +338,12 @@ abstract class BatchNormBase extends Module {
    * inputs"). Counted in this process, not saved: the state dict keeps PyTorch's keys.
    */
   skippedStatisticsUpdates = 0;
+  /** The layer's name in errors and warnings. */
   protected abstract readonly layerName: string;
+  /** The input ranks the layer accepts. */
   protected abstract readonly ranks: readonly number[];
 
+  /** A BN layer named `layerName` over `numFeatures` channels; NormLayerError for a bad option. */
   constructor(layerName: string, numFeatures: number, options: BatchNormOptions = {}) {
     super();
     this.numFeatures = checkPositiveInt(layerName, 'numFeatures', numFeatures);
@@ -333,18 +359,25 @@ abstract class BatchNormBase extends Module {
     }
   }
 
+  /** The `running_mean` buffer (C), or null without running statistics. */
   get runningMean(): Tensor | null {
     return this.trackRunningStats ? this.getBuffer('running_mean') : null;
   }
 
+  /** The `running_var` buffer (C) of unbiased variances, or null without running statistics. */
   get runningVar(): Tensor | null {
     return this.trackRunningStats ? this.getBuffer('running_var') : null;
   }
 
+  /** Training batches folded into the running statistics (`num_batches_tracked`); 0 without them. */
   get numBatchesTracked(): number {
     return this.trackRunningStats ? this.getBuffer('num_batches_tracked')!.data[0]! : 0;
   }
 
+  /**
+   * Normalize with the batch statistics in training (folding them into the running statistics)
+   * or without running statistics, else with the running statistics. Output: the input shape.
+   */
   forward(input: Variable): Variable {
     const x = checkInput(this.layerName, input, this.ranks, this.numFeatures, this.checkFinite);
     if (!this.normalize) return identityAffine(x, this.weight, this.bias);
@@ -367,6 +400,7 @@ abstract class BatchNormBase extends Module {
 export class BatchNorm2d extends BatchNormBase {
   protected readonly layerName = 'BatchNorm2d';
   protected readonly ranks = [4] as const;
+  /** BN over `numFeatures` channels of (N, C, H, W) input; NormLayerError for a bad option. */
   constructor(numFeatures: number, options: BatchNormOptions = {}) {
     super('BatchNorm2d', numFeatures, options);
   }
@@ -376,6 +410,7 @@ export class BatchNorm2d extends BatchNormBase {
 export class BatchNorm1d extends BatchNormBase {
   protected readonly layerName = 'BatchNorm1d';
   protected readonly ranks = [2, 3] as const;
+  /** BN over `numFeatures` channels of (N, C) or (N, C, L) input; NormLayerError for a bad option. */
   constructor(numFeatures: number, options: BatchNormOptions = {}) {
     super('BatchNorm1d', numFeatures, options);
   }
@@ -384,21 +419,34 @@ export class BatchNorm1d extends BatchNormBase {
 // ---------------------------------------------------------------------------------------------
 // Group normalization and its special cases
 
+/** Options of `GroupNorm` and `LayerNorm2d`: the common ones. */
 export interface GroupNormOptions extends CommonNormOptions {}
 
 /** `torch.nn.GroupNorm`: per (sample, group) statistics over (C/G, H, W); same in train and eval. */
 export class GroupNorm extends Module {
+  /** Per-channel scale γ (C), initialized to ones; null without `affine`. */
   weight: Parameter | null;
+  /** Per-channel shift β (C), initialized to zeros; null without `affine`. */
   bias: Parameter | null;
+  /** Groups G; C is a multiple of G. */
   readonly numGroups: number;
+  /** Channels C: dim 1 of the input. */
   readonly numChannels: number;
+  /** ε added to the variance inside the square root: 1/√(var + ε). */
   readonly eps: number;
+  /** Whether the layer learns `weight` and `bias`. */
   readonly affine: boolean;
+  /**
+   * Whether inputs are checked for non-finite values, and unstorable batch statistics are an error (see
+   * `CommonNormOptions.checkFinite`).
+   */
   readonly checkFinite: boolean;
   /** false: identity plus affine (see `setNormalizationLive`). */
   normalize = true;
+  /** The layer's name in errors (`LayerNorm2d` for that subclass). */
   protected readonly layerName: string;
 
+  /** `numChannels` split into `numGroups` groups (it must divide); `layerName` names it in errors. */
   constructor(numGroups: number, numChannels: number, options: GroupNormOptions = {}, layerName = 'GroupNorm') {
     super();
     this.layerName = layerName;
@@ -409,6 +457,7 @@ export class GroupNorm extends Module {
     ({ weight: this.weight, bias: this.bias } = affineParams(numChannels, this.affine, options.dtype ?? 'float32'));
   }
 
+  /** (N, C, H, W) → the same shape, normalized per (sample, group) in training and eval alike. */
   forward(input: Variable): Variable {
     const x = checkInput(this.layerName, input, [4], this.numChannels, this.checkFinite);
     if (!this.normalize) return identityAffine(x, this.weight, this.bias);
@@ -420,13 +469,17 @@ export class GroupNorm extends Module {
 
 /** LayerNorm over (C, H, W) of each sample, with per-channel affine: GroupNorm with one group. */
 export class LayerNorm2d extends GroupNorm {
+  /** LayerNorm over `numChannels` channels of (N, C, H, W) input. */
   constructor(numChannels: number, options: GroupNormOptions = {}) {
     super(1, numChannels, options, 'LayerNorm2d');
   }
 }
 
+/** Options of `InstanceNorm2d`. */
 export interface InstanceNormOptions extends CommonNormOptions {
+  /** Running-statistics momentum in [0, 1] (default 0.1). */
   momentum?: number;
+  /** Keep running statistics and normalize with them in eval (default false, as PyTorch). */
   trackRunningStats?: boolean;
 }
 
@@ -436,13 +489,24 @@ export interface InstanceNormOptions extends CommonNormOptions {
  * batch average of the per-instance mean and unbiased variance, and eval uses them.
  */
 export class InstanceNorm2d extends Module {
+  /** Per-channel scale γ (C), initialized to ones; null without `affine`. */
   weight: Parameter | null;
+  /** Per-channel shift β (C), initialized to zeros; null without `affine`. */
   bias: Parameter | null;
+  /** Channels C: dim 1 of the input. */
   readonly numFeatures: number;
+  /** ε added to the variance inside the square root: 1/√(var + ε). */
   readonly eps: number;
+  /** Running-statistics momentum. */
   readonly momentum: number;
+  /** Whether the layer learns `weight` and `bias`. */
   readonly affine: boolean;
+  /** Whether the layer keeps running statistics (and normalizes with them in eval). */
   readonly trackRunningStats: boolean;
+  /**
+   * Whether inputs are checked for non-finite values, and unstorable batch statistics are an error (see
+   * `CommonNormOptions.checkFinite`).
+   */
   readonly checkFinite: boolean;
   /** false: identity plus affine, statistics untouched (see `setNormalizationLive`). */
   normalize = true;
@@ -453,6 +517,7 @@ export class InstanceNorm2d extends Module {
    */
   skippedStatisticsUpdates = 0;
 
+  /** IN over `numFeatures` channels of (N, C, H, W) input; NormLayerError for a bad option. */
   constructor(numFeatures: number, options: InstanceNormOptions = {}) {
     super();
     const name = 'InstanceNorm2d';
@@ -470,6 +535,10 @@ export class InstanceNorm2d extends Module {
     }
   }
 
+  /**
+   * (N, C, H, W) → the same shape, each (sample, channel) plane normalized (or by the running statistics in
+   * eval, when kept).
+   */
   forward(input: Variable): Variable {
     const name = 'InstanceNorm2d';
     const x = checkInput(name, input, [4], this.numFeatures, this.checkFinite);
@@ -493,7 +562,9 @@ export class InstanceNorm2d extends Module {
 // ---------------------------------------------------------------------------------------------
 // Batch-group normalization
 
+/** Options of `BatchGroupNorm`. */
 export interface BatchGroupNormOptions extends CommonNormOptions {
+  /** Running-statistics momentum in [0, 1]; null for a cumulative average. Default 0.1. */
   momentum?: number | null;
 }
 
@@ -502,13 +573,24 @@ export interface BatchGroupNormOptions extends CommonNormOptions {
  * unbiased running variance per group (buffers of length G) for eval.
  */
 export class BatchGroupNorm extends Module {
+  /** Per-channel scale γ (C), initialized to ones; null without `affine`. */
   weight: Parameter | null;
+  /** Per-channel shift β (C), initialized to zeros; null without `affine`. */
   bias: Parameter | null;
+  /** Groups G; C is a multiple of G. */
   readonly numGroups: number;
+  /** Channels C: dim 1 of the input. */
   readonly numChannels: number;
+  /** ε added to the variance inside the square root: 1/√(var + ε). */
   readonly eps: number;
+  /** Running-statistics momentum; null for a cumulative average. */
   readonly momentum: number | null;
+  /** Whether the layer learns `weight` and `bias`. */
   readonly affine: boolean;
+  /**
+   * Whether inputs are checked for non-finite values, and unstorable batch statistics are an error (see
+   * `CommonNormOptions.checkFinite`).
+   */
   readonly checkFinite: boolean;
   /** false: identity plus affine, statistics untouched (see `setNormalizationLive`). */
   normalize = true;
@@ -519,6 +601,7 @@ export class BatchGroupNorm extends Module {
    */
   skippedStatisticsUpdates = 0;
 
+  /** `numChannels` split into `numGroups` groups (it must divide); NormLayerError for a bad option. */
   constructor(numGroups: number, numChannels: number, options: BatchGroupNormOptions = {}) {
     super();
     const name = 'BatchGroupNorm';
@@ -532,6 +615,9 @@ export class BatchGroupNorm extends Module {
     for (const [key, t, o] of runningStatBuffers(numGroups, dtype)) this.registerBuffer(key, t, o);
   }
 
+  /**
+   * (N, C, H, W) → the same shape, normalized per group over the batch (training) or by the running statistics (eval).
+   */
   forward(input: Variable): Variable {
     const name = 'BatchGroupNorm';
     const x = checkInput(name, input, [4], this.numChannels, this.checkFinite);
@@ -552,7 +638,9 @@ export class BatchGroupNorm extends Module {
 // ---------------------------------------------------------------------------------------------
 // GN+ (the paper's layer) and HybridNorm (our deployable form)
 
+/** Options of `GNPlus`. */
 export interface GNPlusOptions extends CommonNormOptions {
+  /** Where the batch stage sits: after GN (`'gn-first'`, default), before it, or beside it (`'parallel'`). */
   order?: GNPlusOrder;
   /**
    * How the GN weight w comes from the learned `rho`: `'sigmoid'` (default, w = σ(ρ), ρ starts
@@ -563,6 +651,7 @@ export interface GNPlusOptions extends CommonNormOptions {
   rhoInit?: number;
 }
 
+/** Every GN+ stage order, the default first. */
 export const GNPLUS_ORDERS: readonly GNPlusOrder[] = ['gn-first', 'bn-first', 'parallel'];
 
 /**
@@ -572,20 +661,33 @@ export const GNPLUS_ORDERS: readonly GNPlusOrder[] = ['gn-first', 'bn-first', 'p
  * batch of one is an error in both modes. State dict: `weight`, `bias`, `rho`.
  */
 export class GNPlus extends Module {
+  /** Per-channel scale γ (C), initialized to ones; null without `affine`. */
   weight: Parameter | null;
+  /** Per-channel shift β (C), initialized to zeros; null without `affine`. */
   bias: Parameter | null;
   /** The blend parameter (one scalar per layer, state-dict key `rho`). */
   rho: Parameter;
+  /** Groups G; C is a multiple of G. */
   readonly numGroups: number;
+  /** Channels C: dim 1 of the input. */
   readonly numChannels: number;
+  /** ε added to the unbiased standard deviations: 1/(s + ε), as the authors' code. */
   readonly eps: number;
+  /** Where the batch stage sits relative to GN. */
   readonly order: GNPlusOrder;
+  /** How the GN weight comes from `rho`: σ(ρ) or ρ itself. */
   readonly parameterization: BlendParameterization;
+  /** Whether the layer learns `weight` and `bias`. */
   readonly affine: boolean;
+  /**
+   * Whether inputs are checked for non-finite values, and unstorable batch statistics are an error (see
+   * `CommonNormOptions.checkFinite`).
+   */
   readonly checkFinite: boolean;
   /** false: identity plus affine, statistics untouched (see `setNormalizationLive`). */
   normalize = true;
 
+  /** `numChannels` split into `numGroups` groups (it must divide); NormLayerError for a bad option. */
   constructor(numGroups: number, numChannels: number, options: GNPlusOptions = {}) {
     super();
     const name = 'GNPlus';
@@ -615,6 +717,10 @@ export class GNPlus extends Module {
     return this.parameterization === 'raw' ? r : 1 / (1 + Math.exp(-r));
   }
 
+  /**
+   * (N, C, H, W) → the same shape, with the statistics of this batch in training and eval; NormLayerError
+   * for a batch of one or a group of fewer than 2 values.
+   */
   forward(input: Variable): Variable {
     const name = 'GNPlus';
     const x = checkInput(name, input, [4], this.numChannels, this.checkFinite);
@@ -637,7 +743,9 @@ export class GNPlus extends Module {
   }
 }
 
+/** Options of `HybridNorm`. */
 export interface HybridNormOptions extends CommonNormOptions {
+  /** Running-statistics momentum in [0, 1]; null for a cumulative average. Default 0.1. */
   momentum?: number | null;
   /** `'layer'` (one learned ρ, default), `'channel'` (one per channel), or a fixed GN weight in [0, 1]. */
   blend?: 'layer' | 'channel' | number;
@@ -652,15 +760,28 @@ export interface HybridNormOptions extends CommonNormOptions {
  * `rho` (absent for a fixed blend), `running_mean`, `running_var`, `num_batches_tracked`.
  */
 export class HybridNorm extends Module {
+  /** Per-channel scale γ (C), initialized to ones; null without `affine`. */
   weight: Parameter | null;
+  /** Per-channel shift β (C), initialized to zeros; null without `affine`. */
   bias: Parameter | null;
+  /** The blend parameter ρ: one scalar (`blend: 'layer'`), one per channel (`'channel'`), or null for a fixed blend. */
   rho: Parameter | null;
+  /** Groups G; C is a multiple of G. */
   readonly numGroups: number;
+  /** Channels C: dim 1 of the input. */
   readonly numChannels: number;
+  /** ε added to the variance inside the square root: 1/√(var + ε). */
   readonly eps: number;
+  /** Running-statistics momentum; null for a cumulative average. */
   readonly momentum: number | null;
+  /** Whether the layer learns `weight` and `bias`. */
   readonly affine: boolean;
+  /** How the GN and BN stages are blended: a learned ρ per layer or per channel, or this fixed GN weight. */
   readonly blend: 'layer' | 'channel' | number;
+  /**
+   * Whether inputs are checked for non-finite values, and unstorable batch statistics are an error (see
+   * `CommonNormOptions.checkFinite`).
+   */
   readonly checkFinite: boolean;
   /** false: identity plus affine, statistics untouched (see `setNormalizationLive`). */
   normalize = true;
@@ -671,6 +792,7 @@ export class HybridNorm extends Module {
    */
   skippedStatisticsUpdates = 0;
 
+  /** `numChannels` split into `numGroups` groups (it must divide); NormLayerError for a bad option. */
   constructor(numGroups: number, numChannels: number, options: HybridNormOptions = {}) {
     super();
     const name = 'HybridNorm';
@@ -693,6 +815,7 @@ export class HybridNorm extends Module {
     for (const [key, t, o] of runningStatBuffers(numChannels, dtype)) this.registerBuffer(key, t, o);
   }
 
+  /** (N, C, H, W) → the same shape; the BN stage uses the batch in training, the running statistics in eval. */
   forward(input: Variable): Variable {
     const name = 'HybridNorm';
     const x = checkInput(name, input, [4], this.numChannels, this.checkFinite);
@@ -713,11 +836,14 @@ export class HybridNorm extends Module {
 
 /** The identity, for `createNorm('none', …)`: models keep one code path. */
 export class NoNorm extends Module {
+  /** Channels C (kept for symmetry with the other layers). */
   readonly numChannels: number;
+  /** The identity for `numChannels`-channel input. */
   constructor(numChannels: number) {
     super();
     this.numChannels = checkPositiveInt('NoNorm', 'numChannels', numChannels);
   }
+  /** The input itself. */
   forward(input: Variable): Variable {
     return input;
   }

@@ -3,10 +3,16 @@ import { ShapeError, TensorError, fmtShape } from './errors.js';
 import { Rng, defaultRng } from './rng.js';
 import { type DType, type NestedArray, type TypedArray, Tensor, allocate, checkDType, checkShape, shapeSize } from './tensor.js';
 
+/** The dtype of a created tensor. */
 export interface DTypeOptions {
+  /** Default `float32` (`tensor()` of a `Float64Array` defaults to `float64`). */
   dtype?: DType;
 }
 
+/**
+ * Options of the random creation functions: the dtype and where the random numbers come from
+ * (default: the process-wide generator `defaultRng()`, seeded by `manualSeed`).
+ */
 export interface RandomOptions extends DTypeOptions {
   /** Seed a fresh generator for this call. */
   seed?: number;
@@ -86,6 +92,7 @@ export function fromArray(data: TypedArray, shape: readonly number[] = [data.len
   return new Tensor(data, s);
 }
 
+/** A tensor of `shape` with every element `value` (default dtype float32). */
 export function full(shape: readonly number[], value: number, options: DTypeOptions = {}): Tensor {
   const s = checkShape('full', shape);
   const out = allocate(checkDType('full', options.dtype ?? 'float32'), shapeSize(s));
@@ -93,18 +100,22 @@ export function full(shape: readonly number[], value: number, options: DTypeOpti
   return new Tensor(out, s);
 }
 
+/** A tensor of `shape` filled with 0. */
 export function zeros(shape: readonly number[], options: DTypeOptions = {}): Tensor {
   return full(shape, 0, options);
 }
 
+/** A tensor of `shape` filled with 1. */
 export function ones(shape: readonly number[], options: DTypeOptions = {}): Tensor {
   return full(shape, 1, options);
 }
 
+/** Zeros of `t`'s shape and dtype. */
 export function zerosLike(t: Tensor): Tensor {
   return zeros(t.shape, { dtype: t.dtype });
 }
 
+/** Ones of `t`'s shape and dtype. */
 export function onesLike(t: Tensor): Tensor {
   return ones(t.shape, { dtype: t.dtype });
 }

@@ -5,6 +5,7 @@
 export class TensorError extends Error {
   /** The op that raised the error, e.g. `matmul`. */
   readonly op: string;
+  /** `op` names the op that failed; the message reads `op: message`. */
   constructor(op: string, message: string) {
     super(`${op}: ${message}`);
     this.name = 'TensorError';
@@ -14,6 +15,7 @@ export class TensorError extends Error {
 
 /** A shape that does not fit the op (mismatch, broadcast failure, wrong rank). */
 export class ShapeError extends TensorError {
+  /** `op` names the op that failed; the message reads `op: message`. */
   constructor(op: string, message: string) {
     super(op, message);
     this.name = 'ShapeError';
@@ -22,6 +24,7 @@ export class ShapeError extends TensorError {
 
 /** A dtype the op does not accept, or two operands whose dtypes differ. */
 export class DTypeError extends TensorError {
+  /** `op` names the op that failed; the message reads `op: message`. */
   constructor(op: string, message: string) {
     super(op, message);
     this.name = 'DTypeError';
@@ -30,6 +33,7 @@ export class DTypeError extends TensorError {
 
 /** An axis out of range or repeated. */
 export class AxisError extends TensorError {
+  /** `op` names the op that failed; the message reads `op: message`. */
   constructor(op: string, message: string) {
     super(op, message);
     this.name = 'AxisError';

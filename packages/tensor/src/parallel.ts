@@ -44,18 +44,26 @@ import { warnOnce } from './warnings.js';
 
 /** A worker failed, died or did not answer in time: the op's result is incomplete. */
 export class ParallelError extends TensorError {
+  /** `op` names the op that failed; the message reads `op: message`. */
   constructor(op: string, message: string) {
     super(op, message);
     this.name = 'ParallelError';
   }
 }
 
+/**
+ * A kernel's inner loop over part of its work: items `start` (inclusive) to `end` (exclusive).
+ * `parallelFor` calls it once per part, in the calling thread or in a worker, with the same `args`.
+ */
 export type RangeFunction<A> = (args: A, start: number, end: number) => void;
 
 /** A kernel's range function and where a worker finds it. */
 export interface RangeKernel<A> {
+  /** URL of the module that exports the function (the caller's `import.meta.url`). */
   readonly moduleUrl: string;
+  /** The name it is exported under; errors from workers name the kernel by it. */
   readonly exportName: string;
+  /** The function itself, run directly in the calling thread. */
   readonly fn: RangeFunction<A>;
 }
 
@@ -435,6 +443,13 @@ function runParts<A>(
 }
 
 /** For tests: the reason the pool was given up, if it was. */
-export function parallelStatus(): { threads: number; workers: number; broken: string | undefined } {
+export function parallelStatus(): {
+  /** The thread count ops use (`getNumThreads()`). */
+  threads: number;
+  /** Worker threads started so far (0 until a parallel op has run). */
+  workers: number;
+  /** Why the pool was given up, or undefined while it works. */
+  broken: string | undefined;
+} {
   return { threads: getNumThreads(), workers: pool?.workers.length ?? 0, broken: poolBroken };
 }

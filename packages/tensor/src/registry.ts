@@ -15,8 +15,13 @@
 import { TensorError } from './errors.js';
 
 // eslint-disable-next-line @typescript-eslint/no-empty-interface
+/**
+ * The signature of every kernel, by op name. Empty here: each op module adds its entries by
+ * declaration merging, and packages that add ops (`@normlab/norm-layers`) do the same.
+ */
 export interface KernelSignatures {}
 
+/** The name of a registered op (a key of `KernelSignatures`). */
 export type KernelName = keyof KernelSignatures & string;
 
 /** What a backend may do when it becomes active or is left. */
@@ -151,7 +156,14 @@ function noteFallback(op: string, backend: string, reason: string): void {
 }
 
 /** Every (backend, op, reason) for which a call ran on `cpu` instead, once each. */
-export function fallbackLog(): Array<{ op: string; backend: string; reason: string }> {
+export function fallbackLog(): Array<{
+  /** The op that ran on `cpu`. */
+  op: string;
+  /** The backend that was active and did not take the call. */
+  backend: string;
+  /** Why: the backend's `rejects` answer, its kernel's failure, or that it has no kernel for the op. */
+  reason: string;
+}> {
   return [...fallbackReasons.keys()].map((key) => {
     const [backend, op] = key.split(':', 2) as [string, string];
     return { op, backend, reason: fallbackReasons.get(key)! };

@@ -9,6 +9,7 @@ export class Rng {
   private s3: number;
   private spare: number | undefined;
 
+  /** A generator seeded by `seed` (a finite number, truncated to an integer; TypeError otherwise). */
   constructor(seed = 0) {
     if (!Number.isFinite(seed)) throw new TypeError(`Rng: seed must be a finite number, got ${seed}`);
     let x = (Math.trunc(seed) ^ 0x9e3779b9) >>> 0;
@@ -71,7 +72,13 @@ export class Rng {
   }
 
   /** Shuffle `arr` in place (Fisher–Yates) and return it. */
-  shuffle<T extends { length: number; [i: number]: any }>(arr: T): T {
+  shuffle<
+    T extends {
+      /** Number of elements shuffled. */
+      length: number;
+      [i: number]: any;
+    },
+  >(arr: T): T {
     for (let i = arr.length - 1; i > 0; i--) {
       const j = this.int(i + 1);
       const t = arr[i];

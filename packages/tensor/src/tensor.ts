@@ -7,12 +7,16 @@ import ndarray from 'ndarray';
 import { AxisError, DTypeError, ShapeError, TensorError, fmtShape } from './errors.js';
 import { planStrided } from './kernels/cpu/strided.js';
 
+/** Element type of a tensor's storage. Ops take operands of one dtype and never promote. */
 export type DType = 'float32' | 'float64';
+/** The storage behind a tensor: `Float32Array` for `float32`, `Float64Array` for `float64`. */
 export type TypedArray = Float32Array | Float64Array;
+/** Sizes of a tensor's axes, outermost first (row-major; images are NCHW). `[]` is a scalar. */
 export type Shape = readonly number[];
 /** Nested arrays of numbers, as `toArray()` returns and `tensor()` accepts. */
 export type NestedArray = number | NestedArray[];
 
+/** Every dtype a tensor can have. */
 export const DTYPES: readonly DType[] = ['float32', 'float64'];
 
 /** Check `dtype` is one of ours; name the op in the error. */
@@ -85,12 +89,14 @@ export function checkShape(op: string, shape: readonly unknown[]): number[] {
   return [...(shape as number[])];
 }
 
+/** The number of elements of a tensor of `shape` (1 for a scalar, 0 when an axis is 0). */
 export function shapeSize(shape: Shape): number {
   let n = 1;
   for (const d of shape) n *= d;
   return n;
 }
 
+/** Row-major strides of `shape`, in elements: the last axis has stride 1. */
 export function contiguousStrides(shape: Shape): number[] {
   const strides = new Array<number>(shape.length);
   let s = 1;
@@ -101,6 +107,7 @@ export function contiguousStrides(shape: Shape): number[] {
   return strides;
 }
 
+/** True when `a` and `b` have the same rank and sizes. */
 export function shapesEqual(a: Shape, b: Shape): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
@@ -115,12 +122,24 @@ export function normalizeAxis(op: string, axis: number, rank: number): number {
   return axis < 0 ? axis + rank : axis;
 }
 
+/**
+ * An n-dimensional array: a view (`shape`, `strides`, `offset`) of a float32 or float64 typed array.
+ * Views (`reshape` of a contiguous tensor, `permute`, `transpose`, `slice`, `expand`) share `data`;
+ * ops return new tensors and never write into their inputs. Create tensors with `tensor()`,
+ * `zeros()`, `randn()` and the other creation functions.
+ */
 export class Tensor {
+  /** The storage, shared by every view of it; element `i` of the view is at `offset + Σ index·stride`. */
   readonly data: TypedArray;
+  /** Sizes of the axes (frozen). */
   readonly shape: Shape;
+  /** Distance in `data` elements between neighbours along each axis (0 along broadcast axes; frozen). */
   readonly strides: Shape;
+  /** Index in `data` of the first element. */
   readonly offset: number;
+  /** `float32` or `float64`, from the type of `data`. */
   readonly dtype: DType;
+  /** Number of elements (the product of `shape`). */
   readonly size: number;
 
   /**
@@ -136,6 +155,7 @@ export class Tensor {
     this.size = shapeSize(shape);
   }
 
+  /** Number of axes (0 for a scalar). */
   get rank(): number {
     return this.shape.length;
   }
@@ -355,6 +375,7 @@ export class Tensor {
     return new Tensor(this.data, keep.map((i) => this.shape[i]!), keep.map((i) => this.strides[i]!), this.offset);
   }
 
+  /** `Tensor(shape=[2,3], dtype=float32)`: the shape and dtype, not the values. */
   toString(): string {
     return `Tensor(shape=${fmtShape(this.shape)}, dtype=${this.dtype})`;
   }

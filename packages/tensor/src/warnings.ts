@@ -10,6 +10,7 @@
  */
 import { TensorError } from './errors.js';
 
+/** Receives each warning message (without a trailing newline). */
 export type WarningHandler = (message: string) => void;
 
 const consoleWarn: WarningHandler = (message) => console.warn(message);

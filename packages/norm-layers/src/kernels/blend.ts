@@ -6,20 +6,27 @@
 import { type Tensor, allocate, fromArray } from '@normlab/tensor';
 import { dataOf } from './rows.js';
 
+/** The blend backward's result: the gradients reaching each branch, the affine parameters and the blend weight. */
 export interface BlendBackwardResult {
   /** w·dh, dh = dy·γ: the gradient reaching the GN branch. */
   du: Tensor;
   /** (1 − w)·dh: the gradient reaching the batch branch. */
   dv: Tensor;
+  /** Σ over (n, s) of dy·(w·u + (1 − w)·v) per channel: the gradient of γ. */
   dweight: Float64Array;
+  /** Σ over (n, s) of dy per channel: the gradient of β. */
   dbias: Float64Array;
   /** Σ over (n, s) of dh·(u − v) per channel: the gradient of the blend weight w_c. */
   dblend: Float64Array;
 }
 
+/** How a blend kernel reads its (N, C, S) inputs. */
 export interface BlendLayout {
+  /** Batch size N. */
   n: number;
+  /** Channels C. */
   c: number;
+  /** Spatial size H·W. */
   s: number;
 }
 

@@ -10,7 +10,9 @@ import { PIECES, applyAffine, dataOf, dyMoments, gradAffine, gradAffineAdd, pair
 
 /** How a grouped kernel reads an (N, C, S) input. */
 export interface GroupedLayout {
+  /** Batch size N. */
   n: number;
+  /** Channels C. */
   c: number;
   /** Spatial size H·W (1 for (N, C) input). */
   s: number;
@@ -22,10 +24,13 @@ export interface GroupedLayout {
 
 /** Per-slot (or per-position) statistics, float64. `variance` uses the requested correction. */
 export interface Moments {
+  /** Mean per slot. */
   mean: Float64Array;
+  /** Variance per slot. */
   variance: Float64Array;
 }
 
+/** `normBackward`'s result: the input gradient and the per-channel affine gradients. */
 export interface GroupedBackwardResult {
   /** Gradient with respect to the input (a new tensor, or `accumulateInto` itself). */
   dx: Tensor;

@@ -9,21 +9,36 @@ import { type Tensor, checkSameDType, checkTensor } from '../tensor.js';
 /** A per-axis option: one number for both axes, or `[h, w]`. */
 export type Pair = number | readonly [number, number];
 
+/** Options of `conv2d` and its backward ops, as `torch.nn.functional.conv2d`. */
 export interface Conv2dOptions {
+  /** Step between output positions (default 1). */
   stride?: Pair;
+  /** Zero padding added on both sides of each spatial axis (default 0). */
   padding?: Pair;
+  /** Spacing between kernel taps (default 1). */
   dilation?: Pair;
+  /**
+   * Split input and output channels into this many groups convolved separately (default 1); both channel
+   * counts must divide by it.
+   */
   groups?: number;
 }
 
 /** Convolution geometry after validation, as the kernels receive it. */
 export interface Conv2dParams {
+  /** Vertical stride. */
   strideH: number;
+  /** Horizontal stride. */
   strideW: number;
+  /** Zero rows added on the top and bottom. */
   padH: number;
+  /** Zero columns added on the left and right. */
   padW: number;
+  /** Vertical spacing between kernel taps. */
   dilationH: number;
+  /** Horizontal spacing between kernel taps. */
   dilationW: number;
+  /** Channel groups. */
   groups: number;
 }
 
@@ -170,9 +185,13 @@ function checkShapeArg(op: string, name: string, shape: readonly number[]): void
   }
 }
 
+/** Options of `im2col` and `col2im`, as `torch.nn.functional.unfold`/`fold`. */
 export interface Im2colOptions {
+  /** Step between windows (default 1). */
   stride?: Pair;
+  /** Zero padding on both sides of each spatial axis (default 0). */
   padding?: Pair;
+  /** Spacing between kernel taps (default 1). */
   dilation?: Pair;
 }
 

@@ -13,35 +13,59 @@ declare module '../registry.js' {
   interface KernelSignatures {
     /** Binary kernels take validated same-dtype operands with broadcastable shapes. */
     add: Binary;
+    /** a − b. */
     sub: Binary;
+    /** a · b. */
     mul: Binary;
+    /** a / b (IEEE: x/0 is ±Infinity or NaN). */
     div: Binary;
+    /** a raised to the power b (`Math.pow` per element). */
     pow: Binary;
+    /** The larger of a and b per element (NaN if either is NaN). */
     maximum: Binary;
+    /** The smaller of a and b per element (NaN if either is NaN). */
     minimum: Binary;
+    /** 1 where a = b, else 0, in the operands' dtype. */
     eq: Binary;
+    /** 1 where a ≠ b, else 0. */
     ne: Binary;
+    /** 1 where a < b, else 0. */
     lt: Binary;
+    /** 1 where a ≤ b, else 0. */
     le: Binary;
+    /** 1 where a > b, else 0. */
     gt: Binary;
+    /** 1 where a ≥ b, else 0. */
     ge: Binary;
+    /** −x. Unary kernels take one validated tensor and return a new one of its shape and dtype. */
     neg: Unary;
+    /** eˣ. */
     exp: Unary;
+    /** Natural logarithm (−Infinity at 0, NaN below). */
     log: Unary;
+    /** √x (NaN below 0). */
     sqrt: Unary;
+    /** 1/√x. */
     rsqrt: Unary;
+    /** |x|. */
     abs: Unary;
+    /** x². */
     square: Unary;
+    /** −1, 0 or 1 by the sign of x (NaN stays NaN). */
     sign: Unary;
+    /** max(x, 0). */
     relu: Unary;
     /** dy and x of one shape and dtype. */
     reluBackward: (dy: Tensor, x: Tensor) => Tensor;
+    /** 1 / (1 + e⁻ˣ). */
     sigmoid: Unary;
+    /** Hyperbolic tangent. */
     tanh: Unary;
     /** Bounds are numbers; a missing bound is ±Infinity. */
     clamp: (x: Tensor, min: number, max: number) => Tensor;
     /** `cond` may have either dtype; `a` and `b` share one, which the result takes. */
     where: (cond: Tensor, a: Tensor, b: Tensor) => Tensor;
+    /** True when no element is NaN or ±Infinity. */
     isFiniteAll: (x: Tensor) => boolean;
   }
 }

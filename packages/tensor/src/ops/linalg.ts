@@ -15,6 +15,7 @@ declare module '../registry.js' {
   }
 }
 
+/** Options of `matmul`. */
 export interface MatmulOptions {
   /** Use the transpose of `a`'s last two axes (no copy). Ignored for a 1-D `a`. */
   transposeA?: boolean;

@@ -4,7 +4,9 @@ import { runKernel } from '../registry.js';
 import { type Tensor, checkTensor } from '../tensor.js';
 import type { Pair } from './conv.js';
 
+/** Window options of `maxPool2d` (and, extended, of `avgPool2d`). */
 export interface Pool2dOptions {
+  /** Window size: one number for a square window, or `[kH, kW]`. */
   kernelSize: Pair;
   /** Default: `kernelSize`. */
   stride?: Pair;
@@ -12,6 +14,7 @@ export interface Pool2dOptions {
   padding?: Pair;
 }
 
+/** Options of `avgPool2d`: the window plus how the border is averaged. */
 export interface AvgPool2dOptions extends Pool2dOptions {
   /** Divide by kH·kW even where the window covers padding (PyTorch default: true). */
   countIncludePad?: boolean;
@@ -19,16 +22,25 @@ export interface AvgPool2dOptions extends Pool2dOptions {
 
 /** Pooling geometry after validation, as the kernels receive it. */
 export interface Pool2dParams {
+  /** Window height. */
   kernelH: number;
+  /** Window width. */
   kernelW: number;
+  /** Vertical step between windows. */
   strideH: number;
+  /** Horizontal step between windows. */
   strideW: number;
+  /** Padding rows on the top and bottom (never the maximum; zeros in an average). */
   padH: number;
+  /** Padding columns on the left and right. */
   padW: number;
+  /** Average pooling divides by kH·kW even over padding (true) or by the covered count (false). */
   countIncludePad: boolean;
 }
 
+/** The result of `maxPool2d`: the pooled tensor and where each maximum came from. */
 export interface MaxPool2dResult {
+  /** (N, C, Ho, Wo): the maximum of each window. */
   output: Tensor;
   /** For each output element, the flat position `h·W + w` of its maximum within its (n, c) plane. */
   indices: Int32Array;
@@ -36,10 +48,15 @@ export interface MaxPool2dResult {
 
 declare module '../registry.js' {
   interface KernelSignatures {
+    /** x (N, C, H, W) → the window maxima (N, C, Ho, Wo) and their positions. */
     maxPool2d: (x: Tensor, p: Pool2dParams) => MaxPool2dResult;
+    /** dy (N, C, Ho, Wo) added at `indices` into a zero tensor of `inputShape`. */
     maxPool2dBackward: (dy: Tensor, indices: Int32Array, inputShape: readonly number[]) => Tensor;
+    /** x (N, C, H, W) → the window means (N, C, Ho, Wo). */
     avgPool2d: (x: Tensor, p: Pool2dParams) => Tensor;
+    /** dy (N, C, Ho, Wo) spread evenly over each window → dx of `inputShape`. */
     avgPool2dBackward: (dy: Tensor, inputShape: readonly number[], p: Pool2dParams) => Tensor;
+    /** x (N, C, H, W) → the plane means (N, C, 1, 1). */
     globalAvgPool2d: (x: Tensor) => Tensor;
   }
 }
@@ -53,7 +70,16 @@ function pair(op: string, name: string, v: Pair | undefined, min: number): [numb
 }
 
 /** Validate pooling options against an input shape; returns the params and the output shape. */
-export function pool2dParams(op: string, inputShape: readonly number[], options: AvgPool2dOptions): { params: Pool2dParams; outputShape: number[] } {
+export function pool2dParams(
+  op: string,
+  inputShape: readonly number[],
+  options: AvgPool2dOptions,
+): {
+  /** The validated geometry, as the kernels take it. */
+  params: Pool2dParams;
+  /** (N, C, Ho, Wo). */
+  outputShape: number[];
+} {
   if (inputShape.length !== 4) {
     throw new ShapeError(op, `input must have rank 4 (N, C, H, W), got shape ${fmtShape(inputShape)}`);
   }

@@ -14,21 +14,30 @@ declare module '../registry.js' {
   interface KernelSignatures {
     /** `axes`: sorted, distinct, non-negative. */
     sum: Reduce;
+    /** Mean over `axes`, accumulated in float64. */
     mean: Reduce;
+    /** Variance over `axes`, biased unless `unbiased`. */
     variance: Moment;
+    /** Standard deviation over `axes`: the square root of `variance`. */
     std: Moment;
+    /** Largest value over `axes` (NaN if any is NaN). */
     max: Reduce;
+    /** Smallest value over `axes` (NaN if any is NaN). */
     min: Reduce;
+    /** log Σ eˣ over `axes`, computed stably (shifted by the maximum). */
     logSumExp: Reduce;
     /** `axis` non-negative, or null for the flattened tensor. Indices as float values. */
     argmax: (x: Tensor, axis: number | null, keepDims: boolean) => Tensor;
     /** `axis` non-negative. */
     softmax: (x: Tensor, axis: number) => Tensor;
+    /** log softmax along non-negative `axis`, computed stably. */
     logSoftmax: (x: Tensor, axis: number) => Tensor;
+    /** The Euclidean (Frobenius) norm of all elements, accumulated in float64. */
     norm: (x: Tensor) => number;
   }
 }
 
+/** Axes to reduce: one axis, several, or `undefined` for all; negative axes count from the end. */
 export type Axes = number | readonly number[] | undefined;
 
 /** Sorted, distinct, non-negative axes; throws `AxisError` naming `op` on a bad or repeated axis. */
@@ -68,9 +77,11 @@ export function mean(x: Tensor, axes?: Axes, keepDims = false): Tensor {
   return runKernel('mean', x, normalizeAxes('mean', axes, x.rank), checkKeepDims('mean', keepDims));
 }
 
+/** Options of `variance` and `std`. */
 export interface MomentOptions {
   /** Divide by n - 1 instead of n (Bessel's correction). Default false (biased). */
   unbiased?: boolean;
+  /** Keep each reduced axis with size 1 (default false: drop it). */
   keepDims?: boolean;
 }
 

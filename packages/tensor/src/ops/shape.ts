@@ -17,6 +17,7 @@ declare module '../registry.js' {
     concat: (tensors: readonly Tensor[], axis: number) => Tensor;
     /** One non-negative [before, after] per axis of `x`. */
     pad: (x: Tensor, pads: ReadonlyArray<readonly [number, number]>, value: number) => Tensor;
+    /** `x` copied into `dtype`. */
     cast: (x: Tensor, dtype: DType) => Tensor;
   }
 }
