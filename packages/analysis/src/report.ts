@@ -235,7 +235,7 @@ function closingSection(findings: readonly Finding[]): string {
         .filter((e) => e.seeds.length)
         .map((e) => `${e.what}: ${e.a} − ${e.b} ${fmtInterval(mean(e.differences), e.interval, e.kind, e.seeds.length)}${e.kind === 'accuracy' ? ' points' : ''}`);
       const level = f.level === null ? '' : `; intervals at ${fmtLevel(f.level)} each, ${fmtLevel(FAMILY_LEVEL)} family-wise`;
-      const seeds = f.seeds.max ? `${fmtSeeds(f.seeds)} seeds${level}` : 'no paired seeds';
+      const seeds = f.seeds.max ? `${fmtSeeds(f.seeds)} seed${f.seeds.max === 1 ? '' : 's'}${level}` : 'no paired seeds';
       const body = [...(f.parts ?? []).map((p) => `${p.what}: ${p.outcome}`), ...cells].join('; ');
       return `- ${f.claim} — **${f.verdict}** (${seeds})${body ? `: ${body}` : ''}.`;
     })

@@ -201,7 +201,8 @@ function tally(evidence: readonly Evidence[], level: number | null): string {
   const m = evidence.length - count('insufficient data');
   let s = `${count('for')} of ${evidence.length} cells for the claim, ${count('against')} against, ${count('not distinguishable')} not distinguishable`;
   if (count('insufficient data')) s += `, ${count('insufficient data')} without two paired seeds`;
-  s += `; ${fmtSeeds(seedRange(evidence))} paired seeds per cell`;
+  const range = seedRange(evidence);
+  s += `; ${fmtSeeds(range)} paired seed${range.max === 1 ? '' : 's'} per cell`;
   if (level !== null) s += `; paired Student-t intervals, ${fmtLevel(FAMILY_LEVEL)} family-wise${m > 1 ? ` (Bonferroni over ${m} cells: ${fmtLevel(level)} each)` : ''}`;
   return s;
 }
@@ -331,7 +332,7 @@ function periodFinding(rows: readonly PeriodRow[], protocol: Protocol, scope: st
   const summary =
     verdict === 'insufficient data'
       ? `Insufficient data: the landscape runs have ${fmtSeeds(seeds)} seed${seeds.max === 1 ? '' : 's'} (or a period has no probe); an interval needs two seeds paired with the unnormalized network.${point}`
-      : `${verdict[0].toUpperCase()}${verdict.slice(1)}: BN's part is ${bnPart}, GN's part is ${gnPart}; ${fmtSeeds(seeds)} paired seeds per cell; paired Student-t intervals, ${fmtLevel(FAMILY_LEVEL)} family-wise over the protocol's ${level === null ? 0 : Math.round((1 - FAMILY_LEVEL) / (1 - level))} comparisons in the landscape table (Bonferroni: ${level === null ? '—' : fmtLevel(level)} each).${rule}${point}`;
+      : `${verdict[0].toUpperCase()}${verdict.slice(1)}: BN's part is ${bnPart}, GN's part is ${gnPart}; ${fmtSeeds(seeds)} paired seed${seeds.max === 1 ? '' : 's'} per cell; paired Student-t intervals, ${fmtLevel(FAMILY_LEVEL)} family-wise over the protocol's ${level === null ? 0 : Math.round((1 - FAMILY_LEVEL) / (1 - level))} comparisons in the landscape table (Bonferroni: ${level === null ? '—' : fmtLevel(level)} each).${rule}${point}`;
   return { ...base, verdict, summary, evidence, level, seeds, parts };
 }
 
