@@ -30,6 +30,7 @@ export {
   type BackendInfo,
   type GpuMode,
 } from './runtime.js';
+/** The kernel functions in gpu.js's kernel language, as the backend compiles them (for reading and for tests). */
 export * as kernelSources from './kernel-sources.js';
 
 /** gpu.js indexes in float32: integer indices are exact below 2^24. */
