@@ -13,6 +13,8 @@
  *   rstd |Δ| ≤ 1e-4·rstd (it is computed on the device in float32 from the device variance).
  * - blend (GN+ / HybridNorm): y, du, dv as normalize outputs; dweight, dbias, dblend (sums over
  *   N·S terms) |gpu − cpu| ≤ 1e-4·(√(N·S) + |cpu|)·max(1, |γ|max).
+ *
+ * @module @normlab/gpu/parity
  */
 import { type Tensor, type Conv2dParams, Rng, getKernel, randn, tensor } from '@normlab/tensor';
 
