@@ -93,14 +93,23 @@ export const BACKEND_NAMES: readonly BackendName[] = [...BUILT_IN_BACKENDS, ...(
 
 /** The flags every training/evaluation command shares (DESIGN.md, "The normlab command"). */
 export interface CommonFlags {
+  /** `--dataset`: a `loadDataset` name. */
   dataset: string;
+  /** `--data-dir`: the folder of the dataset's files (default: the dataset's own). */
   dataDir?: string;
+  /** `--train-limit`: use only the first n training images. */
   trainLimit?: number;
+  /** `--test-limit`: use only the first n test images. */
   testLimit?: number;
+  /** `--backend`: the compute backend (default `defaultBackend()`). */
   backend: BackendName;
+  /** `--gpu-mode`: the gpu.js mode with backend `gpu` (default gpu.js's choice). */
   gpuMode?: string;
+  /** `--threads`: threads of the cpu kernels (default `NORMLAB_NUM_THREADS`, else the cores, at most 8). */
   threads?: number;
+  /** `--json`: print one JSON summary object on stdout. */
   json?: boolean;
+  /** `--quiet`: print nothing but errors (and the `--json` summary). */
   quiet?: boolean;
 }
 

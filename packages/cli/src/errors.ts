@@ -9,6 +9,7 @@ import { TensorError } from '@normlab/tensor';
 
 /** A problem with what the user asked for. */
 export class CliError extends Error {
+  /** `message` says what was wrong, as the user should read it after `normlab: error: `. */
   constructor(message: string) {
     super(message);
     this.name = 'CliError';
@@ -43,7 +44,13 @@ export function oneLine(message: string): string {
   return message.replace(/\s*\n\s*/g, ' ').trim();
 }
 
-export function formatError(e: unknown): { line: string; exitCode: number } {
+/** How the CLI reports `e`: a user error or an internal one (a bug), on one line. */
+export function formatError(e: unknown): {
+  /** `normlab: error: …` for a user error, `normlab: internal error: …` otherwise. */
+  line: string;
+  /** 2 for a user error, 1 for an internal one. */
+  exitCode: number;
+} {
   const msg = e instanceof Error ? e.message : String(e);
   if (isUserError(e)) return { line: `normlab: error: ${oneLine(msg.replace(/^error:\s*/, ''))}`, exitCode: 2 };
   return { line: `normlab: internal error: ${oneLine(msg)} (run with NORMLAB_DEBUG=1 for the stack trace)`, exitCode: 1 };

@@ -14,6 +14,7 @@ import { reproduceCommand } from './commands/reproduce.js';
 import { trainCommand } from './commands/train.js';
 import { formatError } from './errors.js';
 
+/** The subcommands in `normlab --help` order; each call makes a fresh commander `Command`. */
 export const COMMANDS: ReadonlyArray<() => Command> = [trainCommand, evalCommand, exportCommand, analyzeCommand, reproduceCommand, benchCommand];
 
 function version(): string {
@@ -35,12 +36,15 @@ function configure(cmd: Command, errors: string[]): void {
   for (const sub of cmd.commands) configure(sub, errors);
 }
 
+/** What `createProgram` returns. */
 export interface Program {
+  /** The `normlab` command with every subcommand, set to throw instead of exiting. */
   program: Command;
   /** Commander's messages for the error being thrown, if any. */
   errors: string[];
 }
 
+/** A fresh `normlab` command (`runCli` parses with one); its errors are collected rather than printed. */
 export function createProgram(): Program {
   const errors: string[] = [];
   const program = new Command('normlab')

@@ -15,6 +15,7 @@ export interface ProgressStep {
   batchSize: number;
 }
 
+/** `seconds` as `42s`, `3m07s` or `2h05m`; `?` when not finite or negative. */
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds) || seconds < 0) return '?';
   const s = Math.round(seconds);
@@ -24,6 +25,7 @@ export function formatDuration(seconds: number): string {
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
 
+/** The progress display of one run (see the module comment). */
 export class Progress {
   private readonly tty: boolean;
   private readonly start = performance.now();
@@ -36,6 +38,7 @@ export class Progress {
   private lastPlainStep = 0;
   private drawn = false;
 
+  /** Draws on `stream` (default stderr), as a bar when it is a TTY; `quiet` draws nothing. */
   constructor(
     private readonly quiet: boolean,
     private readonly stream: NodeJS.WriteStream = process.stderr,
@@ -43,6 +46,7 @@ export class Progress {
     this.tty = Boolean(stream.isTTY) && !quiet;
   }
 
+  /** Training progress after step `s.step`. */
   step(s: ProgressStep): void {
     if (this.quiet) return;
     if (this.firstStep < 0) this.firstStep = s.step - 1;

@@ -4,14 +4,20 @@ import { readDataFile, maybeGunzip, type ReadOptions } from './files.js';
 
 /** CIFAR-10 binary geometry: one label byte, then 3×32×32 pixels (R plane, G plane, B plane). */
 export const CIFAR10_CHANNELS = 3;
+/** Image height and width in pixels. */
 export const CIFAR10_SIZE = 32;
+/** Bytes of one image (3072). */
 export const CIFAR10_IMAGE_BYTES = CIFAR10_CHANNELS * CIFAR10_SIZE * CIFAR10_SIZE;
+/** Bytes of one record, label byte included (3073). */
 export const CIFAR10_RECORD_BYTES = 1 + CIFAR10_IMAGE_BYTES;
 
 /** Images (n × 3 × 32 × 32 uint8, NCHW) and labels (uint8 in 0..9) of one CIFAR-10 batch file. */
 export interface Cifar10Batch {
+  /** n × 3 × 32 × 32 pixels, NCHW, 0..255. */
   images: Uint8Array;
+  /** One class index (0..9) per image. */
   labels: Uint8Array;
+  /** Images in the batch. */
   n: number;
 }
 

@@ -7,13 +7,21 @@ import { DatasetError } from './errors.js';
  * loaders are cached and shared: treat the arrays as read-only.
  */
 export interface ImageDataset {
+  /** n × C × H × W values, NCHW: uint8 pixels 0..255 (real sets) or float32 in the set's own units. */
   images: Float32Array | Uint8Array;
+  /** One class index (0..numClasses−1) per image. */
   labels: Int32Array | Uint8Array;
+  /** Number of images. */
   n: number;
+  /** Channels per image (1 grey, 3 RGB). */
   channels: number;
+  /** Image height in pixels. */
   height: number;
+  /** Image width in pixels. */
   width: number;
+  /** Number of classes. */
   numClasses: number;
+  /** The set and split, e.g. `mnist-train`. */
   name: string;
   /** Human-readable class names, when known. */
   classNames?: string[];
@@ -54,7 +62,18 @@ export function validateDataset(ds: ImageDataset, op = 'validateDataset'): void 
  * (values / 255) and in the stored units for float sets: the numbers `normalize` wants.
  * Accumulates in float64, two passes.
  */
-export function channelStats(ds: ImageDataset, options: { limit?: number } = {}): { mean: number[]; std: number[] } {
+export function channelStats(
+  ds: ImageDataset,
+  options: {
+    /** Use only the first `limit` images (default all). */
+    limit?: number;
+  } = {},
+): {
+  /** Per-channel mean. */
+  mean: number[];
+  /** Per-channel (biased, population) standard deviation. */
+  std: number[];
+} {
   const n = Math.min(ds.n, options.limit ?? ds.n);
   const { channels: C } = ds;
   const hw = ds.height * ds.width;

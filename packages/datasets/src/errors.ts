@@ -9,6 +9,7 @@ import { TensorError } from '@normlab/tensor';
 export class DatasetError extends TensorError {
   /** The file the error is about, when there is one. */
   readonly file: string | undefined;
+  /** `op` names the operation; with `file`, the message reads `op: file: message`. */
   constructor(op: string, message: string, file?: string) {
     super(op, file === undefined ? message : `${file}: ${message}`);
     this.name = 'DatasetError';

@@ -11,6 +11,7 @@ export const DEFAULT_MAX_BYTES = 1 << 30;
  */
 const MAX_DEFLATE_RATIO = 1032;
 
+/** Options of the dataset file readers. */
 export interface ReadOptions {
   /** Reject files whose (decompressed) contents exceed this many bytes. Default 1 GiB. */
   maxBytes?: number;

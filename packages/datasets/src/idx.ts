@@ -9,12 +9,16 @@ import { readDataFile, maybeGunzip, type ReadOptions } from './files.js';
  */
 export type IdxDType = 'uint8' | 'int8' | 'int16' | 'int32' | 'float32' | 'float64';
 
+/** The typed array an IDX file's values are decoded into, by dtype. */
 export type IdxData = Uint8Array | Int8Array | Int16Array | Int32Array | Float32Array | Float64Array;
 
 /** A decoded IDX file. */
 export interface IdxArray {
+  /** The element type the header declares. */
   dtype: IdxDType;
+  /** The dimensions the header declares, e.g. [60000, 28, 28]. */
   shape: number[];
+  /** The values, row-major (big-endian in the file, native here). */
   data: IdxData;
 }
 

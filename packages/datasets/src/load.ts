@@ -6,9 +6,12 @@ import { syntheticImages } from './synthetic.js';
 
 /** The names `loadDataset` (and the CLI's `--dataset`) accept. */
 export const DATASET_NAMES = ['mnist', 'fashion-mnist', 'cifar10', 'synthetic'] as const;
+/** A dataset `loadDataset` knows by name. */
 export type DatasetName = (typeof DATASET_NAMES)[number];
 
+/** Options of `loadDataset`. */
 export interface LoadDatasetOptions extends ReadOptions {
+  /** The training or test split (default `'train'`). */
   split?: Split;
   /** Folder of the files for `mnist`, `fashion-mnist` and `cifar10` (not `synthetic`). */
   dataDir?: string;

@@ -3,6 +3,7 @@ import { DatasetError } from './errors.js';
 import { validateDataset, type ImageDataset } from './dataset.js';
 import type { Transform, TransformContext } from './transforms.js';
 
+/** Options of `DataLoader`. */
 export interface DataLoaderOptions {
   /** Examples per batch. Default 1 (as PyTorch). */
   batchSize?: number;
@@ -22,12 +23,15 @@ export interface DataLoaderOptions {
 
 /** One batch: images (N, C, H, W) float32, their labels, and which dataset examples they are. */
 export interface Batch {
+  /** (N, C, H, W) float32, after the transforms. */
   images: Tensor;
+  /** The N class indices. */
   labels: Int32Array;
   /** Dataset indices of the examples, in batch order. */
   indices: Int32Array;
   /** Position of the batch within its epoch. */
   index: number;
+  /** The epoch (from 0) the batch belongs to. */
   epoch: number;
 }
 
@@ -60,16 +64,23 @@ function checkCount(name: string, v: number, min: number): number {
  * stay in the dataset's dtype and are converted to float32 one batch at a time.
  */
 export class DataLoader implements Iterable<Batch> {
+  /** The dataset batches are drawn from. */
   readonly dataset: ImageDataset;
+  /** Examples per batch (the last may be smaller unless `dropLast`). */
   readonly batchSize: number;
+  /** Whether each epoch visits the examples in a fresh order. */
   readonly shuffle: boolean;
+  /** Seed of the shuffling and of the random transforms. */
   readonly seed: number;
+  /** Whether a last batch smaller than `batchSize` is dropped. */
   readonly dropLast: boolean;
+  /** Applied in order to each batch. */
   readonly transforms: readonly Transform[];
   /** Number of examples used per epoch (the dataset size, or `limit` if smaller). */
   readonly size: number;
   private _epoch: number;
 
+  /** A loader over `dataset`; throws `DatasetError` for an inconsistent dataset or bad options. */
   constructor(dataset: ImageDataset, options: DataLoaderOptions = {}) {
     validateDataset(dataset, 'DataLoader');
     this.dataset = dataset;
@@ -94,6 +105,7 @@ export class DataLoader implements Iterable<Batch> {
   get epoch(): number {
     return this._epoch;
   }
+  /** Set the epoch the next `for…of` iterates (a non-negative integer). */
   set epoch(e: number) {
     this._epoch = checkCount('epoch', e, 0);
   }
@@ -114,6 +126,7 @@ export class DataLoader implements Iterable<Batch> {
     return new Rng(mix(this.seed, epoch, SHUFFLE_SALT)).permutation(this.size);
   }
 
+  /** The batches of epoch `epoch`, which then advances by one. */
   [Symbol.iterator](): Iterator<Batch> {
     const e = this._epoch;
     this._epoch = e + 1;

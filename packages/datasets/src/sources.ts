@@ -7,18 +7,27 @@ import { readCifar10Batch, CIFAR10_IMAGE_BYTES } from './cifar.js';
 import { validateDataset, type ImageDataset } from './dataset.js';
 import type { ReadOptions } from './files.js';
 
+/** A dataset's training or test part. */
 export type Split = 'train' | 'test';
 
+/** MNIST class names by label (the digits). */
 export const MNIST_CLASSES = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
+/** Fashion-MNIST class names by label. */
 export const FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
+/** CIFAR-10 class names by label. */
 export const CIFAR10_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
 
 /** Per-channel mean and std of the training sets in [0, 1] units, for `normalize`. */
 export const MNIST_MEAN = [0.1307];
+/** MNIST's training-set pixel std, in [0, 1] units (one channel). */
 export const MNIST_STD = [0.3081];
+/** Fashion-MNIST's training-set pixel mean, in [0, 1] units (one channel). */
 export const FASHION_MNIST_MEAN = [0.286];
+/** Fashion-MNIST's training-set pixel std, in [0, 1] units (one channel). */
 export const FASHION_MNIST_STD = [0.353];
+/** CIFAR-10's training-set per-channel mean (R, G, B), in [0, 1] units. */
 export const CIFAR10_MEAN = [0.4914, 0.4822, 0.4465];
+/** CIFAR-10's training-set per-channel std (R, G, B), in [0, 1] units. */
 export const CIFAR10_STD = [0.247, 0.2435, 0.2616];
 
 /** Where `fashionMnist` looks when no `dataDir` is given: Debian's `dataset-fashion-mnist`. */

@@ -3,6 +3,7 @@ import { DatasetError } from './errors.js';
 import type { ImageDataset } from './dataset.js';
 import type { Split } from './sources.js';
 
+/** Options of `syntheticImages`. */
 export interface SyntheticImagesOptions {
   /** Number of images. Default 1000. */
   n?: number;

@@ -14,7 +14,9 @@ export interface TransformContext {
  * row-major. Transforms run in the order given to the DataLoader, as `torchvision.transforms.Compose`.
  */
 export interface Transform {
+  /** The transform's name, e.g. `normalize`. */
   readonly name: string;
+  /** Rewrite the n images in `x` in place; random transforms draw from `ctx`. */
   apply(x: Float32Array, n: number, c: number, h: number, w: number, ctx: TransformContext): void;
 }
 

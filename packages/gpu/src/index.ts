@@ -6,6 +6,8 @@
  * import, with `NORMLAB_GPU_MODE` choosing the mode). Anything the backend cannot take — float64
  * tensors, empty or oversized tensors, an op without a gpu kernel, a kernel gpu.js fails to
  * compile — runs on `cpu`; each reason is warned once and listed by `backendInfo()`.
+ *
+ * @module @normlab/gpu
  */
 import { Tensor, registerBackend, registerKernel, setBackend, warn } from '@normlab/tensor';
 import { conv2dBackwardInputGpu, conv2dBackwardWeightGpu, conv2dGpu, matmulGpu } from './conv-matmul.js';
@@ -30,6 +32,7 @@ export {
   type BackendInfo,
   type GpuMode,
 } from './runtime.js';
+/** The kernel functions in gpu.js's kernel language, as the backend compiles them (for reading and for tests). */
 export * as kernelSources from './kernel-sources.js';
 
 /** gpu.js indexes in float32: integer indices are exact below 2^24. */

@@ -21,7 +21,16 @@
 
 /** The `this` gpu.js gives a kernel. */
 export interface KernelThis {
-  thread: { x: number; y: number; z: number };
+  /** The output element this invocation computes. */
+  thread: {
+    /** Index along the output's last (fastest) axis. */
+    x: number;
+    /** Index along the second-last axis (0 for a 1-D output). */
+    y: number;
+    /** Index along the third-last axis (0 for 1-D and 2-D outputs). */
+    z: number;
+  };
+  /** The kernel's shape constants (dimensions, strides, flags), fixed when it is compiled. */
   constants: Record<string, number>;
 }
 

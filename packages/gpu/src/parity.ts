@@ -13,14 +13,20 @@
  *   rstd |Δ| ≤ 1e-4·rstd (it is computed on the device in float32 from the device variance).
  * - blend (GN+ / HybridNorm): y, du, dv as normalize outputs; dweight, dbias, dblend (sums over
  *   N·S terms) |gpu − cpu| ≤ 1e-4·(√(N·S) + |cpu|)·max(1, |γ|max).
+ *
+ * @module @normlab/gpu/parity
  */
 import { type Tensor, type Conv2dParams, Rng, getKernel, randn, tensor } from '@normlab/tensor';
 
+/** One parity case: a kernel run on backend `gpu` and on `cpu`, and how far apart they are. */
 export interface CaseResult {
+  /** The kernel and case, e.g. `conv2d: 1x1 pointwise, C=12→7`. */
   name: string;
+  /** Whether every output was within its tolerance. */
   ok: boolean;
   /** The largest error divided by its tolerance (≤ 1 passes). */
   worst: number;
+  /** `worst 0.123 of tolerance` when it passes, else where it failed (index, got, want). */
   detail: string;
 }
 
@@ -65,6 +71,7 @@ const CONV_CASES: Array<[string, number[], number[], Conv2dParams, boolean]> = [
   ['1x1 pointwise, C=12→7', [3, 12, 5, 5], [7, 12, 1, 1], params(1, 0, 1, 1), true],
 ];
 
+/** conv2d forward, input and weight gradients over strides, padding, dilation, groups; inputs from `seed`. */
 export function convCases(seed = 1): CaseResult[] {
   const out: CaseResult[] = [];
   const rng = new Rng(seed);
@@ -97,6 +104,7 @@ export function convCases(seed = 1): CaseResult[] {
   return out;
 }
 
+/** matmul, plain, batched and transposed; inputs from `seed`. */
 export function matmulCases(seed = 2): CaseResult[] {
   const rng = new Rng(seed);
   const cases: Array<[string, number[], number[], boolean, boolean]> = [
@@ -143,6 +151,7 @@ function momentsCompare(name: string, g: { mean: Float64Array; variance: Float64
   return merge(name, parts);
 }
 
+/** The norm kernels (moments, apply, backward; grouped and batch-axis, large-mean inputs included); inputs from `seed`. */
 export function normCases(seed = 3): CaseResult[] {
   const out: CaseResult[] = [];
   const rng = new Rng(seed);
@@ -305,6 +314,7 @@ export function normForwardCases(seed = 5): CaseResult[] {
   return out;
 }
 
+/** Every parity case (conv, matmul, norm, fused norm forward, blend) with the default seeds. */
 export function allCases(): CaseResult[] {
   return [...convCases(), ...matmulCases(), ...normCases(), ...normForwardCases(), ...blendCases()];
 }

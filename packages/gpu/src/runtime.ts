@@ -7,6 +7,7 @@ import { TensorError, fallbackLog, onFallback, warnOnce } from '@normlab/tensor'
 
 /** The gpu.js modes `setBackend('gpu', {mode})` accepts. */
 export const GPU_MODES = ['gpu', 'webasm', 'webgl2', 'webgl', 'headlessgl', 'webgpu', 'cpu'] as const;
+/** A gpu.js mode: `gpu` lets gpu.js choose; the others force one (see `GPU_MODES`). */
 export type GpuMode = (typeof GPU_MODES)[number];
 
 /** The slice of gpu.js's kernel object this package uses. */
@@ -38,12 +39,14 @@ const GPU: GpuStatic = (ns.GPU ?? ns.default?.GPU) as GpuStatic;
 
 /** Raised for a mode this environment cannot run, or a bad `setBackend('gpu', …)` option. */
 export class GpuBackendError extends TensorError {
+  /** The error's `op` is `setBackend(gpu)`; `message` says what was wrong. */
   constructor(message: string) {
     super('setBackend(gpu)', message);
     this.name = 'GpuBackendError';
   }
 }
 
+/** What `backendInfo()` returns. */
 export interface BackendInfo {
   /** Whether backend `gpu` is the active tensor backend. */
   active: boolean;
@@ -52,15 +55,34 @@ export interface BackendInfo {
   /** The gpu.js mode that compiles and runs the kernels. */
   mode: string | null;
   /** Kernels compiled in this process (one per op and shape), and the mode each actually ran in. */
-  kernels: Array<{ key: string; requestedMode: string; mode: string }>;
+  kernels: Array<{
+    /** The kernel and its shape constants, e.g. `conv2d:{"n":2,…}`. */
+    key: string;
+    /** The mode gpu.js was asked for when it compiled the kernel. */
+    requestedMode: string;
+    /** The mode the kernel ran in (differs when gpu.js fell back, e.g. to `cpu`). */
+    mode: string;
+  }>;
   /** Every op that ran on `cpu` instead, with why (once per reason). */
-  fallbacks: Array<{ op: string; reason: string }>;
+  fallbacks: Array<{
+    /** The op that ran on `cpu`. */
+    op: string;
+    /** Why the gpu kernels did not take it. */
+    reason: string;
+  }>;
   /**
    * Multi-kernel ops that chain kernels on the device (once per op and mode): `texture` says the
    * intermediate results really stayed on the device as gpu.js textures (GL modes) rather than
    * arrays (webasm / cpu modes, where there is no separate device memory).
    */
-  pipelines: Array<{ op: string; mode: string; texture: boolean }>;
+  pipelines: Array<{
+    /** The multi-kernel op, e.g. `normForward`. */
+    op: string;
+    /** The gpu.js mode its kernels ran in. */
+    mode: string;
+    /** Whether the intermediate results stayed on the device as textures. */
+    texture: boolean;
+  }>;
 }
 
 let gpu: GpuInstance | null = null;
@@ -174,6 +196,7 @@ function reportFallback(info: { op: string; backend: string; reason: string }): 
   warnOnce(`gpu:fallback:${generic}`, `normlab gpu backend: '${info.op}' runs on cpu: ${info.reason}`);
 }
 
+/** The gpu backend's state in this process: mode, compiled kernels, fallbacks to `cpu`, device pipelines. */
 export function backendInfo(): BackendInfo {
   return {
     active: isActive,

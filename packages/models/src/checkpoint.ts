@@ -22,13 +22,22 @@ import { nullRecord, protoKeyPath } from './validate.js';
 export { CHECKPOINT_FORMAT, CHECKPOINT_VERSION };
 const OPT_PREFIX = 'optimizer.';
 
+/** What `saveCheckpoint` writes. */
 export interface SaveCheckpointOptions {
+  /** The model whose state dict (parameters and buffers) is saved, with its config when it has one. */
   model: Module;
   /** Saved so a resumed run continues exactly. */
-  optimizer?: { stateDict(): OptimizerState } | null;
+  optimizer?: {
+    /** The optimizer's serializable state. */
+    stateDict(): OptimizerState;
+  } | null;
   /** A name for the optimizer (checked on resume). */
   optimizerName?: string;
-  scheduler?: { stateDict(): ScheduleState } | null;
+  /** The lr schedule, saved so a resumed run continues it. */
+  scheduler?: {
+    /** The schedule's serializable state. */
+    stateDict(): ScheduleState;
+  } | null;
   /** Completed optimizer steps. */
   step?: number;
   /** Completed epochs. */
@@ -37,16 +46,23 @@ export interface SaveCheckpointOptions {
   extra?: Record<string, unknown>;
 }
 
+/** A checkpoint read back by `loadCheckpoint`, its metadata checked. */
 export interface Checkpoint {
+  /** The file it was read from. */
   path: string;
   /** The model config, or null for a model built outside `buildModel`. */
   config: ModelConfig | null;
   /** The model's tensors by state-dict name (a null-prototype record). */
   modelState: StateDict;
+  /** The optimizer's state, or null when none was saved. */
   optimizer: OptimizerState | null;
+  /** The optimizer's name as saved, or null. */
   optimizerName: string | null;
+  /** The lr schedule's state, or null when none was saved. */
   scheduler: ScheduleState | null;
+  /** Completed optimizer steps (0 when not recorded). */
   step: number;
+  /** Completed epochs (0 when not recorded). */
   epoch: number;
   /** The caller's `extra`, its training-loop and `normlab train` keys checked (see `CheckpointExtra`). */
   extra: CheckpointExtra;

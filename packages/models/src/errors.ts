@@ -3,6 +3,7 @@ import { TensorError } from '@normlab/tensor';
 
 /** A model config or option that cannot build a model (unknown name, bad width, bad groups). */
 export class ModelError extends TensorError {
+  /** `op` names the model or function (`resnet`, `buildModel`); the message reads `op: message`. */
   constructor(op: string, message: string) {
     super(op, message);
     this.name = 'ModelError';
@@ -11,6 +12,7 @@ export class ModelError extends TensorError {
 
 /** Training could not go on: a non-finite loss, bad options, a resume that does not fit. */
 export class TrainingError extends TensorError {
+  /** `op` names the function that failed (`train`, `MetricsWriter`); the message reads `op: message`. */
   constructor(op: string, message: string) {
     super(op, message);
     this.name = 'TrainingError';
@@ -21,6 +23,7 @@ export class TrainingError extends TensorError {
 export class CheckpointError extends TensorError {
   /** The file the error is about. */
   readonly path: string;
+  /** The message reads `checkpoint: path: message`. */
   constructor(path: string, message: string) {
     super('checkpoint', `${path}: ${message}`);
     this.name = 'CheckpointError';
@@ -36,6 +39,7 @@ export class CheckpointError extends TensorError {
 export class FileError extends TensorError {
   /** The file or folder the error is about. */
   readonly path: string;
+  /** `op` names the function that failed; `path` the file; the message reads `op: message`. */
   constructor(op: string, path: string, message: string) {
     super(op, message);
     this.name = 'FileError';

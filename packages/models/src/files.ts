@@ -223,15 +223,19 @@ const CHUNK_BYTES = 1 << 20;
  */
 export const MAX_LINE_BYTES = 256 * 2 ** 20;
 
+/** One complete line of a JSON-lines file. */
 export interface JsonlLine {
   /** 1-based line number in the file. */
   line: number;
   /** Byte offset of the line's first byte in the file. */
   offset: number;
+  /** The parsed JSON. */
   value: unknown;
 }
 
+/** What `readJsonl` returns. */
 export interface ReadJsonlResult {
+  /** Every complete line, in file order. */
   lines: JsonlLine[];
   /** A trailing partial line that was dropped (a crash mid-write), if any. */
   droppedTail: boolean;
@@ -239,11 +243,13 @@ export interface ReadJsonlResult {
   completeBytes: number;
 }
 
+/** Options of `readJsonl`. */
 export interface ReadJsonlOptions {
   /** The function named in errors (default `readJsonl`). */
   op?: string;
   /** What the file should be, for errors (default `a file of JSON lines`). */
   expected?: string;
+  /** The longest line accepted, in bytes (default `MAX_LINE_BYTES`, 256 MiB); longer is a `FileError`. */
   maxLineBytes?: number;
 }
 

@@ -83,4 +83,6 @@ export {
   type StepMetrics,
   type EpochMetrics,
   type AfterBackwardContext,
+  type TrainingOptimizer,
+  type Evaluation,
 } from './train.js';

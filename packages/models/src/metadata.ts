@@ -16,7 +16,9 @@ import { OPTIMIZER_NAMES, SCHEDULE_NAMES } from './names.js';
 import { modelConfigProblems } from './registry.js';
 import { describeIssues, protoKeyPath } from './validate.js';
 
+/** The `format` string in a checkpoint's metadata; another value is refused. */
 export const CHECKPOINT_FORMAT = 'normlab-checkpoint';
+/** The checkpoint layout version this normlab writes and reads; another is refused. */
 export const CHECKPOINT_VERSION = '1';
 
 /** A count or index written as a string: decimal digits only, in the safe-integer range; else null. */
@@ -41,16 +43,25 @@ const SCHEDULER_SCHEMA = z.strictObject({ lastEpoch: count, baseLrs: z.array(z.n
 
 /** One epoch's evaluation, as `train` records it in `extra.history` (its `EpochMetrics`). */
 const EPOCH_METRICS_SCHEMA = z.strictObject({
-  epoch: positiveCount,
-  step: count,
-  trainLoss: z.number(),
-  trainAccuracy: z.number().min(0).max(1),
-  testLoss: z.number().nullable(),
-  testAccuracy: z.number().min(0).max(1).nullable(),
+  /** Completed epochs (1 after the first). */  epoch: positiveCount,
+  /** Optimizer steps completed at that evaluation. */  step: count,
+  /** Mean cross-entropy over the epoch's steps. */  trainLoss: z.number(),
+  /** Fraction of the epoch's training examples classified correctly, in [0, 1]. */  trainAccuracy: z.number().min(0).max(1),
+  /** Mean test-set cross-entropy; null without a test loader. */  testLoss: z.number().nullable(),
+  /** Test-set accuracy in [0, 1]; null without a test loader. */  testAccuracy: z.number().min(0).max(1).nullable(),
 });
 
 /** The running sums of the epoch in progress, as `train` records them in `extra.epochStats`. */
-const EPOCH_STATS_SCHEMA = z.strictObject({ lossSum: z.number(), correct: count, seen: count, steps: count });
+const EPOCH_STATS_SCHEMA = z.strictObject({
+  /** Sum of the batch losses, each weighted by its batch size. */
+  lossSum: z.number(),
+  /** Training examples classified correctly so far. */
+  correct: count,
+  /** Training examples seen so far. */
+  seen: count,
+  /** Steps done in the epoch so far. */
+  steps: count,
+});
 
 /**
  * The `normlab train` flags a checkpoint records in `extra.cli` (the defaults of `--resume`), with
@@ -58,37 +69,39 @@ const EPOCH_STATS_SCHEMA = z.strictObject({ lossSum: z.number(), correct: count,
  */
 export const TRAIN_CLI_SCHEMA = z
   .strictObject({
-    dataset: z.enum(DATASET_NAMES),
-    dataDir: z.string(),
-    trainLimit: positiveCount,
-    testLimit: positiveCount,
-    model: z.string(),
-    norm: z.enum(NORM_KINDS),
-    groups: positiveCount,
-    order: z.enum(GNPLUS_ORDERS),
-    width: z.number().positive(),
-    dropout: z.number().min(0).max(0.99),
-    zeroInitResidual: z.boolean(),
-    batchSize: positiveCount,
-    evalBatchSize: positiveCount,
-    epochs: positiveCount,
-    optimizer: z.enum(OPTIMIZER_NAMES),
-    lr: z.number().positive(),
-    momentum: z.number().min(0).max(1),
-    nesterov: z.boolean(),
-    weightDecay: z.number().min(0),
-    schedule: z.enum(SCHEDULE_NAMES),
-    milestones: z.array(z.number().min(0)),
-    stepSize: z.number().positive(),
-    gamma: z.number().min(0),
-    warmup: z.number().min(0),
-    labelSmoothing: z.number().min(0).max(1),
-    clipGradNorm: z.number().positive(),
-    augment: z.boolean(),
-    seed: z.int(),
+    /** `--dataset`: the dataset name. */    dataset: z.enum(DATASET_NAMES),
+    /** `--data-dir`: where the dataset files are. */    dataDir: z.string(),
+    /** `--train-limit`: use only the first n training examples. */    trainLimit: positiveCount,
+    /** `--test-limit`: use only the first n test examples. */    testLimit: positiveCount,
+    /** `--model`: a `buildModel` name. */    model: z.string(),
+    /** `--norm`: the normalization kind. */    norm: z.enum(NORM_KINDS),
+    /** `--groups`: channel groups of gn, gnplus, hybrid, bgn. */    groups: positiveCount,
+    /** `--order`: the GN+ stage order. */    order: z.enum(GNPLUS_ORDERS),
+    /** `--width`: the width multiplier (> 0). */    width: z.number().positive(),
+    /** `--dropout`: dropout probability in [0, 0.99] (vgg11). */    dropout: z.number().min(0).max(0.99),
+    /** `--zero-init-residual`: zero the last norm weight of each residual block. */    zeroInitResidual: z.boolean(),
+    /** `--batch-size`: training batch size. */    batchSize: positiveCount,
+    /** `--eval-batch-size`: evaluation batch size. */    evalBatchSize: positiveCount,
+    /** `--epochs`: epochs to train. */    epochs: positiveCount,
+    /** `--optimizer`: sgd, adam or adamw. */    optimizer: z.enum(OPTIMIZER_NAMES),
+    /** `--lr`: learning rate (> 0). */    lr: z.number().positive(),
+    /** `--momentum`: sgd momentum in [0, 1]. */    momentum: z.number().min(0).max(1),
+    /** `--nesterov`: Nesterov momentum (sgd). */    nesterov: z.boolean(),
+    /** `--weight-decay`: L2 penalty (sgd, adam) or decoupled decay (adamw), ≥ 0. */    weightDecay: z.number().min(0),
+    /** `--schedule`: the lr schedule name. */    schedule: z.enum(SCHEDULE_NAMES),
+    /** `--milestones`: epochs where multistep decays the lr. */    milestones: z.array(z.number().min(0)),
+    /** `--step-size`: epochs between decays of the step schedule (> 0). */    stepSize: z.number().positive(),
+    /** `--gamma`: decay factor of step/multistep (≥ 0). */    gamma: z.number().min(0),
+    /** `--warmup`: epochs of linear lr warmup (≥ 0). */    warmup: z.number().min(0),
+    /** `--label-smoothing`: in [0, 1]. */    labelSmoothing: z.number().min(0).max(1),
+    /** `--clip-grad-norm`: the most total gradient norm a step uses (> 0). */    clipGradNorm: z.number().positive(),
+    /** `--augment`: random crop and flip of training images. */    augment: z.boolean(),
+    /** `--seed`: seed of data order, initialization and augmentation. */    seed: z.int(),
   })
   .partial();
+/** `normlab train`'s flags as a checkpoint records them (all optional). */
 export type TrainCliFlags = z.infer<typeof TRAIN_CLI_SCHEMA>;
+/** The names of every `TrainCliFlags` key. */
 export const TRAIN_CLI_FLAGS = Object.keys(TRAIN_CLI_SCHEMA.shape) as ReadonlyArray<keyof TrainCliFlags>;
 
 /**
@@ -96,13 +109,14 @@ export const TRAIN_CLI_FLAGS = Object.keys(TRAIN_CLI_SCHEMA.shape) as ReadonlyAr
  * (`seed`, `stepsPerEpoch`, `epochs`, `epochStats`, `history`) and `normlab train`'s `cli`.
  */
 const EXTRA_SCHEMA = z.looseObject({
-  seed: z.number().optional(),
-  stepsPerEpoch: positiveCount.optional(),
-  epochs: positiveCount.optional(),
-  epochStats: EPOCH_STATS_SCHEMA.optional(),
-  history: z.array(EPOCH_METRICS_SCHEMA).optional(),
-  cli: TRAIN_CLI_SCHEMA.optional(),
+  /** The seed of the per-step dropout/distortion streams. */  seed: z.number().optional(),
+  /** Batches per epoch of the run (a resume must match it). */  stepsPerEpoch: positiveCount.optional(),
+  /** The epochs the run was asked for (the schedule spans them). */  epochs: positiveCount.optional(),
+  /** The running sums of the epoch in progress at the checkpoint. */  epochStats: EPOCH_STATS_SCHEMA.optional(),
+  /** Every epoch's evaluation so far. */  history: z.array(EPOCH_METRICS_SCHEMA).optional(),
+  /** `normlab train`'s flags (the defaults of `--resume`). */  cli: TRAIN_CLI_SCHEMA.optional(),
 });
+/** A checkpoint's `extra`: any JSON keys, with the training loop's and `normlab train`'s checked. */
 export type CheckpointExtra = z.infer<typeof EXTRA_SCHEMA>;
 
 /** The checked contents of a checkpoint's metadata. */

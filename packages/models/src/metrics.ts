@@ -15,29 +15,32 @@ const finiteOrNull = z.number().nullable();
 
 /** One optimizer step (`step` counts from 1). */
 export const StepMetricsLineSchema = z.strictObject({
-  step: z.number().int().min(1),
+  /** Optimizer steps done, this one included (from 1). */  step: z.number().int().min(1),
   /** The epoch (from 0) the step belongs to. */
   epoch: z.number().int().min(0),
-  loss: finiteOrNull,
-  accuracy: z.number().min(0).max(1),
-  gradNorm: finiteOrNull,
-  lr: z.number().min(0),
+  /** Mean cross-entropy of the batch; null when it was not finite. */  loss: finiteOrNull,
+  /** Fraction of the batch classified correctly, in [0, 1]. */  accuracy: z.number().min(0).max(1),
+  /** L2 norm of all gradients before clipping; null when not finite. */  gradNorm: finiteOrNull,
+  /** The learning rate the step used. */  lr: z.number().min(0),
 });
+/** A step line of `metrics.jsonl`. */
 export type StepMetricsLine = z.infer<typeof StepMetricsLineSchema>;
 
 /** The evaluation after an epoch (`epoch` counts from 1: epochs completed). */
 export const EvalMetricsLineSchema = z.strictObject({
-  type: z.literal('eval'),
-  epoch: z.number().int().min(1),
-  step: z.number().int().min(0),
-  trainLoss: finiteOrNull,
-  trainAccuracy: finiteOrNull,
+  /** Marks an evaluation line. */  type: z.literal('eval'),
+  /** Completed epochs (from 1). */  epoch: z.number().int().min(1),
+  /** Optimizer steps done at the evaluation. */  step: z.number().int().min(0),
+  /** Mean training loss over the epoch's steps (null: not finite). */  trainLoss: finiteOrNull,
+  /** Training accuracy over the epoch's steps, in [0, 1]. */  trainAccuracy: finiteOrNull,
   /** null without a test loader. */
   testLoss: finiteOrNull,
-  testAccuracy: finiteOrNull,
+  /** Test-set accuracy in [0, 1]; null without a test loader. */  testAccuracy: finiteOrNull,
 });
+/** An evaluation line of `metrics.jsonl`. */
 export type EvalMetricsLine = z.infer<typeof EvalMetricsLineSchema>;
 
+/** One line of `metrics.jsonl`: a step or an evaluation (`type: 'eval'`). */
 export type MetricsLine = StepMetricsLine | EvalMetricsLine;
 
 /** The schema a parsed line is checked against: eval lines say so (`type: 'eval'`), step lines have no type. */
@@ -51,10 +54,13 @@ export interface MetricsFileLine {
   line: number;
   /** Byte offset of the line in the file. */
   offset: number;
+  /** The parsed, checked line. */
   value: MetricsLine;
 }
 
+/** What `readMetrics` returns. */
 export interface MetricsFile {
+  /** Every complete line, in file order. */
   lines: MetricsFileLine[];
   /** A partial last line (a crash mid-append) was dropped. */
   droppedTail: boolean;
@@ -97,10 +103,15 @@ export function metricValue(x: number | null): number | null {
 export class MetricsWriter {
   private fd: number | null;
 
-  constructor(readonly path: string) {
+  /** Opens `path` for appending (created if missing). */
+  constructor(
+    /** The metrics file. */
+    readonly path: string,
+  ) {
     this.fd = openSync(path, 'a');
   }
 
+  /** Append one line (a `TrainingError` once closed). */
   write(line: MetricsLine): void {
     if (this.fd === null) throw new TrainingError('MetricsWriter', `${this.path} is closed`);
     const bytes = Buffer.from(JSON.stringify(line) + '\n', 'utf8');
@@ -108,10 +119,12 @@ export class MetricsWriter {
     while (off < bytes.length) off += writeSync(this.fd, bytes, off, bytes.length - off);
   }
 
+  /** Flush the lines written so far to disk (fsync). */
   sync(): void {
     if (this.fd !== null) fsyncSync(this.fd);
   }
 
+  /** Flush and close; later calls do nothing. */
   close(): void {
     if (this.fd === null) return;
     try {

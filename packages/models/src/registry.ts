@@ -17,6 +17,7 @@ import { describeIssues, show } from './validate.js';
 
 /** The names `buildModel` knows (any `resnet<6n+2>` is accepted too). */
 export const MODEL_NAMES = ['mlp', 'cnn', 'vgg11', 'resnet8', 'resnet14', 'resnet20', 'resnet18', 'resnet50'] as const;
+/** A model `buildModel` knows by name. */
 export type ModelName = (typeof MODEL_NAMES)[number];
 
 interface ModelEntry {
@@ -47,6 +48,10 @@ function unknownModel(name: unknown): string {
   return `unknown model ${JSON.stringify(name)}, expected one of ${MODEL_NAMES.join(', ')} (or resnet<6n+2>)`;
 }
 
+/**
+ * The model `config` describes (`config.name` and its options), initialized from `config.seed`:
+ * the same config gives the same weights. Throws `ModelError` for an unknown name or bad options.
+ */
 export function buildModel(config: ModelConfig): ClassifierModel {
   if (config === null || typeof config !== 'object' || typeof config.name !== 'string') {
     throw new ModelError('buildModel', `config must be an object with a string 'name', got ${JSON.stringify(config)}`);
@@ -78,7 +83,12 @@ export function modelConfigProblems(config: unknown, prefix = ''): string | null
  * small objects per layer however wide the model (a checkpoint's tensors are checked against it
  * before the real model is built). Throws the `ModelError` that `buildModel` would.
  */
-export function modelStateShapes(config: ModelConfig): { config: ModelConfig; shapes: Map<string, readonly number[]> } {
+export function modelStateShapes(config: ModelConfig): {
+  /** The resolved config, defaults filled in. */
+  config: ModelConfig;
+  /** Each state-dict key's shape. */
+  shapes: Map<string, readonly number[]>;
+} {
   const model = shapeOnly(() => buildModel(config));
   return { config: model.config, shapes: new Map(Object.entries(model.stateDict()).map(([k, t]) => [k, t.shape])) };
 }

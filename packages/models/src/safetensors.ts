@@ -86,6 +86,7 @@ const CODEC_BY_DTYPE = new Map([...CODECS].reverse().map((c) => [c.dtype, c]));
 const INT64_CODEC = CODEC_BY_CODE.get('I64')!;
 const SUPPORTED = `${CODECS.slice(0, -1).map((c) => c.code).join(', ')} and ${CODECS[CODECS.length - 1]!.code}`;
 
+/** What `loadSafetensors` and `decodeSafetensors` return. */
 export interface SafetensorsFile {
   /** Tensors by name, in a null-prototype record (any name, `__proto__` included, is an own key). */
   tensors: Record<string, Tensor>;
@@ -95,24 +96,33 @@ export interface SafetensorsFile {
 
 /** One validated header entry: where its bytes are and what they hold. */
 export interface SafetensorsEntry {
+  /** The tensor's key in the file. */
   name: string;
   /** The file's dtype code (`F32`, `F64`, `I64`). */
   code: string;
+  /** The dtype it is read as (`I64` becomes float64). */
   dtype: DType;
+  /** Its shape ([] for a scalar). */
   shape: number[];
   /** Byte offsets relative to the start of the data section. */
   begin: number;
+  /** End offset (exclusive), relative to the start of the data section. */
   end: number;
 }
 
 /** A validated header: entries sorted by offset, tiling `[dataStart, dataStart + dataLength)` exactly. */
 export interface SafetensorsHeader {
+  /** The tensors, sorted by offset. */
   entries: SafetensorsEntry[];
+  /** The `__metadata__` strings, in a null-prototype record. */
   metadata: Record<string, string>;
+  /** Byte offset of the data section in the file (8 + the header's length). */
   dataStart: number;
+  /** Bytes of the data section. */
   dataLength: number;
 }
 
+/** Options of `encodeSafetensors` and `saveSafetensors`. */
 export interface EncodeOptions {
   /** Keys written as I64 (their values must be integers within ±2^53): `Module.int64Keys()`. */
   int64?: readonly string[];
@@ -253,6 +263,7 @@ export function decodeSafetensors(bytes: Uint8Array, file = '<memory>'): Safeten
   return { tensors, metadata };
 }
 
+/** Write tensors (and string metadata) as a safetensors file, atomically (temporary file, then rename). */
 export function saveSafetensors(path: string, tensors: Record<string, Tensor>, metadata: Record<string, string> = {}, options: EncodeOptions = {}): void {
   writeFileAtomic(path, encodeSafetensors(tensors, metadata, options), 'saveSafetensors');
 }

@@ -36,6 +36,7 @@ export { OPTIMIZER_NAMES, SCHEDULE_NAMES, type OptimizerName, type ScheduleName 
 
 /** Metrics of one optimizer step (`step` counts from 1: the k-th update). */
 export interface StepMetrics {
+  /** Optimizer steps done, this one included. */
   step: number;
   /** The epoch (from 0) the step belongs to. */
   epoch: number;
@@ -51,7 +52,9 @@ export interface StepMetrics {
   lr: number;
   /** Examples in the batch. */
   batchSize: number;
+  /** Batches per epoch. */
   stepsPerEpoch: number;
+  /** Steps of the whole run, `epochs` × `stepsPerEpoch` (the schedule spans them; `maxSteps` may stop earlier). */
   totalSteps: number;
 }
 
@@ -59,42 +62,79 @@ export interface StepMetrics {
 export interface EpochMetrics {
   /** Completed epochs (1 after the first). */
   epoch: number;
+  /** Optimizer steps done at the evaluation. */
   step: number;
+  /** Mean cross-entropy over the epoch's steps. */
   trainLoss: number;
+  /** Fraction of the epoch's training examples classified correctly, in [0, 1]. */
   trainAccuracy: number;
+  /** Mean test-set cross-entropy; null without a test loader. */
   testLoss: number | null;
+  /** Test-set accuracy in [0, 1]; null without a test loader. */
   testAccuracy: number | null;
+}
+
+/**
+ * An optimizer `train` can drive: any `Optimizer` whose groups have a learning rate (`SGD`,
+ * `AdamW`, or one of your own).
+ */
+export type TrainingOptimizer = Optimizer<{
+  /** The group's learning rate (the schedule changes it). */
+  lr: number;
+}>;
+
+/** What `evaluate` (and `@normlab/onnx`'s `evaluateOnnx`) return. */
+export interface Evaluation {
+  /** Mean cross-entropy over the examples. */
+  loss: number;
+  /** Fraction of the examples classified correctly, in [0, 1]. */
+  accuracy: number;
+  /** Examples evaluated. */
+  n: number;
 }
 
 /** What `onAfterBackward` gets: the state after backward, before the optimizer step. */
 export interface AfterBackwardContext {
+  /** The step about to be taken (from 1). */
   step: number;
+  /** The epoch (from 0) it belongs to. */
   epoch: number;
+  /** The model being trained (training mode, gradients filled). */
   model: Module;
+  /** The batch of the step. */
   batch: Batch;
   /** The loss of this batch for the model's current weights, as a fresh graph (training mode,
    * same dropout/distortion draws as the step); the model's buffers are left as they were. */
   lossFn: () => Variable;
-  optimizer: Optimizer<{ lr: number }>;
+  /** The optimizer, before its step. */
+  optimizer: TrainingOptimizer;
+  /** The batch's mean loss (label smoothing included). */
   loss: number;
 }
 
+/** Options of `train`. */
 export interface TrainOptions {
+  /** The model to train (in place). */
   model: Module;
+  /** The training batches; its seed fixes their order and augmentation per epoch. */
   trainLoader: DataLoader;
+  /** Evaluated after every epoch; null or absent: no evaluation. */
   testLoader?: DataLoader | null;
+  /** Epochs to train (≥ 1). */
   epochs: number;
   /** Stop after this many steps in total (a checkpoint is written there); the schedule still spans `epochs`. */
   maxSteps?: number;
   /** An optimizer by name (made on the model's parameters) or an instance. Default 'sgd'. */
-  optimizer?: OptimizerName | Optimizer<{ lr: number }>;
+  optimizer?: OptimizerName | TrainingOptimizer;
   /** Default 0.1 for sgd, 1e-3 for adam/adamw. */
   lr?: number;
   /** sgd momentum (default 0.9). */
   momentum?: number;
+  /** sgd: Nesterov momentum (default false). */
   nesterov?: boolean;
   /** L2 penalty (sgd, adam) or decoupled decay (adamw). Default 0. */
   weightDecay?: number;
+  /** adam/adamw: decay rates of the moment estimates (default [0.9, 0.999]). */
   betas?: [number, number];
   /** Built-in schedules, stepped every iteration; their lengths are given in epochs. Default 'none'. */
   schedule?: ScheduleName;
@@ -110,6 +150,7 @@ export interface TrainOptions {
   scheduler?: LRScheduler | null;
   /** When a given `scheduler` steps: every iteration or every epoch (default 'epoch'). */
   schedulerStep?: 'step' | 'epoch';
+  /** Label smoothing of the cross-entropy, in [0, 1] (default 0). */
   labelSmoothing?: number;
   /** Clip the total gradient norm to this value before the step. */
   clipGradNorm?: number;
@@ -123,33 +164,42 @@ export interface TrainOptions {
   resume?: string | Checkpoint | null;
   /** A non-finite loss or gradient: throw a `TrainingError` (default) or stop and report it. */
   onNonFinite?: 'throw' | 'stop';
+  /** Called after every optimizer step. */
   onStep?: (m: StepMetrics) => void;
+  /** Called after every epoch's evaluation. */
   onEpoch?: (m: EpochMetrics) => void;
+  /** Called between backward and the optimizer step (the analysis framework reads gradients here). */
   onAfterBackward?: (ctx: AfterBackwardContext) => void;
   /** Extra JSON saved in each checkpoint's metadata (e.g. the dataset and CLI options). */
   checkpointExtra?: Record<string, unknown>;
 }
 
+/** What `train` returns. */
 export interface TrainResult {
   /** Completed steps. */
   steps: number;
   /** Completed epochs. */
   epochs: number;
+  /** Why training ended: all epochs done, `maxSteps` reached, or a non-finite value (`onNonFinite: 'stop'`). */
   stopped: 'completed' | 'maxSteps' | 'nonFinite';
   /** Why training stopped early on a non-finite value (with `onNonFinite: 'stop'`). */
   error: string | null;
   /** Mean loss and accuracy over the last (possibly partial) epoch's steps. */
   trainLoss: number | null;
+  /** Training accuracy over the last epoch's steps, in [0, 1]; null when no step ran. */
   trainAccuracy: number | null;
-  /** The last evaluation (at the end of training). */
+  /** The last evaluation (at the end of training); null without a test loader. */
   testLoss: number | null;
+  /** Test accuracy of the last evaluation, in [0, 1]; null without a test loader. */
   testAccuracy: number | null;
+  /** Every epoch's evaluation, a resumed run's earlier epochs included. */
   history: EpochMetrics[];
   /** Wall time of this call. */
   seconds: number;
   /** Training images per second of step time (evaluation excluded). */
   imagesPerSecond: number;
-  optimizer: Optimizer<{ lr: number }>;
+  /** The optimizer used (made from the options, or the one given). */
+  optimizer: TrainingOptimizer;
 }
 
 /** A 32-bit hash of integers: independent seeds per (seed, step, module). */
@@ -197,13 +247,14 @@ function countCorrect(logits: Tensor, labels: Int32Array): number {
   return correct;
 }
 
+/** Options of `evaluate`. */
 export interface EvaluateOptions {
   /** Called after each batch: batches done, the loader's batches, that batch's examples (for progress). */
   onBatch?: (done: number, batches: number, examples: number) => void;
 }
 
 /** Test-set loss and accuracy, in eval mode and without a graph; the model's mode is restored. */
-export function evaluate(model: Module, loader: DataLoader, options: EvaluateOptions = {}): { loss: number; accuracy: number; n: number } {
+export function evaluate(model: Module, loader: DataLoader, options: EvaluateOptions = {}): Evaluation {
   const wasTraining = model.training;
   model.eval();
   let lossSum = 0;
@@ -236,7 +287,7 @@ function checkNum(name: string, v: unknown, min: number, allowEqual = true): num
   return v;
 }
 
-function makeOptimizer(o: TrainOptions, model: Module): { optimizer: Optimizer<{ lr: number }>; name: string; coupledDecay: number } {
+function makeOptimizer(o: TrainOptions, model: Module): { optimizer: TrainingOptimizer; name: string; coupledDecay: number } {
   const spec = o.optimizer ?? 'sgd';
   if (typeof spec !== 'string') return { optimizer: spec, name: spec.constructor.name, coupledDecay: 0 };
   if (!OPTIMIZER_NAMES.includes(spec)) throw new TrainingError('train', `optimizer must be one of ${OPTIMIZER_NAMES.join(', ')}, got ${JSON.stringify(spec)}`);
@@ -255,7 +306,7 @@ function makeOptimizer(o: TrainOptions, model: Module): { optimizer: Optimizer<{
   return { optimizer: new AdamW(params, { lr, betas, weightDecay: 0 }), name: 'adam', coupledDecay: wd };
 }
 
-function makeSchedule(o: TrainOptions, optimizer: Optimizer<{ lr: number }>, stepsPerEpoch: number, totalSteps: number): LRScheduler | null {
+function makeSchedule(o: TrainOptions, optimizer: TrainingOptimizer, stepsPerEpoch: number, totalSteps: number): LRScheduler | null {
   const kind = o.schedule ?? 'none';
   if (!SCHEDULE_NAMES.includes(kind)) throw new TrainingError('train', `schedule must be one of ${SCHEDULE_NAMES.join(', ')}, got ${JSON.stringify(kind)}`);
   const toSteps = (epochs: number) => Math.max(1, Math.round(epochs * stepsPerEpoch));

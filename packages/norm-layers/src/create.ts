@@ -14,27 +14,43 @@ import {
 } from './layers.js';
 import type { DType } from '@normlab/tensor';
 
+/**
+ * A normalization layer by its short name: `bn` BatchNorm2d, `gn` GroupNorm, `ln` LayerNorm2d,
+ * `in` InstanceNorm2d, `gnplus` GN+, `hybrid` HybridNorm, `bgn` BatchGroupNorm, `none` NoNorm.
+ */
 export type NormKind = 'bn' | 'gn' | 'ln' | 'in' | 'gnplus' | 'hybrid' | 'bgn' | 'none';
+/** Every `NormKind`, in the order the CLI and the reports list them. */
 export const NORM_KINDS: readonly NormKind[] = ['bn', 'gn', 'ln', 'in', 'gnplus', 'hybrid', 'bgn', 'none'];
 
+/** Options of `createNorm`; each applies only to the kinds named, the others ignore it. */
 export interface CreateNormOptions {
   /** Channel groups for gn, gnplus, hybrid, bgn (default 32; must divide numChannels). */
   groups?: number;
+  /** ε for numerical stability, every kind (default 1e-5; see `CommonNormOptions.eps`). */
   eps?: number;
   /** bn, hybrid, bgn, in (running statistics). */
   momentum?: number | null;
+  /** Learn a per-channel scale and shift, every kind (default true; in: false). */
   affine?: boolean;
   /** bn: keep running statistics (default true); in: default false, as PyTorch. */
   trackRunningStats?: boolean;
   /** gnplus. */
   order?: GNPlusOrder;
+  /** gnplus: the GN weight as σ(ρ) (`'sigmoid'`, default) or ρ itself (`'raw'`). */
   parameterization?: BlendParameterization;
   /** hybrid. */
   blend?: 'layer' | 'channel' | number;
+  /** Reject non-finite inputs and mismatched running updates, every kind (default false). */
   checkFinite?: boolean;
+  /** Parameter and buffer dtype, every kind (default float32). */
   dtype?: DType;
 }
 
+/**
+ * A new normalization layer of `kind` over `numChannels` channels (NCHW input). Throws
+ * `NormLayerError` for an unknown kind or options the layer rejects (e.g. groups not dividing
+ * numChannels).
+ */
 export function createNorm(kind: NormKind, numChannels: number, options: CreateNormOptions = {}): Module {
   const groups = options.groups ?? 32;
   const common = {

@@ -48,7 +48,16 @@ export function rsqrtStats(variance: Float64Array, eps: number): Float64Array {
  * backward factor `k = M(s + eps)/((M − 1)s)` (0 where s = 0: there every x̂ is 0 and the term
  * it multiplies vanishes, while k itself would be infinite).
  */
-export function stdEpsStats(unbiasedVar: Float64Array, eps: number, count: number): { rstd: Float64Array; k: Float64Array } {
+export function stdEpsStats(
+  unbiasedVar: Float64Array,
+  eps: number,
+  count: number,
+): {
+  /** Per slot, 1/(s + eps). */
+  rstd: Float64Array;
+  /** Per slot, the backward factor M(s + eps)/((M − 1)s), 0 where s = 0. */
+  k: Float64Array;
+} {
   const rstd = new Float64Array(unbiasedVar.length);
   const k = new Float64Array(unbiasedVar.length);
   for (let i = 0; i < rstd.length; i++) {
@@ -254,6 +263,10 @@ function gnPlusFused(
   });
 }
 
+/**
+ * Where GN+'s batch stage sits: `'gn-first'` runs it on GN's output, `'bn-first'` runs GN on its
+ * output, `'parallel'` runs both stages on x.
+ */
 export type GNPlusOrder = 'gn-first' | 'bn-first' | 'parallel';
 
 /**
@@ -346,7 +359,12 @@ export function hybridNorm(
   weight: Variable | null,
   bias: Variable | null,
   blend: BlendSpec,
-): { y: Variable; batchMoments: Moments | null } {
+): {
+  /** The blended, affine-transformed output, shaped as x. */
+  y: Variable;
+  /** The BN stage's batch statistics when `bnStats` was null (for the running update), else null. */
+  batchMoments: Moments | null;
+} {
   const { n, c, s } = ncs(x.shape);
   const eps = options.eps;
   const xt = x.data.contiguous();

@@ -852,7 +852,10 @@ export class NoNorm extends Module {
 const SWITCHABLE = [BatchNorm2d, BatchNorm1d, GroupNorm, InstanceNorm2d, BatchGroupNorm, GNPlus, HybridNorm] as const;
 
 /** A layer whose normalization can be switched off (every norm layer here but `NoNorm`). */
-export function isNormLayer(m: unknown): m is Module & { normalize: boolean } {
+export function isNormLayer(m: unknown): m is Module & {
+  /** Whether the layer normalizes (true) or passes its input through its affine transform only. */
+  normalize: boolean;
+} {
   return SWITCHABLE.some((c) => m instanceof c);
 }
 

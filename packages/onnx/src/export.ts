@@ -32,7 +32,9 @@ import { type NormlabOnnxMetadata, metadataProps } from './metadata.js';
 import { GROUP_NORM_OPS, type GroupNormOp, emitNorm, exportRefusal } from './norms.js';
 import { type Attr, GraphBuilder, encodeModel, valueInfo } from './proto.js';
 
+/** The name of the graph's one input, (batch, …inputShape) float32. */
 export const INPUT_NAME = 'input';
+/** The name of the graph's one output, the logits (batch, classes) float32. */
 export const OUTPUT_NAME = 'output';
 /** The symbolic name of the batch axis of the input and the output. */
 export const BATCH_DIM = 'batch';
@@ -41,6 +43,7 @@ const TRACE_BATCH = 2;
 
 const PACKAGE_VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
+/** Options of `exportOnnx`. */
 export interface OnnxExportOptions {
   /**
    * One example's shape, without the batch axis: (C, H, W) for images. Default: from the
@@ -50,7 +53,12 @@ export interface OnnxExportOptions {
   /** The dataset the model was trained on, recorded in the metadata (`normlab.dataset`). */
   dataset?: string;
   /** The per-channel standardization its inputs need, in [0, 1] units (`normlab.normalization`). */
-  normalization?: { mean: readonly number[]; std: readonly number[] };
+  normalization?: {
+    /** Per-channel mean, one entry per input channel. */
+    mean: readonly number[];
+    /** Per-channel standard deviation, one entry per input channel (> 0). */
+    std: readonly number[];
+  };
   /** Seed of the random example batch the model is traced with (its values do not matter). */
   seed?: number;
   /**

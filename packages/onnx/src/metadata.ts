@@ -10,13 +10,19 @@ import type { ModelConfig } from '@normlab/models';
 import { ModelProtoSchema } from 'onnx-buf';
 import { OnnxRuntimeError } from './errors.js';
 
+/** The `metadata_props` keys normlab writes into an exported model; the values are JSON except the dataset's name. */
 export const METADATA_KEYS = {
+  /** The model's resolved `ModelConfig`. */
   config: 'normlab.config',
+  /** One example's shape without the batch axis, e.g. `[1,28,28]`. */
   inputShape: 'normlab.input_shape',
+  /** The dataset's name as plain text, e.g. `mnist`. */
   dataset: 'normlab.dataset',
+  /** `{"mean":[…],"std":[…]}`, the per-channel input standardization. */
   normalization: 'normlab.normalization',
 } as const;
 
+/** What normlab records in an exported model's metadata; only `inputShape` is always present. */
 export interface NormlabOnnxMetadata {
   /** One example's shape (without the batch axis). */
   inputShape: number[];
@@ -25,7 +31,12 @@ export interface NormlabOnnxMetadata {
   /** The dataset the model was trained on. */
   dataset?: string;
   /** Per-channel mean and std (of images in [0, 1]) the inputs are standardized with. */
-  normalization?: { mean: number[]; std: number[] };
+  normalization?: {
+    /** Per-channel mean, one entry per input channel. */
+    mean: number[];
+    /** Per-channel standard deviation, one entry per input channel. */
+    std: number[];
+  };
 }
 
 /** The metadata as `metadata_props` entries. */

@@ -40,6 +40,7 @@ import type { GraphBuilder } from './proto.js';
 
 /** The ONNX ops the GroupNorm family can be written with (`OnnxExportOptions.groupNorm`). */
 export const GROUP_NORM_OPS = ['GroupNormalization', 'LayerNormalization'] as const;
+/** The ONNX op GroupNorm and HybridNorm are written with; see `OnnxExportOptions.groupNorm`. */
 export type GroupNormOp = (typeof GROUP_NORM_OPS)[number];
 
 /**

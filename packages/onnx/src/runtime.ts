@@ -4,6 +4,7 @@
  * install it. Exporting never needs it.
  */
 import { F, Variable, noGrad } from '@normlab/autograd';
+import type { Evaluation } from '@normlab/models';
 import { Tensor, fmtShape } from '@normlab/tensor';
 import { OnnxRuntimeError } from './errors.js';
 import { readOnnxFile } from './metadata.js';
@@ -59,6 +60,7 @@ export function loadOnnxRuntime(): Promise<OrtModule> {
   return runtime;
 }
 
+/** Options of `OnnxModel.load`. */
 export interface OnnxModelOptions {
   /** onnxruntime's intra-op threads (default: its own choice, the physical cores). */
   threads?: number;
@@ -128,7 +130,7 @@ export class OnnxModel {
 export async function evaluateOnnx(
   model: OnnxModel,
   batches: Iterable<{ images: Tensor; labels: Int32Array }>,
-): Promise<{ loss: number; accuracy: number; n: number }> {
+): Promise<Evaluation> {
   let lossSum = 0;
   let correct = 0;
   let n = 0;

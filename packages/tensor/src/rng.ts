@@ -72,13 +72,7 @@ export class Rng {
   }
 
   /** Shuffle `arr` in place (Fisher–Yates) and return it. */
-  shuffle<
-    T extends {
-      /** Number of elements shuffled. */
-      length: number;
-      [i: number]: any;
-    },
-  >(arr: T): T {
+  shuffle<T extends ArrayLike<unknown> & { [i: number]: unknown }>(arr: T): T {
     for (let i = arr.length - 1; i > 0; i--) {
       const j = this.int(i + 1);
       const t = arr[i];

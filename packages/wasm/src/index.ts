@@ -30,6 +30,7 @@ export function wasmReady(): boolean {
 
 /** The backend cannot start here (no WebAssembly SIMD, or not initialized yet). */
 export class WasmBackendError extends TensorError {
+  /** The error's `op` is `setBackend(wasm)`; `message` says what is missing. */
   constructor(message: string) {
     super('setBackend(wasm)', message);
     this.name = 'WasmBackendError';
@@ -108,15 +109,24 @@ export interface WasmInfo {
   error: string | undefined;
   /** Whether the memory is shared, so that the kernels' work is split over `threads` threads. */
   shared: boolean;
+  /** Threads the kernels split their work over (1 without shared memory). */
   threads: number;
   /** Bytes of the wasm memory, and the most one op has used of it. */
   memoryBytes: number;
+  /** The most bytes of that memory one op has used for its operands and scratch so far. */
   arenaPeakBytes: number;
+  /** The ops backend `wasm` has its own kernels for (`WASM_KERNELS`); the others run on `cpu`. */
   kernels: readonly string[];
   /** Every op that ran on `cpu` while `wasm` was active, and why (once per reason). */
-  fallbacks: Array<{ op: string; reason: string }>;
+  fallbacks: Array<{
+    /** The op that ran on `cpu`. */
+    op: string;
+    /** Why the wasm kernels did not take it. */
+    reason: string;
+  }>;
 }
 
+/** The wasm backend's state in this thread: readiness, memory, threads, and what fell back to `cpu`. */
 export function wasmInfo(): WasmInfo {
   const r = runtimeInfo();
   return {

@@ -11,13 +11,19 @@ import { type CommonFlags, addCommonOptions, datasetStats, defaultBackend, loadS
 import { CliError } from '../errors.js';
 import { Progress, formatDuration } from '../progress.js';
 
+/** The parsed flags of `normlab eval`. */
 export interface EvalFlags extends Omit<CommonFlags, 'dataset'> {
+  /** `--checkpoint`: a model.safetensors written by `normlab train`. */
   checkpoint?: string;
+  /** `--onnx`: an ONNX file written by `normlab export`, run in onnxruntime (instead of `checkpoint`). */
   onnx?: string;
+  /** `--dataset`: default the checkpoint's (or the ONNX metadata's), else mnist. */
   dataset?: string;
+  /** `--batch-size`: evaluation batch size. */
   batchSize: number;
 }
 
+/** The `normlab eval` subcommand. */
 export function evalCommand(): Command {
   const cmd = new Command('eval').description("evaluate a checkpoint (or an exported ONNX file) on a dataset's test split");
   cmd.option('--checkpoint <file>', 'a model.safetensors written by normlab train');
@@ -29,6 +35,7 @@ export function evalCommand(): Command {
   });
 }
 
+/** Run `normlab eval` with parsed flags: test-set loss and accuracy of a checkpoint or an ONNX file. */
 export async function runEval(flags: EvalFlags): Promise<void> {
   if (flags.onnx !== undefined) return runEvalOnnx(flags);
   const t0 = performance.now();

@@ -43,34 +43,63 @@ import {
 import { CliError } from '../errors.js';
 import { Progress, formatDuration } from '../progress.js';
 
+/** The parsed flags of `normlab train` (see `normlab train --help` for the defaults). */
 export interface TrainFlags extends CommonFlags {
+  /** `--model`: a `buildModel` name (or `resnet<6n+2>`). */
   model: string;
+  /** `--norm`: the normalization kind. */
   norm: NormKind;
+  /** `--groups`: channel groups of gn, gnplus, hybrid, bgn (capped at a layer's channels). */
   groups: number;
+  /** `--order`: the GN+ stage order. */
   order?: string;
+  /** `--width`: the width multiplier of every layer (> 0). */
   width: number;
+  /** `--dropout`: vgg11's dropout after each stage, in [0, 0.99]. */
   dropout?: number;
+  /** `--zero-init-residual`: zero the last norm weight of each residual block (resnets). */
   zeroInitResidual?: boolean;
+  /** `--batch-size`: training batch size. */
   batchSize: number;
+  /** `--eval-batch-size`: test batch size. */
   evalBatchSize: number;
+  /** `--epochs`: epochs to train. */
   epochs: number;
+  /** `--max-steps`: stop after this many steps (checkpointed; the schedule still spans the epochs). */
   maxSteps?: number;
+  /** `--optimizer`: sgd, adam or adamw. */
   optimizer: OptimizerName;
+  /** `--lr`: learning rate (default 0.1 for sgd, 0.001 for adam and adamw). */
   lr?: number;
+  /** `--momentum`: sgd momentum, in [0, 1]. */
   momentum: number;
+  /** Nesterov momentum for sgd (`--no-nesterov` makes it false). */
   nesterov: boolean;
+  /** `--weight-decay`: L2 (sgd, adam) or decoupled (adamw) weight decay, ≥ 0. */
   weightDecay: number;
+  /** `--schedule`: the lr schedule, stepped every iteration. */
   schedule: ScheduleName;
+  /** `--milestones`: multistep's epochs (fractions allowed) where the lr is multiplied by `gamma`. */
   milestones?: number[];
+  /** `--step-size`: epochs between decays of the step schedule. */
   stepSize?: number;
+  /** `--gamma`: decay factor of step/multistep. */
   gamma: number;
+  /** `--warmup`: linear lr warmup, in epochs. */
   warmup: number;
+  /** `--label-smoothing`: in [0, 1]. */
   labelSmoothing: number;
+  /** `--clip-grad-norm`: clip the total gradient norm to this (> 0). */
   clipGradNorm?: number;
+  /** `--augment`: random crop (padding 4) and horizontal flip of training images. */
   augment?: boolean;
+  /** `--seed`: seed of initialization, shuffling and augmentation. */
   seed: number;
+  /** `--out`: the run's folder (model.safetensors, metrics.jsonl, summary.json). */
   out?: string;
+  /** `--force`: overwrite a finished run in `out`. */
   force?: boolean;
+  /** `--resume`: true to continue the run in `out`, or a checkpoint's path; its flags are the defaults. */
   resume?: string | boolean;
 }
 
@@ -88,6 +117,7 @@ function modelName(v: string): string {
   throw new InvalidArgumentError(`--model must be one of ${MODEL_NAMES.join(', ')} (or resnet<6n+2>), got ${JSON.stringify(v)}`);
 }
 
+/** The `normlab train` subcommand, its flags declared with their defaults and checks. */
 export function trainCommand(): Command {
   const cmd = new Command('train').description('train a model on a dataset; checkpoint, metrics and summary go to --out');
   addCommonOptions(cmd, { datasetDefault: 'mnist' });
@@ -144,6 +174,10 @@ function inspectOut(out: string): OutState {
   return { finished: summary !== null && summary.completed !== false, summary, hasCheckpoint: existsSync(join(out, 'model.safetensors')) };
 }
 
+/**
+ * Run `normlab train` with parsed flags: train, write the checkpoint, metrics and summary to
+ * `flags.out`. `command` tells which flags were given explicitly (they override a resumed run's).
+ */
 export async function runTrain(flags: TrainFlags, command?: Command): Promise<void> {
   const t0 = performance.now();
   const out = flags.out;

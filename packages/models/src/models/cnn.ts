@@ -20,6 +20,7 @@ export interface CnnOptions extends ModelOptions {
   pool?: boolean;
 }
 
+/** The cnn's block widths when `channels` is not given. */
 export const CNN_DEFAULT_CHANNELS: readonly number[] = [32, 64, 128, 256];
 
 export const CNN_SCHEMA = modelSchema({ channels: z.array(layerSize).min(1).max(MAX_LAYERS).optional(), pool: z.boolean().optional() });
@@ -39,11 +40,15 @@ class ConvBlock extends Module {
   }
 }
 
+/** A plain conv net: conv-norm-ReLU blocks, global average pool, the classifier. */
 export class Cnn extends ClassifierModel {
   private readonly blocks: ConvBlock[] = [];
+  /** Whether a 2×2 max-pool follows the first block (skipped where the feature map is smaller than 2×2). */
   readonly pool: boolean;
+  /** The classifier. */
   readonly fc: Linear;
 
+  /** Builds the cnn; throws `ModelError` for bad options. */
   constructor(options: CnnOptions = {}) {
     const common = resolveCommon('cnn', options as Record<string, unknown>, CNN_SCHEMA);
     const channels = options.channels ?? [...CNN_DEFAULT_CHANNELS];
@@ -77,6 +82,7 @@ export class Cnn extends ClassifierModel {
   }
 }
 
+/** `new Cnn(options)`. */
 export function cnn(options: CnnOptions = {}): Cnn {
   return new Cnn(options);
 }

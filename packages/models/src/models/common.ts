@@ -27,7 +27,10 @@ import { describeIssues } from '../validate.js';
  * Distortion after each norm layer (the analysis framework's sensitivity study): the kind and the
  * options of `Distortion` (its magnitudes; the generator comes from the model's seed, per step).
  */
-export type DistortionConfig = { kind: DistortionKind } & Omit<DistortionOptions, 'seed' | 'rng'>;
+export type DistortionConfig = {
+  /** What the distortion does (see `Distortion`). */
+  kind: DistortionKind;
+} & Omit<DistortionOptions, 'seed' | 'rng'>;
 
 /** Norm options passed through to `createNorm` (everything but the kind and groups). */
 export type NormOptions = Omit<CreateNormOptions, 'groups' | 'dtype'>;
@@ -36,6 +39,7 @@ export type NormOptions = Omit<CreateNormOptions, 'groups' | 'dtype'>;
 export interface ModelOptions {
   /** Input channels (1 for MNIST, 3 for CIFAR-10). */
   inChannels?: number;
+  /** Classes the classifier outputs (default 10). */
   numClasses?: number;
   /** Width multiplier: every layer's channel count is scaled by it (at least 1 channel). */
   width?: number;
@@ -46,6 +50,7 @@ export interface ModelOptions {
    * uses one group per channel; otherwise the count must divide the layer's channels.
    */
   groups?: number;
+  /** Options of every norm layer (eps, momentum, affine, …), as `createNorm` takes them. */
   normOptions?: NormOptions;
   /** Seed of the weight initialization (and of dropout / distortion streams). */
   seed?: number;
@@ -61,6 +66,7 @@ export interface ModelOptions {
 
 /** Everything needed to rebuild a model: its name and its options, defaults filled in. */
 export interface ModelConfig extends ModelOptions {
+  /** The model's `buildModel` name, e.g. `resnet20`. */
   name: string;
   [key: string]: unknown;
 }
@@ -177,6 +183,7 @@ export abstract class ClassifierModel extends Module {
   /** The resolved config: `buildModel(model.config)` rebuilds the same architecture. */
   readonly config: ModelConfig;
 
+  /** Subclasses pass their resolved config. */
   protected constructor(config: ModelConfig) {
     super();
     this.config = config;
@@ -194,6 +201,7 @@ export abstract class ClassifierModel extends Module {
  * seeds, and the classifier. All draws come from one generator seeded by the model's seed.
  */
 export class LayerFactory {
+  /** The generator every weight is drawn from, seeded by the model's seed. */
   readonly rng: Rng;
   private distortions = 0;
   /** Conv and linear values made so far (at most MAX_PARAMETERS). */
@@ -203,8 +211,11 @@ export class LayerFactory {
   /** Shape-only norms are mirrors of one real norm per channel count. */
   private readonly normTemplates = new Map<number, Module>();
 
+  /** A factory for the model named `model` (used in errors) with the resolved options `common`. */
   constructor(
+    /** The model's name, used in errors. */
     readonly model: string,
+    /** The model's options, defaults filled in. */
     readonly common: ResolvedCommon,
   ) {
     this.rng = new Rng(common.seed);
@@ -230,7 +241,23 @@ export class LayerFactory {
     return this.common.norm === 'none';
   }
 
-  conv(inC: number, outC: number, kernel: number, options: { stride?: number; padding?: number; bias?: boolean } = {}): Conv2d {
+  /**
+   * A `kernel`×`kernel` conv from `inC` to `outC` channels, He-normal (fan-out). `stride` default
+   * 1, `padding` default 0, `bias` default: only without normalization (`convBias`).
+   */
+  conv(
+    inC: number,
+    outC: number,
+    kernel: number,
+    options: {
+      /** Stride in both directions (default 1). */
+      stride?: number;
+      /** Zero padding on every side (default 0). */
+      padding?: number;
+      /** Learn a bias (default `convBias`). */
+      bias?: boolean;
+    } = {},
+  ): Conv2d {
     const bias = options.bias ?? this.convBias;
     this.reserve(outC * inC * kernel * kernel + (bias ? outC : 0));
     if (this.shapeOnly) return ShapeOnlyModule.layer([outC, inC, kernel, kernel], bias ? [outC] : null) as unknown as Conv2d;
@@ -258,6 +285,7 @@ export class LayerFactory {
     return g;
   }
 
+  /** The model's norm layer for `channels` channels, groups fitted by `groupsFor`. */
   norm(channels: number): Module {
     const make = () => createNorm(this.common.norm, channels, { ...this.common.normOptions, groups: this.groupsFor(channels) });
     if (!this.shapeOnly) return make();
@@ -277,6 +305,7 @@ export class LayerFactory {
     return new Distortion(kind, { ...rest, groups: g, seed: this.common.seed * 1000 + ++this.distortions });
   }
 
+  /** A linear layer from `inF` to `outF` features (with bias), initialized as `Linear` does. */
   linear(inF: number, outF: number): Linear {
     this.reserve(outF * inF + outF);
     if (this.shapeOnly) return ShapeOnlyModule.layer([outF, inF], [outF]) as unknown as Linear;

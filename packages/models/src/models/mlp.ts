@@ -38,10 +38,13 @@ class HiddenLayer extends Module {
   }
 }
 
+/** A multilayer perceptron on flattened images: linear, norm, ReLU per hidden layer, then the classifier. */
 export class Mlp extends ClassifierModel {
   private readonly hiddenLayers: HiddenLayer[] = [];
+  /** The classifier. */
   readonly fc: Linear;
 
+  /** Builds the mlp (input `inChannels`·`imageSize`², default 28); throws `ModelError` for bad options. */
   constructor(options: MlpOptions = {}) {
     const common = resolveCommon('mlp', options as Record<string, unknown>, MLP_SCHEMA);
     // The one model whose parameters depend on the input size.
@@ -73,6 +76,7 @@ export class Mlp extends ClassifierModel {
   }
 }
 
+/** `new Mlp(options)`. */
 export function mlp(options: MlpOptions = {}): Mlp {
   return new Mlp(options);
 }

@@ -12,6 +12,7 @@ import { type Conv2d, type Linear, Module } from '@normlab/nn';
 import { ModelError } from '../errors.js';
 import { COMMON_SCHEMA, ClassifierModel, LayerFactory, type ModelConfig, type ModelOptions, resolveCommon, zeroNormWeight } from './common.js';
 
+/** The resnets take the common model options only. */
 export type ResNetOptions = ModelOptions;
 
 /** The deepest CIFAR-style ResNet `resnet(depth)` builds (He et al. 2016 trained 1202 layers). */
@@ -139,12 +140,17 @@ interface Layout {
 
 /** The shared body: stem conv-norm-ReLU, stages, global average pool, linear. */
 export class ResNet extends ClassifierModel {
+  /** The stem conv. */
   readonly conv1: Conv2d;
+  /** The stem's norm layer. */
   readonly norm1: Module;
+  /** The stem's distortion module, or null when none is configured. */
   readonly distortion1: Module | null;
   private readonly stages: Stage[] = [];
+  /** The classifier. */
   readonly fc: Linear;
 
+  /** Use `resnet(depth)`, `resnet18` or `resnet50`; this builds from a named block layout. */
   constructor(name: string, layout: Layout, common: ReturnType<typeof resolveCommon>, extra: Record<string, unknown> = {}) {
     super({ name, ...common, ...extra } as ModelConfig);
     const f = new LayerFactory(name, common);
@@ -183,8 +189,11 @@ export function resnet(depth: number, options: ResNetOptions = {}): ResNet {
   return new ResNet(`resnet${depth}`, { block: 'basic', stem: 16, planes: [16, 32, 64], counts: [n, n, n] }, common);
 }
 
+/** `resnet(8, options)`. */
 export const resnet8 = (options: ResNetOptions = {}): ResNet => resnet(8, options);
+/** `resnet(14, options)`. */
 export const resnet14 = (options: ResNetOptions = {}): ResNet => resnet(14, options);
+/** `resnet(20, options)`. */
 export const resnet20 = (options: ResNetOptions = {}): ResNet => resnet(20, options);
 
 /** ResNet-18 adapted to small images (3×3 stride-1 stem, no max-pool). */

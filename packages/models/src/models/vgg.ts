@@ -56,10 +56,13 @@ class VggStage extends Module {
   }
 }
 
+/** VGG-11 for small images: five conv-norm-ReLU stages with max-pools, the classifier. */
 export class Vgg11 extends ClassifierModel {
   private readonly stages: VggStage[] = [];
+  /** The classifier. */
   readonly fc: Linear;
 
+  /** Builds VGG-11; throws `ModelError` for bad options. */
   constructor(options: VggOptions = {}) {
     const common = resolveCommon('vgg11', options as Record<string, unknown>, VGG_SCHEMA);
     const dropout = options.dropout ?? 0;
@@ -87,6 +90,7 @@ export class Vgg11 extends ClassifierModel {
   }
 }
 
+/** `new Vgg11(options)`. */
 export function vgg11(options: VggOptions = {}): Vgg11 {
   return new Vgg11(options);
 }
