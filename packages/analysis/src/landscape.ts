@@ -1,5 +1,5 @@
 /**
- * The optimization landscape, in the two protocols of DESIGN.md (analysis framework §3).
+ * The optimization landscape, in the two protocols of docs/architecture.md ("The analysis framework" 3).
  *
  * The paper's (Gunawan et al., as their notebooks compute it): the same model trained at several
  * learning rates; the loss landscape is the band between the lowest and highest training loss
@@ -150,7 +150,7 @@ export function santurkarMultipliers(count = 4): number[] {
 /**
  * Santurkar et al.'s line search along −g from `w`. `lossAndGrad` is evaluated at w and at each
  * w − ηg. A zero gradient gives zeros throughout (no direction to probe, and a flat loss along it).
- * The loss variation is over the probed points only (max − min of L(w − ηg)), as DESIGN.md defines it.
+ * The loss variation is over the probed points only (max − min of L(w − ηg)), as docs/architecture.md defines it.
  */
 export function santurkarProbe(
   lossAndGrad: LossAndGrad,

@@ -1,5 +1,5 @@
 /**
- * Periods of training (DESIGN.md, analysis framework §4): training is cut into K equal periods,
+ * Periods of training (docs/architecture.md, "The analysis framework" 4): training is cut into K equal periods,
  * each metric is reduced per period, and a norm *helps* in a period when it beats the same network
  * without normalization there.
  */

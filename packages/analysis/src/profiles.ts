@@ -101,7 +101,7 @@ export interface LandscapeSetup extends TrainSetup {
 }
 
 /**
- * The window ablation (DESIGN.md, analysis §4), in the analysis setup: for each norm and each of
+ * The window ablation (docs/architecture.md, "The analysis framework" 4), in the analysis setup: for each norm and each of
  * the `periods` periods, a run with normalization live in that period only; references are the
  * analysis run of the same seed (always on) and the unnormalized network (`none`, never on).
  */

@@ -1,12 +1,12 @@
 /**
- * Stability metrics (DESIGN.md, analysis framework §1): across seeds, mean and std of the final
+ * Stability metrics (docs/architecture.md, "The analysis framework" 1): across seeds, mean and std of the final
  * test accuracy (see `summarize`); within a run, the std of the training loss around its moving
  * average, the number of loss spikes, and the variance of the gradient norm.
  */
 import { AnalysisError } from './errors.js';
 import { checkFinite, median, variance } from './stats.js';
 
-/** The window of DESIGN.md: 50 steps. */
+/** The moving-average window of docs/architecture.md ("The analysis framework" 1): 50 steps. */
 export const DEFAULT_WINDOW = 50;
 
 function checkWindow(op: string, window: number): void {

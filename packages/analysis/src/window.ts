@@ -1,5 +1,5 @@
 /**
- * The window ablation's table and sentences (DESIGN.md, analysis §4): final test accuracy per
+ * The window ablation's table and sentences (docs/architecture.md, "The analysis framework" 4): final test accuracy per
  * norm with normalization live in one period only, against the same norm always on and the
  * unnormalized network (`none`, never on). Pure functions of the records.
  */

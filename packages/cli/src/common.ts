@@ -91,7 +91,7 @@ const BUILT_IN_BACKENDS = ['wasm', 'cpu'] as const;
 export type BackendName = (typeof BUILT_IN_BACKENDS)[number] | keyof typeof BACKEND_PACKAGES;
 export const BACKEND_NAMES: readonly BackendName[] = [...BUILT_IN_BACKENDS, ...(Object.keys(BACKEND_PACKAGES) as Array<keyof typeof BACKEND_PACKAGES>)];
 
-/** The flags every training/evaluation command shares (DESIGN.md, "The normlab command"). */
+/** The flags every training/evaluation command shares (`addCommonOptions` declares them). */
 export interface CommonFlags {
   /** `--dataset`: a `loadDataset` name. */
   dataset: string;
