@@ -21,29 +21,14 @@ export interface NormVariant {
   order?: GNPlusOrder;
 }
 
-/** The training hyperparameters shared by the runs of one part of a profile (the `RunSpec` fields of the same names). */
-export interface TrainSetup {
-  /** The architecture (`buildModel` name). */
-  model: string;
-  /** Width multiplier of the model (1 = as published). */
-  width: number;
-  /** The optimizer. */
-  optimizer: 'sgd' | 'adam';
-  /** SGD momentum. */
-  momentum: number;
-  /** L2 weight decay. */
-  weightDecay: number;
-  /** Passes over the (limited) training set. */
-  epochs: number;
-  /** LR ×0.1 at these fractions of training; empty for constant LR. */
-  milestones: number[];
-  /** Training examples used (`ALL_EXAMPLES`: all). */
-  trainLimit: number;
-  /** Test examples evaluated (`ALL_EXAMPLES`: all). */
-  testLimit: number;
-  /** Training-set augmentation of every run of this setup (`RunSpec.augment`); absent: none. */
-  augment?: RunSpec['augment'];
-}
+/**
+ * The training hyperparameters shared by the runs of one part of a profile: the `RunSpec` fields of
+ * the same names, documented there.
+ */
+export type TrainSetup = Pick<
+  RunSpec,
+  'model' | 'width' | 'optimizer' | 'momentum' | 'weightDecay' | 'epochs' | 'milestones' | 'trainLimit' | 'testLimit' | 'augment'
+>;
 
 /** The batch-size sweep of a profile: each norm at each batch size and seed. */
 export interface SweepSetup extends TrainSetup {

@@ -40,6 +40,16 @@ async function trained(norm: string): Promise<string> {
   return join(out, 'model.safetensors');
 }
 
+/** `eval --checkpoint` on 40 images, and `eval --onnx` of its export one image at a time: both JSON summaries. */
+async function evalBoth(ckpt: string, onnx: string): Promise<{ checkpoint: Record<string, unknown> & { testLoss: number }; onnx: Record<string, unknown> & { testLoss: number } }> {
+  const a = await normlab(['eval', '--checkpoint', ckpt, '--test-limit', '40', '--json']);
+  expect(a.code, a.stderr).toBe(0);
+  // Eval with fixed statistics is per sample: onnxruntime one image at a time scores as normlab on the batch of 40.
+  const b = await normlab(['eval', '--onnx', onnx, '--test-limit', '40', '--batch-size', '1', '--json']);
+  expect(b.code, b.stderr).toBe(0);
+  return { checkpoint: JSON.parse(a.stdout), onnx: JSON.parse(b.stdout) };
+}
+
 // One test at a time: each runs several processes, and the machine may be a busy 2-core one.
 describe('normlab export / eval --onnx', { timeout: 120_000 }, () => {
   for (const norm of ['bn', 'hybrid']) {
@@ -53,13 +63,7 @@ describe('normlab export / eval --onnx', { timeout: 120_000 }, () => {
       // The standard GroupNormalization, written for the hybrid layers: one line naming the way out.
       if (norm === 'hybrid') expect(ex.stderr).toMatch(/^normlab: the model's hybrid layers are written as ONNX GroupNormalization, .*NaN.*--group-norm-op LayerNormalization[^\n]*\n$/);
       else expect(ex.stderr).toBe('');
-      const a = await normlab(['eval', '--checkpoint', ckpt, '--test-limit', '40', '--json']);
-      expect(a.code, a.stderr).toBe(0);
-      const c = JSON.parse(a.stdout);
-      // Eval with fixed statistics is per sample: onnxruntime one image at a time scores as normlab on the batch of 40.
-      const b = await normlab(['eval', '--onnx', onnx, '--test-limit', '40', '--batch-size', '1', '--json']);
-      expect(b.code, b.stderr).toBe(0);
-      const o = JSON.parse(b.stdout);
+      const { checkpoint: c, onnx: o } = await evalBoth(ckpt, onnx);
       expect(o).toMatchObject({ onnx, dataset: 'synthetic', model: 'cnn', norm, groups: 4, examples: 40, testAccuracy: c.testAccuracy });
       expect(o.backend).toMatch(/^onnxruntime 1\.30\./);
       expect(Math.abs(o.testLoss - c.testLoss)).toBeLessThan(1e-5);
@@ -80,12 +84,7 @@ describe('normlab export / eval --onnx', { timeout: 120_000 }, () => {
     const quiet = await normlab(['export', '--checkpoint', ckpt, '--onnx', join(dirname(ckpt), 'standard.onnx'), '--quiet']);
     expect(quiet.code, quiet.stderr).toBe(0);
     expect(quiet.stdout + quiet.stderr).toBe('');
-    const a = await normlab(['eval', '--checkpoint', ckpt, '--test-limit', '40', '--json']);
-    expect(a.code, a.stderr).toBe(0);
-    const c = JSON.parse(a.stdout);
-    const b = await normlab(['eval', '--onnx', onnx, '--test-limit', '40', '--batch-size', '1', '--json']);
-    expect(b.code, b.stderr).toBe(0);
-    const o = JSON.parse(b.stdout);
+    const { checkpoint: c, onnx: o } = await evalBoth(ckpt, onnx);
     expect(o).toMatchObject({ onnx, norm: 'gn', examples: 40, testAccuracy: c.testAccuracy });
     expect(Math.abs(o.testLoss - c.testLoss)).toBeLessThan(1e-5);
   });
