@@ -19,6 +19,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'packages', 'cli', 'dist', 'bin.js');
 
@@ -40,28 +41,24 @@ const NORMS = ['bn', 'gn', 'ln', 'in', 'bgn', 'hybrid', 'none'];
 const GROUP_NORM_FAMILY = ['gn', 'hybrid'];
 
 function parse(argv) {
-  const out = { dataset: 'mnist', models: Object.keys(SETUP), norms: NORMS };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
-    const list = (known) => {
-      const items = value().split(',');
-      for (const item of items) if (!known.includes(item)) throw new Error(`${a}: unknown "${item}" (known: ${known.join(', ')})`);
-      return items;
-    };
-    if (a === '--dataset') out.dataset = value();
-    else if (a === '--data-dir') out.dataDir = value();
-    else if (a === '--out') out.out = value();
-    else if (a === '--models') out.models = list(Object.keys(SETUP));
-    else if (a === '--norms') out.norms = list(NORMS);
-    else if (a === '--json') out.json = value();
-    else throw new Error(`unknown argument ${a}`);
-  }
-  return out;
+  const { values } = parseArgs({
+    args: argv,
+    options: { dataset: { type: 'string', default: 'mnist' }, 'data-dir': { type: 'string' }, out: { type: 'string' }, models: { type: 'string' }, norms: { type: 'string' }, json: { type: 'string' } },
+  });
+  const list = (flag, given, known) => {
+    if (given === undefined) return known;
+    const items = given.split(',');
+    for (const item of items) if (!known.includes(item)) throw new Error(`--${flag}: unknown "${item}" (known: ${known.join(', ')})`);
+    return items;
+  };
+  return {
+    dataset: values.dataset,
+    dataDir: values['data-dir'],
+    out: values.out,
+    json: values.json,
+    models: list('models', values.models, Object.keys(SETUP)),
+    norms: list('norms', values.norms, NORMS),
+  };
 }
 
 /** One normlab command; its JSON summary (every command here runs with --json). */
