@@ -8,7 +8,7 @@
  *
  *   node tools/onnx-accuracy.mjs --dataset fashion-mnist --data-dir DIR [--out DIR] [--models a,b] [--norms a,b] [--json FILE]
  *
- * Prints a Markdown table on stdout (the one in packages/onnx/README.md) and one line per run on
+ * Prints a Markdown table on stdout (the one in docs/onnx-accuracy.md) and one line per run on
  * stderr; `--json FILE` also writes every summary. Rerun with the same `--out` to continue: finished
  * training runs there, and the pairs already measured, are reused. The training budget per model (`SETUP`) keeps
  * the whole matrix near an hour on a 2-core machine; the deep models are evaluated on fewer test
@@ -82,7 +82,7 @@ let differing = 0;
 function untrainable(message) {
   // Instance norm refuses 1×1 feature maps (vgg11's and the ImageNet ResNets' last stage at 28×28), as PyTorch does.
   if (/expected more than 1 spatial element/.test(message)) return 'instance norm over 1×1 feature maps';
-  // A deep network without normalization at the matrix's learning rate (0.1).
+  // A deep network without normalization can diverge at the matrix's learning rates.
   if (/training diverged/.test(message)) return 'diverged';
   return null;
 }
@@ -110,7 +110,8 @@ for (const model of opts.models) {
     // Instance norm of the mlp's (N, C, 1, 1) features has one value per statistic: training refuses it.
     if (model === 'mlp' && norm === 'in') continue;
     const { trainLimit, testLimit, lr = DEFAULT_LR } = SETUP[model];
-    const dir = join(root, `${model}-${norm}`);
+    // The folder names the training budget, so a run with another budget is never reused for it.
+    const dir = join(root, `${model}-${norm}-${trainLimit}-lr${lr}`);
     mkdirSync(dirname(dir), { recursive: true });
     // A finished training run in --out is reused: rerunning the script continues where it stopped.
     const checkpoint = join(dir, 'model.safetensors');
@@ -128,7 +129,7 @@ for (const model of opts.models) {
     // The rows of a pair already measured in --out (after its training run finished) are reused.
     const cache = join(dir, 'onnx-accuracy.json');
     const cached = readJson(cache);
-    if (cached !== null && cached.testLimit === testLimit && cached.rows.every((r) => r.lr === lr && r.trainImages === trainLimit)) {
+    if (cached !== null && cached.testLimit === testLimit) {
       for (const row of cached.rows) report(row);
       continue;
     }
