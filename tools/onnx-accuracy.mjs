@@ -73,6 +73,7 @@ function normlab(args) {
 
 const opts = parse(process.argv.slice(2));
 const root = opts.out ?? mkdtempSync(join(tmpdir(), 'normlab-onnx-accuracy-'));
+mkdirSync(root, { recursive: true });
 const data = ['--dataset', opts.dataset, ...(opts.dataDir ? ['--data-dir', opts.dataDir] : [])];
 const rows = [];
 const skipped = [];
@@ -112,7 +113,6 @@ for (const model of opts.models) {
     const { trainLimit, testLimit, lr = DEFAULT_LR } = SETUP[model];
     // The folder names the training budget, so a run with another budget is never reused for it.
     const dir = join(root, `${model}-${norm}-${trainLimit}-lr${lr}`);
-    mkdirSync(dirname(dir), { recursive: true });
     // A finished training run in --out is reused: rerunning the script continues where it stopped.
     const checkpoint = join(dir, 'model.safetensors');
     if (!finished(dir)) {
